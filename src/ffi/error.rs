@@ -1,0 +1,135 @@
+//! Status codes and error objects: the one place where `Error` becomes C.
+
+use crate::Error;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The outcome of a fallible call. Values are stable across releases.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvgStatus {
+    Ok = 0,
+    NullPointer = 1,
+    InvalidUtf8 = 2,
+    InvalidArgument = 3,
+    DimensionMismatch = 4,
+    NonFinite = 5,
+    DuplicateId = 6,
+    UnknownId = 7,
+    Io = 8,
+    Corrupt = 9,
+    UnsupportedVersion = 10,
+    ConfigMismatch = 11,
+    Locked = 12,
+    WrongState = 13,
+    Device = 14,
+    Model = 15,
+    BufferTooSmall = 16,
+    Limit = 17,
+    Cancelled = 18,
+    Panic = 99,
+}
+
+impl From<&Error> for AvgStatus {
+    fn from(e: &Error) -> Self {
+        match e {
+            Error::NullPointer(_) => AvgStatus::NullPointer,
+            Error::InvalidUtf8(_) => AvgStatus::InvalidUtf8,
+            Error::InvalidArgument(_) => AvgStatus::InvalidArgument,
+            Error::DimensionMismatch { .. } => AvgStatus::DimensionMismatch,
+            Error::NonFinite { .. } => AvgStatus::NonFinite,
+            Error::DuplicateId(_) => AvgStatus::DuplicateId,
+            Error::UnknownId(_) => AvgStatus::UnknownId,
+            Error::Io { .. } => AvgStatus::Io,
+            Error::Corrupt { .. } => AvgStatus::Corrupt,
+            Error::UnsupportedVersion { .. } => AvgStatus::UnsupportedVersion,
+            Error::ConfigMismatch(_) => AvgStatus::ConfigMismatch,
+            Error::Locked(_) => AvgStatus::Locked,
+            Error::WrongState(_) => AvgStatus::WrongState,
+            Error::Device(_) => AvgStatus::Device,
+            Error::Model(_) => AvgStatus::Model,
+            Error::BufferTooSmall { .. } => AvgStatus::BufferTooSmall,
+            Error::Limit(_) => AvgStatus::Limit,
+            Error::Cancelled => AvgStatus::Cancelled,
+        }
+    }
+}
+
+/// An error: a status code and a message. Owned by the caller, freed with `avg_error_free`.
+pub struct AvgError {
+    status: AvgStatus,
+    message: CString,
+}
+
+/// Runs the body of an entry point: catches panics, turns errors into a status and,
+/// when `err` is non-NULL, an error object.
+pub(crate) fn guard(err: *mut *mut AvgError, body: impl FnOnce() -> crate::Result<()>) -> AvgStatus {
+    let (status, message) = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return AvgStatus::Ok,
+        Ok(Err(e)) => (AvgStatus::from(&e), e.to_string()),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            (AvgStatus::Panic, format!("internal error (panic): {what}"))
+        }
+    };
+    if !err.is_null() {
+        let message = CString::new(message.replace('\0', "\\0")).expect("NULs were replaced");
+        // SAFETY: the caller passed a valid `AvgError **` (checked non-NULL above).
+        unsafe { *err = Box::into_raw(Box::new(AvgError { status, message })) };
+    }
+    status
+}
+
+/// The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
+/// Thread-safety: any thread may read an error object that is not being freed.
+#[no_mangle]
+pub extern "C" fn avg_error_code(err: *const AvgError) -> AvgStatus {
+    // SAFETY: NULL or a pointer from this library that the caller has not freed.
+    unsafe { err.as_ref() }.map_or(AvgStatus::InvalidArgument, |e| e.status)
+}
+
+/// The message of an error, NUL-terminated UTF-8, valid until `avg_error_free(err)`.
+/// NULL gives an empty string.
+/// Thread-safety: as `avg_error_code`.
+#[no_mangle]
+pub extern "C" fn avg_error_message(err: *const AvgError) -> *const c_char {
+    // SAFETY: as in avg_error_code.
+    unsafe { err.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+}
+
+/// Frees an error object; NULL is a no-op. Ownership: takes `err`, which must not be
+/// used afterwards.
+#[no_mangle]
+pub extern "C" fn avg_error_free(err: *mut AvgError) {
+    if !err.is_null() {
+        // SAFETY: `err` came from Box::into_raw in `guard` and is freed once.
+        drop(unsafe { Box::from_raw(err) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_a_status_and_a_message() {
+        let mut err = std::ptr::null_mut();
+        let status = guard(&mut err, || panic!("boom"));
+        assert_eq!(status, AvgStatus::Panic);
+        assert_eq!(avg_error_code(err), AvgStatus::Panic);
+        let msg = unsafe { std::ffi::CStr::from_ptr(avg_error_message(err)) };
+        assert!(msg.to_str().unwrap().contains("boom"));
+        avg_error_free(err);
+    }
+
+    #[test]
+    fn success_leaves_err_untouched() {
+        let mut err = std::ptr::null_mut();
+        assert_eq!(guard(&mut err, || Ok(())), AvgStatus::Ok);
+        assert!(err.is_null());
+    }
+}

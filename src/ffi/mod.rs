@@ -1,0 +1,101 @@
+//! The C ABI: opaque handles, status codes, error objects and a panic boundary.
+//!
+//! Conventions for every function here:
+//! - A fallible call returns an [`AvgStatus`]; `AVG_STATUS_OK` is 0.
+//! - When the caller passes a non-NULL `AvgError **err` and the call fails, `*err`
+//!   receives a new error object that the caller frees with `avg_error_free`. On
+//!   success `*err` is left untouched. There is no thread-local "last error".
+//! - No panic crosses the boundary: it becomes `AVG_STATUS_PANIC`.
+//! - Strings are NUL-terminated UTF-8; strings returned into caller buffers are
+//!   NUL-terminated and their length (without the NUL) is written to `len_out`.
+
+mod error;
+mod index;
+
+pub use error::*;
+pub use index::*;
+
+use crate::{limits, Error, Result};
+use std::ffi::{c_char, CStr};
+
+/// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
+pub const AVG_ABI_VERSION: u32 = 1;
+
+/// The library version as a static NUL-terminated string, such as "0.1.0".
+/// Thread-safety: may be called from any thread at any time.
+#[no_mangle]
+pub extern "C" fn avg_version() -> *const c_char {
+    static V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    V.as_ptr().cast()
+}
+
+/// The C ABI version this library implements; compare it with `AVG_ABI_VERSION` from
+/// the header the host was compiled against.
+/// Thread-safety: may be called from any thread at any time.
+#[no_mangle]
+pub extern "C" fn avg_abi_version() -> u32 {
+    AVG_ABI_VERSION
+}
+
+/// A borrowed UTF-8 string from C.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string that outlives the returned slice.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: &'static str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::NullPointer(what));
+    }
+    let s = CStr::from_ptr(ptr).to_str().map_err(|_| Error::InvalidUtf8(what))?;
+    limits::check_text(what, s)?;
+    Ok(s)
+}
+
+/// A borrowed array from C; NULL is allowed only when `len` is 0.
+///
+/// # Safety
+/// `ptr` is NULL or points to `len` initialised values that outlive the slice.
+pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, len: usize, what: &'static str) -> Result<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(Error::NullPointer(what));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(Error::InvalidArgument(format!("{what}: {len} elements is too many")));
+    }
+    Ok(std::slice::from_raw_parts(ptr, len))
+}
+
+/// A `count * dim` element count, checked against overflow.
+pub(crate) fn matrix_len(count: usize, dim: usize) -> Result<usize> {
+    count
+        .checked_mul(dim)
+        .ok_or_else(|| Error::InvalidArgument(format!("{count} x {dim} overflows")))
+}
+
+/// A writable out-parameter.
+///
+/// # Safety
+/// `ptr` is NULL or valid for writes.
+pub(crate) unsafe fn c_out<'a, T>(ptr: *mut T, what: &'static str) -> Result<&'a mut T> {
+    ptr.as_mut().ok_or(Error::NullPointer(what))
+}
+
+/// Copies `s` into a caller buffer of `cap` bytes with a NUL, writing its length to
+/// `len_out` first so that a caller whose buffer is too small learns the size to retry with.
+///
+/// # Safety
+/// `buf` is NULL or valid for `cap` bytes of writes; `len_out` as for [`c_out`].
+pub(crate) unsafe fn write_c_str(s: &str, buf: *mut c_char, cap: usize, len_out: *mut usize) -> Result<()> {
+    *c_out(len_out, "len_out")? = s.len();
+    if cap < s.len() + 1 {
+        return Err(Error::BufferTooSmall { needed: s.len() + 1, got: cap });
+    }
+    if buf.is_null() {
+        return Err(Error::NullPointer("buf"));
+    }
+    std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+    *buf.add(s.len()) = 0;
+    Ok(())
+}

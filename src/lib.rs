@@ -1,0 +1,21 @@
+//! libavg: generative text-to-image retrieval (autoregressive voken generation) that
+//! embeds in other programs.
+//!
+//! The safe Rust API is [`Index`] and the types around it; [`ffi`] is a thin C ABI over
+//! it, declared in `include/avg.h`.
+
+mod device;
+mod error;
+pub mod ffi;
+mod index;
+pub mod limits;
+mod records;
+mod store;
+
+pub use error::{Error, Result};
+pub use index::{Index, IndexConfig};
+pub use records::{Caption, ImageRecord, NewCaption, NewImage};
+pub use store::FORMAT_VERSION;
+
+/// The library version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,40 @@
+//! Documented caps on inputs, enforced with `Error::Limit`, so that a bad call from a
+//! host fails fast instead of exhausting memory.
+
+use crate::{Error, Result};
+
+/// Largest vector dimension.
+pub const MAX_DIM: usize = 16_384;
+/// Largest codebook size N.
+pub const MAX_CODEBOOK_SIZE: usize = 65_536;
+/// Longest voken sequence M.
+pub const MAX_VOKEN_LEN: usize = 32;
+/// Most items in one add call.
+pub const MAX_BATCH: usize = 1 << 20;
+/// Most images in one index.
+pub const MAX_IMAGES: usize = 1 << 27;
+/// Longest caption, query or key, in bytes.
+pub const MAX_TEXT_BYTES: usize = 16_384;
+
+pub(crate) fn check_batch(n: usize) -> Result<()> {
+    cap("batch size", n, MAX_BATCH)
+}
+
+pub(crate) fn check_index_size(n: usize) -> Result<()> {
+    cap("index size", n, MAX_IMAGES)
+}
+
+pub(crate) fn check_text(what: &str, text: &str) -> Result<()> {
+    cap(&format!("{what} length in bytes"), text.len(), MAX_TEXT_BYTES)?;
+    if text.contains('\0') {
+        return Err(Error::InvalidArgument(format!("{what} contains a NUL byte")));
+    }
+    Ok(())
+}
+
+pub(crate) fn cap(what: &str, n: usize, max: usize) -> Result<()> {
+    if n > max {
+        return Err(Error::Limit(format!("{what} {n} exceeds the maximum {max}")));
+    }
+    Ok(())
+}

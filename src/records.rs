@@ -1,0 +1,204 @@
+//! The indexed images in memory: ids, optional external keys, vectors and captions.
+//! Rows are dense; removing an image moves the last row into its place.
+
+use crate::{limits, Error, Result};
+use std::collections::HashMap;
+
+/// An image to add: a host-chosen id, an optional key (a path, a URL) and its vector.
+#[derive(Debug, Clone, Copy)]
+pub struct NewImage<'a> {
+    pub id: u64,
+    pub key: Option<&'a str>,
+    pub vector: &'a [f32],
+}
+
+/// A caption to add; `vector` is its text embedding when the host computes one.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCaption<'a> {
+    pub text: &'a str,
+    pub vector: Option<&'a [f32]>,
+}
+
+/// A stored caption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caption {
+    pub text: String,
+    pub vector: Option<Vec<f32>>,
+}
+
+/// A stored image, as returned by [`crate::Index::image`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRecord {
+    pub id: u64,
+    pub key: Option<String>,
+    pub vector: Vec<f32>,
+    pub captions: Vec<Caption>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Records {
+    pub dim: usize,
+    pub ids: Vec<u64>,
+    pub keys: Vec<Option<String>>,
+    /// Row-major, `ids.len() * dim`.
+    pub vectors: Vec<f32>,
+    pub captions: Vec<Vec<Caption>>,
+    row_of: HashMap<u64, usize>,
+}
+
+impl Records {
+    pub(crate) fn new(dim: usize) -> Self {
+        Records { dim, ..Default::default() }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn caption_count(&self) -> usize {
+        self.captions.iter().map(Vec::len).sum()
+    }
+
+    pub(crate) fn row(&self, id: u64) -> Result<usize> {
+        self.row_of.get(&id).copied().ok_or(Error::UnknownId(id))
+    }
+
+    pub(crate) fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+
+    pub(crate) fn record(&self, id: u64) -> Result<ImageRecord> {
+        let row = self.row(id)?;
+        Ok(ImageRecord {
+            id,
+            key: self.keys[row].clone(),
+            vector: self.vector(row).to_vec(),
+            captions: self.captions[row].clone(),
+        })
+    }
+
+    /// Adds all images or none: every one is checked before any goes in.
+    pub(crate) fn add_images(&mut self, images: &[NewImage]) -> Result<()> {
+        limits::check_batch(images.len())?;
+        let mut seen = std::collections::HashSet::with_capacity(images.len());
+        for (i, img) in images.iter().enumerate() {
+            check_vector(self.dim, img.vector, || format!("vector of image {} (batch item {i})", img.id))?;
+            if let Some(key) = img.key {
+                limits::check_text("image key", key)?;
+            }
+            if self.row_of.contains_key(&img.id) || !seen.insert(img.id) {
+                return Err(Error::DuplicateId(img.id));
+            }
+        }
+        limits::check_index_size(self.len() + images.len())?;
+        self.reserve(images.len());
+        for img in images {
+            self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn add_captions(&mut self, id: u64, captions: &[NewCaption]) -> Result<()> {
+        let row = self.row(id)?;
+        limits::check_batch(captions.len())?;
+        for (i, c) in captions.iter().enumerate() {
+            limits::check_text("caption", c.text)?;
+            if let Some(v) = c.vector {
+                check_vector(self.dim, v, || format!("vector of caption {i} of image {id}"))?;
+            }
+        }
+        self.captions[row].extend(captions.iter().map(|c| Caption {
+            text: c.text.to_owned(),
+            vector: c.vector.map(<[f32]>::to_vec),
+        }));
+        Ok(())
+    }
+
+    /// Removes an image and its captions.
+    pub(crate) fn remove(&mut self, id: u64) -> Result<()> {
+        let row = self.row(id)?;
+        let last = self.len() - 1;
+        self.row_of.remove(&id);
+        self.ids.swap_remove(row);
+        self.keys.swap_remove(row);
+        self.captions.swap_remove(row);
+        if row != last {
+            let (head, tail) = self.vectors.split_at_mut(last * self.dim);
+            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            self.row_of.insert(self.ids[row], row);
+        }
+        self.vectors.truncate(last * self.dim);
+        Ok(())
+    }
+
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.ids.reserve(n);
+        self.keys.reserve(n);
+        self.vectors.reserve(n * self.dim);
+        self.captions.reserve(n);
+        self.row_of.reserve(n);
+    }
+
+    /// Appends a row without checks; callers have validated it.
+    pub(crate) fn push(&mut self, id: u64, key: Option<String>, vector: &[f32], captions: Vec<Caption>) {
+        self.row_of.insert(id, self.ids.len());
+        self.ids.push(id);
+        self.keys.push(key);
+        self.vectors.extend_from_slice(vector);
+        self.captions.push(captions);
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.row_of.contains_key(&id)
+    }
+}
+
+/// A vector of the index's dimension with only finite values.
+pub(crate) fn check_vector(dim: usize, v: &[f32], what: impl Fn() -> String) -> Result<()> {
+    if v.len() != dim {
+        return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
+    }
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(position) => Err(Error::NonFinite { what: what(), position }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(id: u64, v: &[f32]) -> NewImage<'_> {
+        NewImage { id, key: None, vector: v }
+    }
+
+    #[test]
+    fn add_is_all_or_nothing() {
+        let mut r = Records::new(2);
+        let bad = [img(1, &[0.0, 1.0]), img(2, &[f32::NAN, 0.0])];
+        assert!(matches!(r.add_images(&bad), Err(Error::NonFinite { position: 0, .. })));
+        assert_eq!(r.len(), 0);
+        let dup = [img(1, &[0.0, 1.0]), img(1, &[1.0, 0.0])];
+        assert!(matches!(r.add_images(&dup), Err(Error::DuplicateId(1))));
+        assert_eq!(r.len(), 0);
+        assert!(matches!(
+            r.add_images(&[img(3, &[1.0])]),
+            Err(Error::DimensionMismatch { expected: 2, got: 1 })
+        ));
+    }
+
+    #[test]
+    fn remove_moves_last_row_into_place() {
+        let mut r = Records::new(2);
+        r.add_images(&[img(1, &[1.0, 1.0]), img(2, &[2.0, 2.0]), img(3, &[3.0, 3.0])]).unwrap();
+        r.add_captions(3, &[NewCaption { text: "three", vector: None }]).unwrap();
+        r.remove(1).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(!r.contains(1));
+        let three = r.record(3).unwrap();
+        assert_eq!(three.vector, vec![3.0, 3.0]);
+        assert_eq!(three.captions[0].text, "three");
+        assert_eq!(r.record(2).unwrap().vector, vec![2.0, 2.0]);
+        assert!(matches!(r.remove(1), Err(Error::UnknownId(1))));
+    }
+}

@@ -1,0 +1,87 @@
+//! `manifest.json`: the one file whose atomic replacement commits a save. It names every
+//! data file of the current generation with its size and checksum.
+
+use super::files;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Highest on-disk format this library reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub(crate) const MANIFEST: &str = "manifest.json";
+
+/// The index shape fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Shape {
+    pub dim: usize,
+    pub codebook_size: usize,
+    pub voken_len: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    pub format_version: u32,
+    /// Increases by one with every save; data files carry it in their names.
+    pub generation: u64,
+    pub shape: Shape,
+    pub images: usize,
+    pub captions: usize,
+    pub records: FileRef,
+    pub vectors: FileRef,
+}
+
+/// A data file of the index, as the manifest vouches for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FileRef {
+    pub file: String,
+    pub bytes: u64,
+    pub checksum: String,
+}
+
+impl FileRef {
+    pub(crate) fn describe(file: String, bytes: &[u8]) -> Self {
+        FileRef { file, bytes: bytes.len() as u64, checksum: format!("{:016x}", files::checksum(bytes)) }
+    }
+
+    /// Reads the file and checks it is the one the manifest names, byte for byte.
+    pub(crate) fn read_verified(&self, dir: &Path) -> Result<Vec<u8>> {
+        if self.file.is_empty() || self.file.contains(['/', '\\']) || self.file.starts_with('.') {
+            return Err(Error::corrupt(dir.join(MANIFEST), format!("bad file name {:?}", self.file)));
+        }
+        let path = dir.join(&self.file);
+        let bytes = files::read(&path)?;
+        if bytes.len() as u64 != self.bytes {
+            return Err(Error::corrupt(&path, format!("{} bytes, manifest says {}", bytes.len(), self.bytes)));
+        }
+        let sum = format!("{:016x}", files::checksum(&bytes));
+        if sum != self.checksum {
+            return Err(Error::corrupt(&path, format!("checksum {sum}, manifest says {}", self.checksum)));
+        }
+        Ok(bytes)
+    }
+}
+
+impl Manifest {
+    /// Parses a manifest, reporting a newer format as such rather than as corruption.
+    pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, e.to_string()))?;
+        if v.format_version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found: v.format_version, supported: FORMAT_VERSION });
+        }
+        serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, e.to_string()))
+    }
+
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serialises")
+    }
+
+    /// The data files this manifest keeps alive.
+    pub(crate) fn files(&self) -> [&str; 2] {
+        [&self.records.file, &self.vectors.file]
+    }
+}
