@@ -1,0 +1,205 @@
+//! The index directory: round trips, damage, versions and kills during a save.
+
+use avg::{Error, Index, IndexConfig, NewCaption, NewImage};
+use std::path::Path;
+use std::process::Command;
+
+fn config() -> IndexConfig {
+    IndexConfig { dim: 8, codebook_size: 16, voken_len: 2, device: "cpu".into() }
+}
+
+fn vector(id: u64) -> Vec<f32> {
+    (0..8).map(|i| (id as f32) * 0.5 + i as f32).collect()
+}
+
+fn add(index: &Index, ids: std::ops::Range<u64>) {
+    let vectors: Vec<Vec<f32>> = ids.clone().map(vector).collect();
+    let keys: Vec<String> = ids.clone().map(|id| format!("k{id}")).collect();
+    let images: Vec<NewImage> = ids
+        .clone()
+        .zip(&vectors)
+        .zip(&keys)
+        .map(|((id, v), k)| NewImage { id, key: Some(k), vector: v })
+        .collect();
+    index.add_images(&images).unwrap();
+    for id in ids {
+        let cv = vector(id + 1000);
+        let captions = [NewCaption { text: "a caption", vector: Some(&cv) }, NewCaption { text: "no vector", vector: None }];
+        index.add_captions(id, &captions).unwrap();
+    }
+}
+
+fn data_file(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
+        .unwrap()
+}
+
+fn saved_index(dir: &Path) {
+    let index = Index::open(dir, Some(&config())).unwrap();
+    add(&index, 0..50);
+    index.save().unwrap();
+}
+
+#[test]
+fn reopen_gives_back_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    let index = Index::open(dir.path(), None).unwrap();
+    assert_eq!(index.image_count(), 50);
+    assert_eq!(index.caption_count(), 100);
+    let r = index.image(7).unwrap();
+    assert_eq!(r.key.as_deref(), Some("k7"));
+    assert_eq!(r.vector, vector(7));
+    assert_eq!(r.captions[0].vector.as_deref(), Some(&vector(1007)[..]));
+    assert_eq!(r.captions[1].vector, None);
+    assert_eq!(r.captions[1].text, "no vector");
+}
+
+#[test]
+fn a_given_config_must_match_the_stored_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    let other = IndexConfig { voken_len: 3, ..config() };
+    assert!(matches!(Index::open(dir.path(), Some(&other)), Err(Error::ConfigMismatch(_))));
+}
+
+#[test]
+fn damaged_data_files_are_corrupt_not_a_crash() {
+    for (prefix, damage) in [("vectors-", 0usize), ("vectors-", 1), ("records-", 0), ("records-", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        saved_index(dir.path());
+        let f = data_file(dir.path(), prefix);
+        let mut bytes = std::fs::read(&f).unwrap();
+        match damage {
+            0 => bytes.truncate(bytes.len() - 3),
+            _ => {
+                let mid = bytes.len() / 2;
+                bytes[mid] ^= 0x40
+            }
+        }
+        std::fs::write(&f, &bytes).unwrap();
+        let err = Index::open(dir.path(), None).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{prefix} {damage}: {err}");
+    }
+}
+
+#[test]
+fn a_missing_data_file_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    let f = data_file(dir.path(), "vectors-");
+    std::fs::remove_file(&f).unwrap();
+    let err = Index::open(dir.path(), None).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("vectors-"), "{err}");
+}
+
+#[test]
+fn manifest_from_a_newer_version_or_pointing_outside_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    let m = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    let newer = text.replacen("\"format_version\": 1", "\"format_version\": 2", 1);
+    std::fs::write(&m, newer).unwrap();
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 2, supported: 1 })));
+    let file = data_file(dir.path(), "records-");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    std::fs::write(&m, text.replace(name, "../../etc/passwd")).unwrap();
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::Corrupt { .. })));
+    std::fs::write(&m, "[]").unwrap();
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn old_generations_are_removed_after_a_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), Some(&config())).unwrap();
+    for round in 0..3 {
+        add(&index, round * 10..round * 10 + 10);
+        index.save().unwrap();
+    }
+    let names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{names:?}"); // manifest, LOCK, one records and one vectors file
+}
+
+#[test]
+fn a_handle_is_shared_by_threads_that_add_read_and_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), Some(&config())).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let index = &index;
+            s.spawn(move || {
+                for i in 0..25 {
+                    let id = t * 1000 + i;
+                    add(index, id..id + 1);
+                    assert_eq!(index.image(id).unwrap().vector, vector(id));
+                    if i % 10 == 0 {
+                        index.save().unwrap();
+                    }
+                }
+            });
+        }
+    });
+    index.save().unwrap();
+    drop(index);
+    let index = Index::open(dir.path(), None).unwrap();
+    assert_eq!(index.image_count(), 100);
+}
+
+/// Child side of the kill test: adds and saves in a loop, printing each completed save.
+#[test]
+#[ignore = "run by kill_during_save_keeps_the_last_completed_save"]
+fn child_save_loop() {
+    let Some(dir) = std::env::var_os("AVG_SAVE_LOOP_DIR") else { return };
+    let index = Index::open(&dir, Some(&config())).unwrap();
+    let mut next = index.image_count() as u64;
+    loop {
+        add(&index, next..next + 200);
+        next += 200;
+        index.save().unwrap();
+        println!("saved {next}");
+    }
+}
+
+#[test]
+fn kill_during_save_keeps_the_last_completed_save() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..20 {
+        let mut child = Command::new(&exe)
+            .args(["--exact", "child_save_loop", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("AVG_SAVE_LOOP_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Wait for a random number of completed saves, then kill at a random moment.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut saved = 0;
+        for _ in 0..1 + rng % 3 {
+            let line = lines.next().expect("child saves").unwrap();
+            if let Some(n) = line.strip_prefix("saved ") {
+                saved = n.parse().unwrap();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(rng % 20_000));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let index = Index::open(dir.path(), None).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let n = index.image_count();
+        assert!(n >= saved, "round {round}: {n} images on disk, a save of {saved} completed");
+        assert_eq!(n % 200, 0, "round {round}: a partial save is visible");
+        for id in (0..n as u64).step_by(97) {
+            assert_eq!(index.image(id).unwrap().vector, vector(id));
+        }
+    }
+}
