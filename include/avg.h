@@ -70,6 +70,12 @@ typedef enum AvgStatus {
   AVG_STATUS_PANIC = 99,
 } AvgStatus;
 
+// Which training is reporting.
+typedef enum AvgStage {
+  AVG_STAGE_TOKENIZER = 0,
+  AVG_STAGE_GENERATOR = 1,
+} AvgStage;
+
 // An error: a status code and a message. Owned by the caller, freed with `avg_error_free`.
 typedef struct AvgError AvgError;
 
@@ -89,6 +95,63 @@ typedef struct AvgIndexConfig {
   // "cpu" (also when NULL), "cuda" or "cuda:N".
   const char *device;
 } AvgIndexConfig;
+
+// How to train the tokenizer. N and M come from the index. Also the C struct
+// `AvgTokenizerTrainConfig`.
+typedef struct AvgTokenizerTrainConfig {
+  size_t epochs;
+  size_t batch_size;
+  double learning_rate;
+  // Weight of L_recon, ||decoder(z_q) - v_image||^2.
+  float recon_weight;
+  // Weight of the commitment term ||z - sg(partial sum)||^2 (the reference uses 0.25);
+  // the codebook term ||sg(z) - partial sum||^2 has weight 1.
+  float commit_weight;
+  // L_align, ||decoder(z_q) - v_caption||^2, on or off (the paper's ablation).
+  bool align;
+  float align_weight;
+  // One codebook for all M levels (the paper) or one per level.
+  bool shared_codebook;
+  // Width of the encoder and decoder MLPs.
+  size_t hidden;
+  size_t kmeans_iterations;
+  uint64_t seed;
+} AvgTokenizerTrainConfig;
+
+// One report, after every optimiser step. Losses of the other stage are 0.
+typedef struct AvgProgress {
+  enum AvgStage stage;
+  // 0-based epoch, out of `epochs`.
+  size_t epoch;
+  size_t epochs;
+  // 0-based step within the epoch, out of `steps_per_epoch`.
+  size_t step;
+  size_t steps_per_epoch;
+  // The weighted total that was minimised.
+  float loss;
+  float loss_recon;
+  float loss_commit;
+  float loss_align;
+  float loss_gen;
+  float loss_dis;
+  float samples_per_second;
+} AvgProgress;
+
+// Called after every training step with the host's `user_data`; return false to stop
+// the training cleanly. Runs on the thread that called the training function.
+typedef bool (*AvgProgressFn)(void *user_data,
+                              const struct AvgProgress *progress);
+
+// Codebook statistics of an index's current vokens.
+typedef struct AvgTokenizerStats {
+  // M.
+  size_t levels;
+  // Fraction of the N codes used at each level; entries past `levels` are 0.
+  float usage_per_level[AVG_MAX_VOKEN_LEN];
+  // Images whose M codes another image shares (told apart by their last voken).
+  size_t collided_images;
+  size_t largest_collision_group;
+} AvgTokenizerStats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -291,6 +354,56 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         size_t dim,
                                         bool *has_vector,
                                         struct AvgError **err);
+
+// Fills `config` with the defaults: 20 epochs, batch 256, lr 1e-3, weights 1 / 0.25 / 1,
+// alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42.
+// Thread-safety: any thread.
+//
+// # Safety
+// `config` is NULL or valid for writes.
+enum AvgStatus avg_tokenizer_train_config_default(struct AvgTokenizerTrainConfig *config,
+                                                  struct AvgError **err);
+
+// Trains the tokenizer on the images and captions in the index (with alignment on,
+// every caption needs a text vector), gives every image its M+1 vokens, and saves the
+// index with the tokenizer weights. `progress` (may be NULL) is called after each step;
+// when it returns false the call returns `AVG_STATUS_CANCELLED` and the index keeps its
+// previous tokenizer and vokens. `config` NULL means the defaults.
+//
+// Ownership: `config` is borrowed for the call; `user_data` is passed back untouched.
+// Thread-safety: any thread; other calls on the index (adds, reads, searches) may run
+// meanwhile. Two trainings of one index at once are allowed; the later one wins.
+//
+// # Safety
+// `index` is NULL or a live handle; `config` NULL or valid; `progress` NULL or a
+// function that is safe to call with `user_data`.
+enum AvgStatus avg_train_tokenizer(const struct AvgIndex *index,
+                                   const struct AvgTokenizerTrainConfig *config,
+                                   AvgProgressFn progress,
+                                   void *user_data,
+                                   struct AvgError **err);
+
+// Copies the M+1 vokens of image `image_id` to `out` (`cap` entries) and writes M+1 to
+// `*len_out`; `AVG_STATUS_WRONG_STATE` before the tokenizer is trained.
+// Thread-safety: any thread.
+//
+// # Safety
+// `out` is NULL or writable for `cap` values; `len_out` is NULL or writable.
+enum AvgStatus avg_index_image_vokens(const struct AvgIndex *index,
+                                      uint64_t image_id,
+                                      uint32_t *out,
+                                      size_t cap,
+                                      size_t *len_out,
+                                      struct AvgError **err);
+
+// Writes the codebook usage and collision counts of the current vokens to `*stats`;
+// `AVG_STATUS_WRONG_STATE` before the tokenizer is trained. Thread-safety: any thread.
+//
+// # Safety
+// `stats` is NULL or writable.
+enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
+                                         struct AvgTokenizerStats *stats,
+                                         struct AvgError **err);
 
 #ifdef __cplusplus
 }  // extern "C"

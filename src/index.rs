@@ -1,11 +1,17 @@
-//! `Index`: an open index directory with its records, safe to share across threads.
+//! `Index`: an open index directory with its records and trained models, safe to share
+//! across threads.
 
-use crate::records::{ImageRecord, NewCaption, NewImage, Records};
-use crate::store::{Shape, Store};
+use crate::progress::Progress;
+use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
+use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
+use crate::store::{ModelEntry, ModelSave, Shape, Store, TOKENIZER};
+use crate::vokens::{VokenStats, Vokens};
 use crate::{device, limits, Error, Result};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The shape of an index, fixed when it is created, and the device it computes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +20,7 @@ pub struct IndexConfig {
     pub dim: usize,
     /// N: the number of codes in the voken codebook.
     pub codebook_size: usize,
-    /// M: vokens per image.
+    /// M: vokens per image (each image's sequence has one more, its disambiguator).
     pub voken_len: usize,
     /// "cpu", "cuda" or "cuda:N". Chosen at each open; not part of the stored shape.
     pub device: String,
@@ -45,59 +51,89 @@ impl IndexConfig {
     }
 }
 
-/// An open index. All methods take `&self`: searches and reads share a lock, adds take
-/// it briefly for writing, and saves are serialised among themselves.
-#[derive(Debug)]
+/// A trained model and, once saved, the manifest entry of its weights.
+struct Model<T> {
+    model: Arc<T>,
+    saved: Option<ModelEntry>,
+}
+
+impl<T> Clone for Model<T> {
+    fn clone(&self) -> Self {
+        Model { model: self.model.clone(), saved: self.saved.clone() }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    records: Records,
+    tokenizer: Option<Model<Quantizer>>,
+}
+
+/// An open index. All methods take `&self`: reads share a lock, adds take it briefly for
+/// writing, training runs off the lock and swaps its result in, saves are serialised
+/// among themselves.
 pub struct Index {
     store: Store,
     config: IndexConfig,
     device: Device,
-    records: RwLock<Records>,
+    state: RwLock<State>,
     /// The generation of the last committed save; held while saving.
     saved: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path()).field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 impl Index {
     /// Opens the index at `dir`, or creates it there when `config` is given and the
     /// directory holds none. With an existing index, a given config must match its
-    /// shape (the device may differ); `None` opens whatever is there.
+    /// shape (the device may differ); `None` opens whatever is there, on the CPU.
     pub fn open(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
         let dir = dir.as_ref();
         if let Some(c) = config {
             c.validate()?;
         }
+        let device = device::open(config.map_or("cpu", |c| &c.device))?;
         let store = Store::open(dir)?;
-        let (generation, config, records) = match (store.load()?, config) {
-            (Some(loaded), Some(c)) => {
-                if loaded.shape != c.shape() {
-                    return Err(Error::ConfigMismatch(format!(
-                        "{} was created with {:?}, opened with {:?}",
-                        dir.display(),
-                        loaded.shape,
-                        c.shape()
-                    )));
-                }
-                (loaded.generation, c.clone(), loaded.records)
-            }
-            (Some(loaded), None) => {
-                let s = loaded.shape;
-                let c = IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, device: "cpu".into() };
-                (loaded.generation, c, loaded.records)
-            }
-            (None, Some(c)) => {
-                let records = Records::new(c.dim);
-                store.commit(1, c.shape(), &records)?;
-                (1, c.clone(), records)
-            }
-            (None, None) => {
-                return Err(Error::InvalidArgument(format!(
-                    "no index at {} and no config to create one",
-                    dir.display()
+        let Some(loaded) = store.load(&device)? else {
+            let config = config.ok_or_else(|| {
+                Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
+            })?;
+            let records = Records::new(config.dim);
+            store.commit(1, config.shape(), &records, Vec::new())?;
+            let state = State { records, tokenizer: None };
+            return Ok(Index { store, config: config.clone(), device, state: RwLock::new(state), saved: Mutex::new(1) });
+        };
+        let s = loaded.shape;
+        let config = match config {
+            Some(c) if c.shape() != s => {
+                return Err(Error::ConfigMismatch(format!(
+                    "{} was created with {s:?}, opened with {:?}",
+                    dir.display(),
+                    c.shape()
                 )))
             }
+            Some(c) => c.clone(),
+            None => IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, device: "cpu".into() },
         };
-        let device = device::open(&config.device)?;
-        Ok(Index { store, config, device, records: RwLock::new(records), saved: Mutex::new(generation) })
+        let mut models = loaded.models;
+        let tokenizer = models
+            .remove(TOKENIZER)
+            .map(|m| {
+                let bad = |e: String| Error::corrupt(dir.join("manifest.json"), format!("tokenizer: {e}"));
+                let qc: QuantizerConfig = serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
+                if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
+                    return Err(bad(format!("{qc:?} does not fit the index shape {s:?}")));
+                }
+                let q = Quantizer::from_tensors(qc, m.tensors, &device).map_err(|e| bad(e.to_string()))?;
+                Ok(Model { model: Arc::new(q), saved: Some(m.entry) })
+            })
+            .transpose()?;
+        let state = State { records: loaded.records, tokenizer };
+        Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation) })
     }
 
     pub fn config(&self) -> &IndexConfig {
@@ -108,60 +144,199 @@ impl Index {
         self.store.dir()
     }
 
-    #[allow(dead_code)]
-    pub(crate) fn device(&self) -> &Device {
-        &self.device
+    /// Adds images, all or none: a bad vector, a duplicate id or a bad key rejects the
+    /// batch. Once a tokenizer is trained, new images get their vokens at once.
+    pub fn add_images(&self, images: &[NewImage]) -> Result<()> {
+        // Quantise outside the lock; redo it under the lock only if the tokenizer was
+        // replaced meanwhile.
+        let tokenizer = self.state.read().tokenizer.as_ref().map(|t| t.model.clone());
+        let codes = match &tokenizer {
+            Some(t) => Some(self.quantize_images(t, images)?),
+            None => None,
+        };
+        let mut st = self.state.write();
+        let current = st.tokenizer.as_ref().map(|t| t.model.clone());
+        let codes = match (&current, &tokenizer) {
+            (Some(c), Some(t)) if Arc::ptr_eq(c, t) => codes,
+            (Some(c), _) => Some(self.quantize_images(c, images)?),
+            (None, _) => None,
+        };
+        st.records.add_images(images, codes.as_deref())
     }
 
-    /// Adds images, all or none: a bad vector, a duplicate id or a bad key rejects the batch.
-    pub fn add_images(&self, images: &[NewImage]) -> Result<()> {
-        self.records.write().add_images(images)
+    fn quantize_images(&self, q: &Quantizer, images: &[NewImage]) -> Result<Vec<Vec<u32>>> {
+        let d = self.config.dim;
+        for img in images {
+            check_vector(d, img.vector, || format!("vector of image {}", img.id))?;
+        }
+        let flat: Vec<f32> = images.iter().flat_map(|i| i.vector.iter().copied()).collect();
+        encode_rows(q, &flat, d, &self.device)
     }
 
     /// Appends captions to an image.
     pub fn add_captions(&self, image: u64, captions: &[NewCaption]) -> Result<()> {
-        self.records.write().add_captions(image, captions)
+        self.state.write().records.add_captions(image, captions)
     }
 
     /// Removes an image and its captions.
     pub fn remove_image(&self, image: u64) -> Result<()> {
-        self.records.write().remove(image)
+        self.state.write().records.remove(image)
     }
 
     pub fn image_count(&self) -> usize {
-        self.records.read().len()
+        self.state.read().records.len()
     }
 
     pub fn caption_count(&self) -> usize {
-        self.records.read().caption_count()
+        self.state.read().records.caption_count()
     }
 
     /// Image ids in storage order.
     pub fn image_ids(&self) -> Vec<u64> {
-        self.records.read().ids.clone()
+        self.state.read().records.ids.clone()
     }
 
     pub fn contains(&self, image: u64) -> bool {
-        self.records.read().contains(image)
+        self.state.read().records.contains(image)
     }
 
     /// A copy of one image's record.
     pub fn image(&self, image: u64) -> Result<ImageRecord> {
-        self.records.read().record(image)
+        self.state.read().records.record(image)
     }
 
-    /// Runs `f` on one image's record without copying it.
+    /// Runs `f` on the records without copying them.
     pub(crate) fn with_records<T>(&self, f: impl FnOnce(&Records) -> T) -> T {
-        f(&self.records.read())
+        f(&self.state.read().records)
     }
 
-    /// Makes everything added so far durable. Adds and searches go on meanwhile; what is
-    /// added during the save goes into the next one.
+    /// The voken sequence of an image: M codes and its disambiguator.
+    pub fn vokens(&self, image: u64) -> Result<Vec<u32>> {
+        let st = self.state.read();
+        let v = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        Ok(v.row(st.records.row(image)?).to_vec())
+    }
+
+    /// Codebook usage and collisions of the current vokens.
+    pub fn tokenizer_stats(&self) -> Result<VokenStats> {
+        let st = self.state.read();
+        Ok(st.records.vokens.as_ref().ok_or_else(not_tokenized)?.stats(self.config.codebook_size))
+    }
+
+    /// The M codes the trained tokenizer gives a vector (without a disambiguator).
+    pub fn quantize(&self, vector: &[f32]) -> Result<Vec<u32>> {
+        let q = self.state.read().tokenizer.as_ref().map(|t| t.model.clone()).ok_or_else(not_tokenized)?;
+        check_vector(self.config.dim, vector, || "vector to quantise".into())?;
+        Ok(encode_rows(&q, vector, self.config.dim, &self.device)?.remove(0))
+    }
+
+    /// Trains the tokenizer on the images and captions now in the index, gives every
+    /// image its vokens and saves the index. `progress` is called after every step and
+    /// may return false to stop: the call then fails with `Error::Cancelled` and the
+    /// index keeps its previous tokenizer and vokens. Searches and adds go on meanwhile;
+    /// images added during training get their vokens from the new tokenizer.
+    pub fn train_tokenizer(
+        &self,
+        cfg: &TokenizerTrainConfig,
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<TokenizerReport> {
+        cfg.validate()?;
+        let data = self.with_records(|r| training_set(r, cfg.align))?;
+        let c = &self.config;
+        let (model, mut report) = quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
+        let model = Arc::new(model);
+        let (ids, vectors) = self.with_records(|r| (r.ids.clone(), r.vectors.clone()));
+        let mut codes: HashMap<u64, Vec<u32>> = ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
+        {
+            let mut st = self.state.write();
+            let r = &mut st.records;
+            let mut vokens = Vokens::new(c.voken_len, c.codebook_size);
+            for row in 0..r.len() {
+                let code = match codes.remove(&r.ids[row]) {
+                    Some(code) => code,
+                    None => encode_rows(&model, r.vector(row), c.dim, &self.device)?.remove(0),
+                };
+                vokens.check_room(std::slice::from_ref(&code))?;
+                vokens.push(&code);
+            }
+            report.stats = vokens.stats(c.codebook_size);
+            r.vokens = Some(vokens);
+            st.tokenizer = Some(Model { model, saved: None });
+        }
+        self.save()?;
+        Ok(report)
+    }
+
+    /// Makes everything added and trained so far durable. Adds and reads go on
+    /// meanwhile; what is added during the save goes into the next one.
     pub fn save(&self) -> Result<()> {
         let mut saved = self.saved.lock();
-        let snapshot = self.records.read().clone();
-        self.store.commit(*saved + 1, self.config.shape(), &snapshot)?;
+        let (records, tokenizer) = {
+            let st = self.state.read();
+            (st.records.clone(), st.tokenizer.clone())
+        };
+        let mut models = Vec::new();
+        if let Some(t) = &tokenizer {
+            models.push((TOKENIZER, model_save(&t.model.config, t.saved.as_ref(), || t.model.named_tensors())?));
+        }
+        let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models)?;
         *saved += 1;
+        let mut st = self.state.write();
+        if let (Some(cur), Some(t)) = (st.tokenizer.as_mut(), tokenizer) {
+            if Arc::ptr_eq(&cur.model, &t.model) {
+                cur.saved = entries.get(TOKENIZER).cloned();
+            }
+        }
         Ok(())
     }
+}
+
+fn not_tokenized() -> Error {
+    Error::WrongState("the tokenizer has not been trained yet (call train_tokenizer first)".into())
+}
+
+fn model_save<C: serde::Serialize>(
+    config: &C,
+    saved: Option<&ModelEntry>,
+    tensors: impl FnOnce() -> Vec<(String, Tensor)>,
+) -> Result<ModelSave> {
+    Ok(match saved {
+        Some(e) => ModelSave::Keep(e.clone()),
+        None => ModelSave::Write {
+            config: serde_json::to_value(config).map_err(|e| Error::Model(e.to_string()))?,
+            tensors: tensors(),
+        },
+    })
+}
+
+/// M codes of each row of `vectors` (row-major, `dim` wide), in batches.
+fn encode_rows(q: &Quantizer, vectors: &[f32], dim: usize, device: &Device) -> Result<Vec<Vec<u32>>> {
+    let mut out = Vec::with_capacity(vectors.len() / dim);
+    for chunk in vectors.chunks(4096 * dim) {
+        let x = Tensor::from_slice(chunk, (chunk.len() / dim, dim), device)?;
+        out.extend(q.encode(&x)?);
+    }
+    Ok(out)
+}
+
+/// Every caption paired with its image; images without captions appear alone. With
+/// alignment on, every caption must have a text vector.
+fn training_set(r: &Records, align: bool) -> Result<quantizer::TrainingSet> {
+    let mut pairs = Vec::with_capacity(r.caption_count() + r.len());
+    for row in 0..r.len() {
+        if r.captions[row].is_empty() {
+            pairs.push((row, None));
+        }
+        for (i, c) in r.captions[row].iter().enumerate() {
+            if align && c.vector.is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "caption {i} of image {} has no text vector, which the alignment loss needs \
+                     (add captions with vectors, or train with align off)",
+                    r.ids[row]
+                )));
+            }
+            pairs.push((row, c.vector.clone()));
+        }
+    }
+    Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.clone(), pairs })
 }

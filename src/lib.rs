@@ -5,17 +5,25 @@
 //! it, declared in `include/avg.h`.
 
 mod device;
+mod params;
+mod progress;
+mod quantizer;
+mod rng;
 mod error;
 pub mod ffi;
 mod index;
 pub mod limits;
 mod records;
 mod store;
+mod vokens;
 
 pub use error::{Error, Result};
 pub use index::{Index, IndexConfig};
+pub use progress::{Progress, Stage};
+pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
 pub use store::FORMAT_VERSION;
+pub use vokens::VokenStats;
 
 /// The library version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,6 +1,7 @@
 //! The indexed images in memory: ids, optional external keys, vectors and captions.
 //! Rows are dense; removing an image moves the last row into its place.
 
+use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use std::collections::HashMap;
 
@@ -43,6 +44,8 @@ pub(crate) struct Records {
     /// Row-major, `ids.len() * dim`.
     pub vectors: Vec<f32>,
     pub captions: Vec<Vec<Caption>>,
+    /// Present once a tokenizer is trained: then every row has its sequence.
+    pub vokens: Option<Vokens>,
     row_of: HashMap<u64, usize>,
 }
 
@@ -77,8 +80,9 @@ impl Records {
         })
     }
 
-    /// Adds all images or none: every one is checked before any goes in.
-    pub(crate) fn add_images(&mut self, images: &[NewImage]) -> Result<()> {
+    /// Adds all images or none: every one is checked before any goes in. `codes` holds
+    /// the tokenizer's M codes of each image once a tokenizer is trained.
+    pub(crate) fn add_images(&mut self, images: &[NewImage], codes: Option<&[Vec<u32>]>) -> Result<()> {
         limits::check_batch(images.len())?;
         let mut seen = std::collections::HashSet::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
@@ -91,9 +95,16 @@ impl Records {
             }
         }
         limits::check_index_size(self.len() + images.len())?;
+        if let Some(vokens) = &self.vokens {
+            let codes = codes.ok_or_else(|| Error::WrongState("images added without their vokens".into()))?;
+            vokens.check_room(codes)?;
+        }
         self.reserve(images.len());
-        for img in images {
+        for (i, img) in images.iter().enumerate() {
             self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new());
+            if let (Some(vokens), Some(codes)) = (&mut self.vokens, codes) {
+                vokens.push(&codes[i]);
+            }
         }
         Ok(())
     }
@@ -122,6 +133,9 @@ impl Records {
         self.ids.swap_remove(row);
         self.keys.swap_remove(row);
         self.captions.swap_remove(row);
+        if let Some(v) = &mut self.vokens {
+            v.swap_remove(row);
+        }
         if row != last {
             let (head, tail) = self.vectors.split_at_mut(last * self.dim);
             head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
@@ -176,13 +190,13 @@ mod tests {
     fn add_is_all_or_nothing() {
         let mut r = Records::new(2);
         let bad = [img(1, &[0.0, 1.0]), img(2, &[f32::NAN, 0.0])];
-        assert!(matches!(r.add_images(&bad), Err(Error::NonFinite { position: 0, .. })));
+        assert!(matches!(r.add_images(&bad, None), Err(Error::NonFinite { position: 0, .. })));
         assert_eq!(r.len(), 0);
         let dup = [img(1, &[0.0, 1.0]), img(1, &[1.0, 0.0])];
-        assert!(matches!(r.add_images(&dup), Err(Error::DuplicateId(1))));
+        assert!(matches!(r.add_images(&dup, None), Err(Error::DuplicateId(1))));
         assert_eq!(r.len(), 0);
         assert!(matches!(
-            r.add_images(&[img(3, &[1.0])]),
+            r.add_images(&[img(3, &[1.0])], None),
             Err(Error::DimensionMismatch { expected: 2, got: 1 })
         ));
     }
@@ -190,7 +204,7 @@ mod tests {
     #[test]
     fn remove_moves_last_row_into_place() {
         let mut r = Records::new(2);
-        r.add_images(&[img(1, &[1.0, 1.0]), img(2, &[2.0, 2.0]), img(3, &[3.0, 3.0])]).unwrap();
+        r.add_images(&[img(1, &[1.0, 1.0]), img(2, &[2.0, 2.0]), img(3, &[3.0, 3.0])], None).unwrap();
         r.add_captions(3, &[NewCaption { text: "three", vector: None }]).unwrap();
         r.remove(1).unwrap();
         assert_eq!(r.len(), 2);

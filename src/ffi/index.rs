@@ -56,7 +56,7 @@ pub unsafe extern "C" fn avg_index_config_default(config: *mut AvgIndexConfig, e
     })
 }
 
-unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
+pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
     ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index"))
 }
 

@@ -11,9 +11,11 @@
 
 mod error;
 mod index;
+mod train;
 
 pub use error::*;
 pub use index::*;
+pub use train::*;
 
 use crate::{limits, Error, Result};
 use std::ffi::{c_char, CStr};

@@ -1,6 +1,8 @@
 //! Records to bytes and back: ids, keys and caption texts as JSON, vectors as safetensors.
 
+use super::Shape;
 use crate::records::{Caption, Records};
+use crate::vokens::Vokens;
 use crate::{Error, Result};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,7 @@ struct ImageEntry {
 const IMAGE_VECTORS: &str = "image_vectors";
 const CAPTION_VECTORS: &str = "caption_vectors";
 const CAPTION_HAS_VECTOR: &str = "caption_has_vector";
+const VOKENS: &str = "vokens";
 
 pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
     let images = (0..r.len())
@@ -45,16 +48,20 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
         }
         has_vector.push(c.vector.is_some() as u8);
     }
-    let views = [
-        (IMAGE_VECTORS, f32_view(&r.vectors, r.len(), r.dim)),
-        (CAPTION_VECTORS, f32_view(&caption_vectors, all.len(), r.dim)),
-        (CAPTION_HAS_VECTOR, TensorView::new(Dtype::U8, vec![all.len()], &has_vector).expect("valid view")),
+    let mut views = vec![
+        (IMAGE_VECTORS, view(Dtype::F32, &r.vectors, vec![r.len(), r.dim])),
+        (CAPTION_VECTORS, view(Dtype::F32, &caption_vectors, vec![all.len(), r.dim])),
+        (CAPTION_HAS_VECTOR, view(Dtype::U8, &has_vector, vec![all.len()])),
     ];
+    if let Some(v) = &r.vokens {
+        views.push((VOKENS, view(Dtype::U32, v.flat(), vec![r.len(), v.width()])));
+    }
     let tensors = safetensors::serialize(views, None).expect("safetensors serialise");
     (json, tensors)
 }
 
-pub(super) fn decode(path: &Path, dim: usize, json: &[u8], tensors: &[u8]) -> Result<Records> {
+pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) -> Result<Records> {
+    let dim = shape.dim;
     let corrupt = |reason: String| Error::corrupt(path, reason);
     let file: RecordsFile = serde_json::from_slice(json).map_err(|e| corrupt(format!("records: {e}")))?;
     let st = SafeTensors::deserialize(tensors).map_err(|e| corrupt(e.to_string()))?;
@@ -83,17 +90,48 @@ pub(super) fn decode(path: &Path, dim: usize, json: &[u8], tensors: &[u8]) -> Re
             .collect();
         records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], captions);
     }
+    if st.names().contains(&VOKENS) {
+        let w = shape.voken_len + 1;
+        let bytes = read_tensor(&st, VOKENS, Dtype::U32, &[n, w]).map_err(corrupt)?;
+        let codes = bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
+        let v = Vokens::from_stored(shape.voken_len, shape.codebook_size, shape.codebook_size, codes).map_err(corrupt)?;
+        records.vokens = Some(v);
+    }
     Ok(records)
 }
 
-fn f32_view(data: &[f32], rows: usize, dim: usize) -> TensorView<'_> {
-    TensorView::new(Dtype::F32, vec![rows, dim], f32_bytes(data)).expect("valid view")
+/// Plain numbers that are stored as their little-endian bytes.
+pub(super) trait Plain: Copy {}
+impl Plain for f32 {}
+impl Plain for u32 {}
+impl Plain for u8 {}
+
+fn view<T: Plain>(dtype: Dtype, data: &[T], shape: Vec<usize>) -> TensorView<'_> {
+    TensorView::new(dtype, shape, le_bytes(data)).expect("shape matches data")
 }
 
-pub(crate) fn f32_bytes(data: &[f32]) -> &[u8] {
-    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the format is
-    // little-endian, which the compile_error above guarantees for this target.
+pub(super) fn le_bytes<T: Plain>(data: &[T]) -> &[u8] {
+    // SAFETY: `Plain` types have no padding and any byte pattern is a valid u8; the
+    // format is little-endian, which the compile_error above guarantees for this target.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}
+
+/// Model weights (any dtype, any device) as an F32 safetensors file.
+pub(super) fn encode_tensors(tensors: &[(String, candle_core::Tensor)]) -> Result<Vec<u8>> {
+    let host: Vec<(String, Vec<f32>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?, t.dims().to_vec())))
+        .collect::<Result<_>>()?;
+    let views = host.iter().map(|(n, v, s)| (n.as_str(), view(Dtype::F32, v, s.clone())));
+    Ok(safetensors::serialize(views, None).expect("safetensors serialise"))
+}
+
+pub(super) fn decode_tensors(
+    path: &Path,
+    bytes: &[u8],
+    device: &candle_core::Device,
+) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
+    candle_core::safetensors::load_buffer(bytes, device).map_err(|e| Error::corrupt(path, e.to_string()))
 }
 
 fn read_tensor<'a>(st: &'a SafeTensors, name: &str, dtype: Dtype, shape: &[usize]) -> std::result::Result<&'a [u8], String> {
@@ -104,7 +142,7 @@ fn read_tensor<'a>(st: &'a SafeTensors, name: &str, dtype: Dtype, shape: &[usize
     Ok(t.data())
 }
 
-pub(crate) fn read_f32(st: &SafeTensors, name: &str, rows: usize, dim: usize) -> std::result::Result<Vec<f32>, String> {
+fn read_f32(st: &SafeTensors, name: &str, rows: usize, dim: usize) -> std::result::Result<Vec<f32>, String> {
     let bytes = read_tensor(st, name, Dtype::F32, &[rows, dim])?;
     let v: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     match v.iter().position(|x| !x.is_finite()) {

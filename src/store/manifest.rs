@@ -4,6 +4,7 @@
 use super::files;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Highest on-disk format this library reads and the one it writes.
@@ -29,6 +30,16 @@ pub(crate) struct Manifest {
     pub captions: usize,
     pub records: FileRef,
     pub vectors: FileRef,
+    /// Trained models by name ("tokenizer", "generator").
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+/// A trained model: its architecture (as the model module defines it) and its weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ModelEntry {
+    pub config: serde_json::Value,
+    pub weights: FileRef,
 }
 
 /// A data file of the index, as the manifest vouches for it.
@@ -81,7 +92,8 @@ impl Manifest {
     }
 
     /// The data files this manifest keeps alive.
-    pub(crate) fn files(&self) -> [&str; 2] {
-        [&self.records.file, &self.vectors.file]
+    pub(crate) fn files(&self) -> Vec<&str> {
+        let models = self.models.values().map(|m| m.weights.file.as_str());
+        [self.records.file.as_str(), self.vectors.file.as_str()].into_iter().chain(models).collect()
     }
 }

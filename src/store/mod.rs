@@ -9,12 +9,14 @@ mod files;
 mod manifest;
 
 pub use manifest::FORMAT_VERSION;
-pub(crate) use manifest::Shape;
+pub(crate) use manifest::{ModelEntry, Shape};
 
 use crate::records::Records;
 use crate::{Error, Result};
 use files::DirLock;
+use candle_core::{Device, Tensor};
 use manifest::{FileRef, Manifest, MANIFEST};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +32,22 @@ pub(crate) struct Loaded {
     pub generation: u64,
     pub shape: Shape,
     pub records: Records,
+    pub models: BTreeMap<String, LoadedModel>,
 }
+
+pub(crate) struct LoadedModel {
+    pub entry: ModelEntry,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// A model to commit: unchanged since it was last saved, or new weights.
+pub(crate) enum ModelSave {
+    Keep(ModelEntry),
+    Write { config: serde_json::Value, tensors: Vec<(String, Tensor)> },
+}
+
+/// The name of the tokenizer model in the manifest.
+pub(crate) const TOKENIZER: &str = "tokenizer";
 
 impl Store {
     /// Locks `dir`, creating it when missing.
@@ -44,8 +61,9 @@ impl Store {
         &self.dir
     }
 
-    /// Reads the committed state; `None` for a directory that holds no index yet.
-    pub(crate) fn load(&self) -> Result<Option<Loaded>> {
+    /// Reads the committed state, model weights onto `device`; `None` for a directory
+    /// that holds no index yet.
+    pub(crate) fn load(&self, device: &Device) -> Result<Option<Loaded>> {
         let path = self.dir.join(MANIFEST);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -55,16 +73,43 @@ impl Store {
         let m = Manifest::parse(&path, &bytes)?;
         let records_json = m.records.read_verified(&self.dir)?;
         let vectors = m.vectors.read_verified(&self.dir)?;
-        let records = codec::decode(&self.dir.join(&m.vectors.file), m.shape.dim, &records_json, &vectors)?;
+        let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors)?;
         if records.len() != m.images || records.caption_count() != m.captions {
             return Err(Error::corrupt(&path, "record counts disagree with the data files"));
         }
+        if records.vokens.is_some() != m.models.contains_key(TOKENIZER) {
+            return Err(Error::corrupt(&path, "vokens and tokenizer weights disagree"));
+        }
+        let mut models = BTreeMap::new();
+        for (name, entry) in &m.models {
+            let bytes = entry.weights.read_verified(&self.dir)?;
+            let tensors = codec::decode_tensors(&self.dir.join(&entry.weights.file), &bytes, device)?;
+            models.insert(name.clone(), LoadedModel { entry: entry.clone(), tensors });
+        }
         self.remove_stale(&m);
-        Ok(Some(Loaded { generation: m.generation, shape: m.shape, records }))
+        Ok(Some(Loaded { generation: m.generation, shape: m.shape, records, models }))
     }
 
-    /// Commits `records` as generation `generation`.
-    pub(crate) fn commit(&self, generation: u64, shape: Shape, records: &Records) -> Result<()> {
+    /// Commits `records` and `models` as generation `generation`; returns the models'
+    /// entries as now saved.
+    pub(crate) fn commit(
+        &self,
+        generation: u64,
+        shape: Shape,
+        records: &Records,
+        models: Vec<(&str, ModelSave)>,
+    ) -> Result<BTreeMap<String, ModelEntry>> {
+        let mut entries = BTreeMap::new();
+        for (name, save) in models {
+            let entry = match save {
+                ModelSave::Keep(e) => e,
+                ModelSave::Write { config, tensors } => {
+                    let bytes = codec::encode_tensors(&tensors)?;
+                    ModelEntry { config, weights: self.write_data(format!("{name}-{generation}.safetensors"), &bytes)? }
+                }
+            };
+            entries.insert(name.to_owned(), entry);
+        }
         let (records_json, vectors) = codec::encode(records);
         let m = Manifest {
             format_version: FORMAT_VERSION,
@@ -74,10 +119,11 @@ impl Store {
             captions: records.caption_count(),
             records: self.write_data(format!("records-{generation}.json"), &records_json)?,
             vectors: self.write_data(format!("vectors-{generation}.safetensors"), &vectors)?,
+            models: entries,
         };
         files::write_atomic(&self.dir.join(MANIFEST), &m.to_bytes())?;
         self.remove_stale(&m);
-        Ok(())
+        Ok(m.models)
     }
 
     fn write_data(&self, file: String, bytes: &[u8]) -> Result<FileRef> {
@@ -93,7 +139,7 @@ impl Store {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let ours = name.starts_with("records-") || name.starts_with("vectors-") || name.ends_with(".tmp");
+            let ours = name.ends_with(".safetensors") || name.starts_with("records-") || name.ends_with(".tmp");
             if ours && !live.contains(&name) {
                 let _ = fs::remove_file(entry.path());
             }

@@ -1,0 +1,31 @@
+//! Training progress, reported to the host's callback (also the C struct `AvgProgress`).
+
+/// Which training is reporting.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    #[default]
+    Tokenizer = 0,
+    Generator = 1,
+}
+
+/// One report, after every optimiser step. Losses of the other stage are 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub stage: Stage,
+    /// 0-based epoch, out of `epochs`.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 0-based step within the epoch, out of `steps_per_epoch`.
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    /// The weighted total that was minimised.
+    pub loss: f32,
+    pub loss_recon: f32,
+    pub loss_commit: f32,
+    pub loss_align: f32,
+    pub loss_gen: f32,
+    pub loss_dis: f32,
+    pub samples_per_second: f32,
+}

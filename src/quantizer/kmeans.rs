@@ -1,0 +1,67 @@
+//! k-means for codebook initialisation: distances by matmul on the model's device,
+//! centroid updates on the host (n x d additions, cheap next to the matmul).
+
+use crate::rng::Rng;
+use crate::Result;
+use candle_core::{Device, Tensor, D};
+
+/// Index of the nearest row of `centroids` [k, d] for every row of `x` [n, d].
+pub(crate) fn nearest(x: &Tensor, centroids: &Tensor) -> Result<Tensor> {
+    // argmin ||x - c||^2 = argmin (||c||^2 - 2 x.c)
+    let c_norm = centroids.sqr()?.sum_keepdim(1)?.t()?; // [1, k]
+    let scores = x.matmul(&centroids.t()?)?.affine(-2.0, 0.0)?.broadcast_add(&c_norm)?;
+    Ok(scores.argmin(D::Minus1)?)
+}
+
+/// Lloyd's algorithm from `k` distinct random rows of `data` (row-major, `d` wide).
+/// Clusters that empty out are re-seeded with random rows. Returns [k, d] on `device`.
+pub(crate) fn kmeans(data: &[f32], d: usize, k: usize, iterations: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+    let n = data.len() / d;
+    let mut rows: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut rows);
+    let mut centroids: Vec<f32> = (0..k).flat_map(|i| data[rows[i % n] * d..][..d].iter().copied()).collect();
+    let x = Tensor::from_slice(data, (n, d), device)?;
+    for _ in 0..iterations {
+        let c = Tensor::from_slice(&centroids, (k, d), device)?;
+        let assign = nearest(&x, &c)?.to_vec1::<u32>()?;
+        let mut sums = vec![0f64; k * d];
+        let mut counts = vec![0usize; k];
+        for (row, &a) in assign.iter().enumerate() {
+            counts[a as usize] += 1;
+            for (s, v) in sums[a as usize * d..][..d].iter_mut().zip(&data[row * d..][..d]) {
+                *s += *v as f64;
+            }
+        }
+        for j in 0..k {
+            let dst = &mut centroids[j * d..][..d];
+            if counts[j] == 0 {
+                dst.copy_from_slice(&data[rng.below(n) * d..][..d]);
+            } else {
+                for (c, s) in dst.iter_mut().zip(&sums[j * d..][..d]) {
+                    *c = (*s / counts[j] as f64) as f32;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(centroids, (k, d), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_well_separated_clusters() {
+        let mut rng = Rng::new(3);
+        let centres = [[10.0f32, 0.0], [0.0, 10.0], [-10.0, -10.0]];
+        let data: Vec<f32> = (0..300).flat_map(|i| {
+            let c = centres[i % 3];
+            [c[0] + rng.normal() * 0.1, c[1] + rng.normal() * 0.1]
+        }).collect();
+        let c = kmeans(&data, 2, 3, 10, &mut Rng::new(5), &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        for centre in centres {
+            let best = c.iter().map(|r| (r[0] - centre[0]).abs() + (r[1] - centre[1]).abs()).fold(f32::MAX, f32::min);
+            assert!(best < 0.2, "{centre:?} not found in {c:?}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Training the tokenizer through the public API.
+
+mod common;
+
+use avg::{Error, Index, Progress, TokenizerTrainConfig};
+use common::{small_config, Synthetic};
+use std::collections::HashSet;
+
+fn train_cfg() -> TokenizerTrainConfig {
+    TokenizerTrainConfig { epochs: 8, batch_size: 64, hidden: 64, ..Default::default() }
+}
+
+fn trained(dir: &std::path::Path, data: &Synthetic, cfg: &TokenizerTrainConfig) -> (Index, Vec<Progress>) {
+    let index = Index::open(dir, Some(&small_config(data.dim))).unwrap();
+    data.fill(&index);
+    let mut seen = Vec::new();
+    index.train_tokenizer(cfg, |p| {
+        seen.push(*p);
+        true
+    })
+    .unwrap();
+    (index, seen)
+}
+
+fn all_vokens(index: &Index) -> Vec<(u64, Vec<u32>)> {
+    index.image_ids().into_iter().map(|id| (id, index.vokens(id).unwrap())).collect()
+}
+
+#[test]
+fn loss_decreases_and_every_image_gets_a_unique_sequence() {
+    let data = Synthetic::new(16, 300, 10, 0.5, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (index, seen) = trained(dir.path(), &data, &train_cfg());
+    let epoch_mean = |e: usize| {
+        let l: Vec<f32> = seen.iter().filter(|p| p.epoch == e).map(|p| p.loss).collect();
+        l.iter().sum::<f32>() / l.len() as f32
+    };
+    assert!(epoch_mean(7) < 0.7 * epoch_mean(0), "loss {} -> {}", epoch_mean(0), epoch_mean(7));
+    let vokens = all_vokens(&index);
+    assert_eq!(vokens.len(), 300);
+    assert!(vokens.iter().all(|(_, v)| v.len() == 4));
+    let unique: HashSet<&Vec<u32>> = vokens.iter().map(|(_, v)| v).collect();
+    assert_eq!(unique.len(), 300, "sequences are unique");
+    let stats = index.tokenizer_stats().unwrap();
+    assert_eq!(stats.usage_per_level.len(), 3);
+    assert!(stats.usage_per_level.iter().all(|&u| u > 0.0 && u <= 1.0));
+}
+
+#[test]
+fn reopening_gives_the_same_vokens_and_new_images_get_theirs() {
+    let data = Synthetic::new(16, 200, 8, 0.5, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let (index, _) = trained(dir.path(), &data, &train_cfg());
+        all_vokens(&index)
+    };
+    let index = Index::open(dir.path(), None).unwrap();
+    assert_eq!(all_vokens(&index), before);
+    // An image added after training gets its vokens from the stored tokenizer.
+    let v = data.images[5].1.clone();
+    index.add_images(&[avg::NewImage { id: 10_000, key: None, vector: &v }]).unwrap();
+    let got = index.vokens(10_000).unwrap();
+    assert_eq!(&got[..3], &index.quantize(&v).unwrap()[..]);
+    assert_eq!(&got[..3], &before[5].1[..3], "the same vector gets the same M codes");
+    assert_ne!(got, before[5].1, "but a different disambiguator");
+    index.save().unwrap();
+    drop(index);
+    assert_eq!(Index::open(dir.path(), None).unwrap().vokens(10_000).unwrap(), got);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_vokens() {
+    let data = Synthetic::new(16, 150, 6, 0.5, 3);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg = TokenizerTrainConfig { epochs: 3, ..train_cfg() };
+    assert_eq!(all_vokens(&trained(a.path(), &data, &cfg).0), all_vokens(&trained(b.path(), &data, &cfg).0));
+}
+
+#[test]
+fn stopping_from_the_callback_keeps_the_previous_state() {
+    let data = Synthetic::new(16, 120, 6, 0.5, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = trained(dir.path(), &data, &TokenizerTrainConfig { epochs: 2, ..train_cfg() });
+    let before = all_vokens(&index);
+    let mut calls = 0;
+    let err = index
+        .train_tokenizer(&TokenizerTrainConfig { seed: 99, ..train_cfg() }, |_| {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled));
+    assert_eq!(all_vokens(&index), before);
+    drop(index);
+    assert_eq!(all_vokens(&Index::open(dir.path(), None).unwrap()), before);
+}
+
+#[test]
+fn wrong_order_and_missing_caption_vectors_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), Some(&small_config(4))).unwrap();
+    assert!(matches!(index.vokens(1), Err(Error::WrongState(_))));
+    assert!(matches!(index.train_tokenizer(&train_cfg(), |_| true), Err(Error::WrongState(_))));
+    let v = [0.5f32; 4];
+    index.add_images(&[avg::NewImage { id: 1, key: None, vector: &v }]).unwrap();
+    index.add_captions(1, &[avg::NewCaption { text: "no vector", vector: None }]).unwrap();
+    let err = index.train_tokenizer(&train_cfg(), |_| true).unwrap_err();
+    assert!(err.to_string().contains("caption 0 of image 1 has no text vector"), "{err}");
+    let bad = TokenizerTrainConfig { learning_rate: f64::NAN, ..train_cfg() };
+    assert!(matches!(index.train_tokenizer(&bad, |_| true), Err(Error::InvalidArgument(_))));
+    // Without alignment, captions need no vectors.
+    index.train_tokenizer(&TokenizerTrainConfig { align: false, epochs: 1, ..train_cfg() }, |_| true).unwrap();
+    assert_eq!(index.vokens(1).unwrap().len(), 4);
+}
+
+/// Mean length of the common prefix of the M codes over pairs of images of one topic.
+fn same_topic_prefix(index: &Index, data: &Synthetic) -> f32 {
+    let v = all_vokens(index);
+    let (mut total, mut pairs) = (0usize, 0usize);
+    for (i, (a, va)) in v.iter().enumerate() {
+        for (b, vb) in &v[i + 1..] {
+            if data.topic(*a) == data.topic(*b) {
+                total += va[..3].iter().zip(&vb[..3]).take_while(|(x, y)| x == y).count();
+                pairs += 1;
+            }
+        }
+    }
+    total as f32 / pairs as f32
+}
+
+#[test]
+fn alignment_makes_images_with_close_captions_share_longer_prefixes() {
+    // Image vectors carry noise as large as their topic; captions carry the topic only.
+    let data = Synthetic::new(16, 240, 12, 1.2, 5);
+    let cfg = TokenizerTrainConfig { epochs: 60, seed: 7, ..train_cfg() };
+    let (on, off) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let with = same_topic_prefix(&trained(on.path(), &data, &cfg).0, &data);
+    let without = same_topic_prefix(&trained(off.path(), &data, &TokenizerTrainConfig { align: false, ..cfg }).0, &data);
+    eprintln!("same-topic common prefix: align on {with:.3}, off {without:.3}");
+    assert!(with > 1.1 * without, "align on {with}, off {without}");
+}
