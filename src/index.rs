@@ -1,10 +1,12 @@
 //! `Index`: an open index directory with its records and trained models, safe to share
 //! across threads.
 
+use crate::generator::{self, Generator, GeneratorConfig, GeneratorReport, GeneratorTrainConfig, NewGenerator};
 use crate::progress::Progress;
+use crate::search::{beam, Hit, SearchOptions};
 use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
 use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
-use crate::store::{ModelEntry, ModelSave, Shape, Store, TOKENIZER};
+use crate::store::{ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
 use crate::vokens::{VokenStats, Vokens};
 use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
@@ -67,6 +69,8 @@ impl<T> Clone for Model<T> {
 struct State {
     records: Records,
     tokenizer: Option<Model<Quantizer>>,
+    /// Trained on the current vokens; dropped when the tokenizer is retrained.
+    generator: Option<Model<Generator>>,
 }
 
 /// An open index. All methods take `&self`: reads share a lock, adds take it briefly for
@@ -104,7 +108,7 @@ impl Index {
             })?;
             let records = Records::new(config.dim);
             store.commit(1, config.shape(), &records, Vec::new())?;
-            let state = State { records, tokenizer: None };
+            let state = State { records, tokenizer: None, generator: None };
             return Ok(Index { store, config: config.clone(), device, state: RwLock::new(state), saved: Mutex::new(1) });
         };
         let s = loaded.shape;
@@ -132,7 +136,19 @@ impl Index {
                 Ok(Model { model: Arc::new(q), saved: Some(m.entry) })
             })
             .transpose()?;
-        let state = State { records: loaded.records, tokenizer };
+        let generator = models
+            .remove(GENERATOR)
+            .map(|m| {
+                let bad = |e: String| Error::corrupt(dir.join("manifest.json"), format!("generator: {e}"));
+                let gc: GeneratorConfig = serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
+                if (gc.codebook_size, gc.levels) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
+                    return Err(bad("it does not fit the index's tokenizer".into()));
+                }
+                let g = Generator::from_saved(gc, m.tensors, &device).map_err(|e| bad(e.to_string()))?;
+                Ok(Model { model: Arc::new(g), saved: Some(m.entry) })
+            })
+            .transpose()?;
+        let state = State { records: loaded.records, tokenizer, generator };
         Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation) })
     }
 
@@ -220,7 +236,7 @@ impl Index {
     /// Codebook usage and collisions of the current vokens.
     pub fn tokenizer_stats(&self) -> Result<VokenStats> {
         let st = self.state.read();
-        Ok(st.records.vokens.as_ref().ok_or_else(not_tokenized)?.stats(self.config.codebook_size))
+        Ok(st.records.vokens.as_ref().ok_or_else(not_tokenized)?.stats())
     }
 
     /// The M codes the trained tokenizer gives a vector (without a disambiguator).
@@ -257,37 +273,153 @@ impl Index {
                     None => encode_rows(&model, r.vector(row), c.dim, &self.device)?.remove(0),
                 };
                 vokens.check_room(std::slice::from_ref(&code))?;
-                vokens.push(&code);
+                vokens.push(&code, r.ids[row]);
             }
-            report.stats = vokens.stats(c.codebook_size);
+            report.stats = vokens.stats();
             r.vokens = Some(vokens);
             st.tokenizer = Some(Model { model, saved: None });
+            st.generator = None;
         }
         self.save()?;
         Ok(report)
+    }
+
+    /// Trains the generator on every caption in the index, paired with its image's
+    /// vokens (the tokenizer must be trained). After each epoch the model so far
+    /// answers searches and is saved; `progress` may return false to stop, and the call
+    /// then fails with `Error::Cancelled`, leaving the last completed epoch's model (or
+    /// the previous generator, before the first epoch ends).
+    pub fn train_generator(
+        &self,
+        cfg: &GeneratorTrainConfig,
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<GeneratorReport> {
+        cfg.validate()?;
+        let (examples, vokens, codebook) = {
+            let st = self.state.read();
+            let r = &st.records;
+            let (Some(v), Some(t)) = (&r.vokens, &st.tokenizer) else { return Err(not_tokenized()) };
+            let mut examples = Vec::with_capacity(r.caption_count());
+            for row in 0..r.len() {
+                for c in &r.captions[row] {
+                    examples.push(generator::Example { text: c.text.clone(), vokens: v.local(v.row(row)) });
+                }
+            }
+            let codebook = if cfg.init_from_codebook { Some(t.model.codebook_embeddings()?) } else { None };
+            (examples, v.clone(), codebook)
+        };
+        let c = &self.config;
+        let g = Generator::from_pretrained(
+            &NewGenerator {
+                model_dir: &cfg.model_dir,
+                codebook_size: c.codebook_size,
+                levels: c.voken_len,
+                codebook,
+                decoder_layers: cfg.decoder_layers,
+                decoder_d_model: cfg.decoder_d_model,
+                max_text_tokens: cfg.max_text_tokens,
+                seed: cfg.seed,
+            },
+            &self.device,
+        )?;
+        let candidates = |g: &Generator, enc: &generator::Encoded| -> Result<Vec<Vec<Vec<u32>>>> {
+            let found = beam::search(g, vokens.trie(), enc, cfg.beam_size)?;
+            Ok(found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
+        };
+        let mut checkpoint = |g: &Generator| -> Result<()> {
+            let tensors = g.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.copy()?))).collect::<Result<_>>()?;
+            let snapshot = Generator::from_saved(g.config.clone(), tensors, &self.device)?;
+            self.state.write().generator = Some(Model { model: Arc::new(snapshot), saved: None });
+            self.save()
+        };
+        generator::train(&g, &examples, cfg, &candidates, &mut progress, &mut checkpoint)
+    }
+
+    /// Answers a text query: beam search over the vokens of the indexed images, best
+    /// first. `query_vector` (the query's text vector, of the index dimension) is needed
+    /// only for `rerank`. Safe to call from many threads, also while images are added.
+    pub fn search(&self, query: &str, opts: &SearchOptions, query_vector: Option<&[f32]>) -> Result<Vec<Hit>> {
+        let vectors = query_vector.map(|v| vec![v]);
+        Ok(self.search_batch(&[query], opts, vectors.as_deref())?.remove(0))
+    }
+
+    /// `search` for many queries at once (one encoder and decoder pass per step for all).
+    pub fn search_batch(&self, queries: &[&str], opts: &SearchOptions, query_vectors: Option<&[&[f32]]>) -> Result<Vec<Vec<Hit>>> {
+        if opts.k == 0 || opts.beam_size == 0 {
+            return Err(Error::InvalidArgument("k and beam_size must be at least 1".into()));
+        }
+        limits::cap("beam size", opts.beam_size, limits::MAX_BEAM)?;
+        limits::check_batch(queries.len())?;
+        for q in queries {
+            limits::check_text("query", q)?;
+        }
+        if opts.rerank {
+            let vs = query_vectors.ok_or_else(|| Error::InvalidArgument("rerank needs the query vectors".into()))?;
+            if vs.len() != queries.len() {
+                return Err(Error::InvalidArgument(format!("{} queries but {} query vectors", queries.len(), vs.len())));
+            }
+            for v in vs {
+                check_vector(self.config.dim, v, || "query vector".into())?;
+            }
+        }
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let g = self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
+            Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
+        })?;
+        let enc = g.encode(queries)?;
+        let st = self.state.read();
+        let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
+        Ok(found
+            .into_iter()
+            .enumerate()
+            .map(|(q, f)| {
+                let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
+                if let (true, Some(vs)) = (opts.rerank, query_vectors) {
+                    for h in &mut hits {
+                        let row = st.records.row(h.id).expect("trie ids are indexed");
+                        h.score = st.records.vector(row).iter().zip(vs[q]).map(|(a, b)| a * b).sum();
+                    }
+                    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+                }
+                hits.truncate(opts.k);
+                hits
+            })
+            .collect())
     }
 
     /// Makes everything added and trained so far durable. Adds and reads go on
     /// meanwhile; what is added during the save goes into the next one.
     pub fn save(&self) -> Result<()> {
         let mut saved = self.saved.lock();
-        let (records, tokenizer) = {
+        let (records, tokenizer, generator) = {
             let st = self.state.read();
-            (st.records.clone(), st.tokenizer.clone())
+            (st.records.clone(), st.tokenizer.clone(), st.generator.clone())
         };
         let mut models = Vec::new();
         if let Some(t) = &tokenizer {
-            models.push((TOKENIZER, model_save(&t.model.config, t.saved.as_ref(), || t.model.named_tensors())?));
+            models.push((TOKENIZER, model_save(&t.model.config, t.saved.as_ref(), || Ok(t.model.named_tensors()))?));
+        }
+        if let Some(g) = &generator {
+            models.push((GENERATOR, model_save(&g.model.config, g.saved.as_ref(), || g.model.named_tensors())?));
         }
         let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models)?;
         *saved += 1;
         let mut st = self.state.write();
-        if let (Some(cur), Some(t)) = (st.tokenizer.as_mut(), tokenizer) {
-            if Arc::ptr_eq(&cur.model, &t.model) {
-                cur.saved = entries.get(TOKENIZER).cloned();
-            }
-        }
+        mark_saved(&mut st.tokenizer, tokenizer, entries.get(TOKENIZER));
+        mark_saved(&mut st.generator, generator, entries.get(GENERATOR));
         Ok(())
+    }
+}
+
+/// Records the saved entry of a model, unless it was replaced during the save.
+fn mark_saved<T>(current: &mut Option<Model<T>>, saved: Option<Model<T>>, entry: Option<&ModelEntry>) {
+    if let (Some(cur), Some(s)) = (current.as_mut(), saved) {
+        if Arc::ptr_eq(&cur.model, &s.model) {
+            cur.saved = entry.cloned();
+        }
     }
 }
 
@@ -298,13 +430,13 @@ fn not_tokenized() -> Error {
 fn model_save<C: serde::Serialize>(
     config: &C,
     saved: Option<&ModelEntry>,
-    tensors: impl FnOnce() -> Vec<(String, Tensor)>,
+    tensors: impl FnOnce() -> Result<Vec<(String, Tensor)>>,
 ) -> Result<ModelSave> {
     Ok(match saved {
         Some(e) => ModelSave::Keep(e.clone()),
         None => ModelSave::Write {
             config: serde_json::to_value(config).map_err(|e| Error::Model(e.to_string()))?,
-            tensors: tensors(),
+            tensors: tensors()?,
         },
     })
 }

@@ -5,10 +5,13 @@
 //! it, declared in `include/avg.h`.
 
 mod device;
+mod generator;
+mod optim;
 mod params;
 mod progress;
 mod quantizer;
 mod rng;
+mod search;
 mod error;
 pub mod ffi;
 mod index;
@@ -20,7 +23,9 @@ mod vokens;
 pub use error::{Error, Result};
 pub use index::{Index, IndexConfig};
 pub use progress::{Progress, Stage};
+pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
+pub use search::{Hit, SearchOptions};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
 pub use store::FORMAT_VERSION;
 pub use vokens::VokenStats;

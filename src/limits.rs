@@ -38,3 +38,6 @@ pub(crate) fn cap(what: &str, n: usize, max: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Largest beam size, in search and in training.
+pub const MAX_BEAM: usize = 256;

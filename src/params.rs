@@ -13,6 +13,7 @@ use std::collections::HashMap;
 pub(crate) enum Init {
     Normal(f32),
     Zeros,
+    Ones,
 }
 
 enum Source {
@@ -48,6 +49,7 @@ impl Params {
                 let values = match init {
                     Init::Normal(std) => rng.normals(n, std),
                     Init::Zeros => vec![0.0; n],
+                    Init::Ones => vec![1.0; n],
                 };
                 Tensor::from_vec(values, shape, &self.device)?
             }

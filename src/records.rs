@@ -103,7 +103,7 @@ impl Records {
         for (i, img) in images.iter().enumerate() {
             self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new());
             if let (Some(vokens), Some(codes)) = (&mut self.vokens, codes) {
-                vokens.push(&codes[i]);
+                vokens.push(&codes[i], img.id);
             }
         }
         Ok(())

@@ -1,10 +1,12 @@
-//! Voken sequences of the indexed images, unique per image.
+//! Voken sequences of the indexed images, unique per image, and the trie over them.
 //!
 //! The tokenizer gives each image M codes; two images may get the same M. Every image
 //! therefore carries one more code, its disambiguator: the smallest number in 0..N not
 //! yet taken by another image with the same M codes. Sequences are M+1 long, unique, and
 //! stable (removing an image frees its disambiguator without renumbering the others).
+//! In the trie (and the generator) a disambiguator s is the token N + s.
 
+use crate::search::trie::Trie;
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
 
@@ -22,16 +24,15 @@ pub struct VokenStats {
 #[derive(Debug, Clone)]
 pub(crate) struct Vokens {
     levels: usize,
-    /// Largest disambiguator + 1.
-    suffixes: usize,
-    /// Row-major, `levels + 1` per image row.
+    codebook_size: usize,
+    /// Row-major, `levels + 1` per image row: M codes, then the disambiguator.
     codes: Vec<u32>,
-    taken: HashMap<Box<[u32]>, BTreeSet<u32>>,
+    trie: Trie,
 }
 
 impl Vokens {
-    pub(crate) fn new(levels: usize, suffixes: usize) -> Self {
-        Vokens { levels, suffixes, codes: Vec::new(), taken: HashMap::new() }
+    pub(crate) fn new(levels: usize, codebook_size: usize) -> Self {
+        Vokens { levels, codebook_size, codes: Vec::new(), trie: Trie::new(levels + 1) }
     }
 
     pub(crate) fn width(&self) -> usize {
@@ -50,43 +51,54 @@ impl Vokens {
         &self.codes
     }
 
-    /// Whether `n` more images with these M codes would still find free disambiguators.
+    pub(crate) fn trie(&self) -> &Trie {
+        &self.trie
+    }
+
+    /// A stored sequence as trie tokens.
+    pub(crate) fn local(&self, seq: &[u32]) -> Vec<u32> {
+        let mut t = seq.to_vec();
+        t[self.levels] += self.codebook_size as u32;
+        t
+    }
+
+    fn taken(&self, prefix: &[u32]) -> &[u32] {
+        self.trie.find(prefix).map_or(&[], |n| self.trie.children(n).0)
+    }
+
+    /// Whether images with these M codes would all find free disambiguators.
     pub(crate) fn check_room(&self, prefixes: &[Vec<u32>]) -> Result<()> {
         let mut extra: HashMap<&[u32], usize> = HashMap::new();
         for p in prefixes {
             let n = extra.entry(p).or_default();
             *n += 1;
-            let taken = self.taken.get(p.as_slice()).map_or(0, BTreeSet::len);
-            if taken + *n > self.suffixes {
+            if self.taken(p).len() + *n > self.codebook_size {
                 return Err(Error::Limit(format!(
                     "more than {} images share the vokens {p:?}; retrain the tokenizer with a larger N or M",
-                    self.suffixes
+                    self.codebook_size
                 )));
             }
         }
         Ok(())
     }
 
-    /// Appends an image with M codes `prefix`; callers checked room first.
-    pub(crate) fn push(&mut self, prefix: &[u32]) {
+    /// Appends image `id` with M codes `prefix`; callers checked room first.
+    pub(crate) fn push(&mut self, prefix: &[u32], id: u64) {
         debug_assert_eq!(prefix.len(), self.levels);
-        let taken = self.taken.entry(prefix.into()).or_default();
-        let suffix = (0u32..).find(|s| !taken.contains(s)).expect("room was checked");
-        taken.insert(suffix);
+        let n = self.codebook_size as u32;
+        let taken = self.taken(prefix);
+        // Taken tokens are sorted: the first gap is the smallest free disambiguator.
+        let suffix = taken.iter().enumerate().find(|(i, &t)| t - n != *i as u32).map_or(taken.len() as u32, |(i, _)| i as u32);
         self.codes.extend_from_slice(prefix);
         self.codes.push(suffix);
+        let seq = self.local(self.row(self.len() - 1));
+        self.trie.insert(&seq, id);
     }
 
     /// Removes row `row`, moving the last row into its place (as `Records` does).
     pub(crate) fn swap_remove(&mut self, row: usize) {
         let w = self.width();
-        let seq = self.row(row).to_vec();
-        if let Some(t) = self.taken.get_mut(&seq[..self.levels]) {
-            t.remove(&seq[self.levels]);
-            if t.is_empty() {
-                self.taken.remove(&seq[..self.levels]);
-            }
-        }
+        self.trie.remove(&self.local(self.row(row)));
         let last = self.len() - 1;
         if row != last {
             self.codes.copy_within(last * w..(last + 1) * w, row * w);
@@ -94,19 +106,20 @@ impl Vokens {
         self.codes.truncate(last * w);
     }
 
-    /// Stored sequences, checked to be well-formed and unique.
-    pub(crate) fn from_stored(levels: usize, suffixes: usize, codebook_size: usize, codes: Vec<u32>) -> std::result::Result<Self, String> {
-        let mut v = Vokens::new(levels, suffixes);
+    /// Stored sequences of images `ids`, checked to be well-formed and unique.
+    pub(crate) fn from_stored(levels: usize, codebook_size: usize, codes: Vec<u32>, ids: &[u64]) -> std::result::Result<Self, String> {
+        let mut v = Vokens::new(levels, codebook_size);
         let w = v.width();
-        if codes.len() % w != 0 {
-            return Err(format!("{} codes do not make rows of {w}", codes.len()));
+        if codes.len() != ids.len() * w {
+            return Err(format!("{} codes for {} images of {w} vokens", codes.len(), ids.len()));
         }
-        for seq in codes.chunks_exact(w) {
-            let (prefix, suffix) = seq.split_at(levels);
-            if prefix.iter().any(|&c| c as usize >= codebook_size) || suffix[0] as usize >= suffixes {
+        for (seq, &id) in codes.chunks_exact(w).zip(ids) {
+            if seq.iter().any(|&c| c as usize >= codebook_size) {
                 return Err(format!("voken sequence {seq:?} is out of range"));
             }
-            if !v.taken.entry(prefix.into()).or_default().insert(suffix[0]) {
+            let before = v.trie.len();
+            v.trie.insert(&v.local(seq), id);
+            if v.trie.len() == before {
                 return Err(format!("voken sequence {seq:?} appears twice"));
             }
         }
@@ -114,18 +127,18 @@ impl Vokens {
         Ok(v)
     }
 
-    pub(crate) fn stats(&self, codebook_size: usize) -> VokenStats {
-        let sizes = self.taken.values().map(BTreeSet::len);
+    pub(crate) fn stats(&self) -> VokenStats {
+        let groups = self.trie.last_level_groups();
         let usage_per_level = (0..self.levels)
             .map(|l| {
                 let used: BTreeSet<u32> = self.codes.chunks_exact(self.width()).map(|s| s[l]).collect();
-                used.len() as f32 / codebook_size as f32
+                used.len() as f32 / self.codebook_size as f32
             })
             .collect();
         VokenStats {
             usage_per_level,
-            collided_images: sizes.clone().filter(|&n| n > 1).sum(),
-            largest_collision_group: sizes.max().unwrap_or(0),
+            collided_images: groups.iter().filter(|&&n| n > 1).sum(),
+            largest_collision_group: groups.into_iter().max().unwrap_or(0),
         }
     }
 }
@@ -137,24 +150,26 @@ mod tests {
     #[test]
     fn collisions_get_distinct_suffixes_and_removal_frees_them() {
         let mut v = Vokens::new(2, 3);
-        for p in [[1, 2], [1, 2], [3, 4], [1, 2]] {
+        for (id, p) in [[1, 2], [1, 2], [0, 1], [1, 2]].into_iter().enumerate() {
             v.check_room(&[p.to_vec()]).unwrap();
-            v.push(&p);
+            v.push(&p, id as u64);
         }
         assert_eq!(v.row(0), [1, 2, 0]);
         assert_eq!(v.row(1), [1, 2, 1]);
-        assert_eq!(v.row(2), [3, 4, 0]);
+        assert_eq!(v.row(2), [0, 1, 0]);
         assert_eq!(v.row(3), [1, 2, 2]);
-        assert_eq!((v.stats(5).collided_images, v.stats(5).largest_collision_group), (3, 3));
+        let s = v.stats();
+        assert_eq!((s.collided_images, s.largest_collision_group), (3, 3));
         assert!(matches!(v.check_room(&[vec![1, 2]]), Err(Error::Limit(_))));
         v.swap_remove(1);
         assert_eq!(v.row(1), [1, 2, 2], "the last row moved into the hole");
-        v.push(&[1, 2]);
+        v.push(&[1, 2], 9);
         assert_eq!(v.row(3), [1, 2, 1], "the freed suffix is reused");
-        let stored = Vokens::from_stored(2, 3, 5, v.flat().to_vec()).unwrap();
-        assert_eq!(stored.stats(5), v.stats(5));
-        assert_eq!(v.stats(5).usage_per_level, vec![0.4, 0.4]);
-        assert!(Vokens::from_stored(2, 3, 5, vec![1, 2, 0, 1, 2, 0]).unwrap_err().contains("twice"));
-        assert!(Vokens::from_stored(2, 3, 5, vec![9, 2, 0]).unwrap_err().contains("out of range"));
+        let ids = [0, 3, 2, 9];
+        let stored = Vokens::from_stored(2, 3, v.flat().to_vec(), &ids).unwrap();
+        assert_eq!(stored.stats(), v.stats());
+        assert_eq!(v.stats().usage_per_level, vec![2.0 / 3.0, 2.0 / 3.0]);
+        assert!(Vokens::from_stored(2, 3, vec![1, 2, 0, 1, 2, 0], &[1, 2]).unwrap_err().contains("twice"));
+        assert!(Vokens::from_stored(2, 3, vec![9, 2, 0], &[1]).unwrap_err().contains("out of range"));
     }
 }

@@ -174,6 +174,12 @@ impl Quantizer {
         Ok(self.quantize(&z)?.0.to_vec2::<u32>()?)
     }
 
+    /// The codebook rows, to start the generator's code embeddings from: [N, D] for a
+    /// shared codebook, the mean over levels otherwise.
+    pub(crate) fn codebook_embeddings(&self) -> Result<Tensor> {
+        Ok(Tensor::stack(&self.codebooks, 0)?.mean(0)?.detach())
+    }
+
     pub(crate) fn codebook_var(&self, book: usize) -> &candle_core::Var {
         self.params.var(&format!("codebook.{book}")).expect("codebook var exists")
     }

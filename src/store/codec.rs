@@ -94,7 +94,7 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
         let w = shape.voken_len + 1;
         let bytes = read_tensor(&st, VOKENS, Dtype::U32, &[n, w]).map_err(corrupt)?;
         let codes = bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
-        let v = Vokens::from_stored(shape.voken_len, shape.codebook_size, shape.codebook_size, codes).map_err(corrupt)?;
+        let v = Vokens::from_stored(shape.voken_len, shape.codebook_size, codes, &records.ids).map_err(corrupt)?;
         records.vokens = Some(v);
     }
     Ok(records)
@@ -116,13 +116,30 @@ pub(super) fn le_bytes<T: Plain>(data: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }
 
-/// Model weights (any dtype, any device) as an F32 safetensors file.
+/// Model weights (any device) as a safetensors file: bytes stay U8, the rest is F32.
 pub(super) fn encode_tensors(tensors: &[(String, candle_core::Tensor)]) -> Result<Vec<u8>> {
-    let host: Vec<(String, Vec<f32>, Vec<usize>)> = tensors
+    enum Host {
+        F32(Vec<f32>),
+        U8(Vec<u8>),
+    }
+    let host: Vec<(&str, Host, Vec<usize>)> = tensors
         .iter()
-        .map(|(n, t)| Ok((n.clone(), t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?, t.dims().to_vec())))
+        .map(|(n, t)| {
+            let flat = t.flatten_all()?;
+            let data = match t.dtype() {
+                candle_core::DType::U8 => Host::U8(flat.to_vec1::<u8>()?),
+                _ => Host::F32(flat.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?),
+            };
+            Ok((n.as_str(), data, t.dims().to_vec()))
+        })
         .collect::<Result<_>>()?;
-    let views = host.iter().map(|(n, v, s)| (n.as_str(), view(Dtype::F32, v, s.clone())));
+    let views = host.iter().map(|(n, data, s)| {
+        let v = match data {
+            Host::F32(v) => view(Dtype::F32, v, s.clone()),
+            Host::U8(v) => view(Dtype::U8, v, s.clone()),
+        };
+        (*n, v)
+    });
     Ok(safetensors::serialize(views, None).expect("safetensors serialise"))
 }
 

@@ -46,8 +46,9 @@ pub(crate) enum ModelSave {
     Write { config: serde_json::Value, tensors: Vec<(String, Tensor)> },
 }
 
-/// The name of the tokenizer model in the manifest.
+/// The names of the models in the manifest.
 pub(crate) const TOKENIZER: &str = "tokenizer";
+pub(crate) const GENERATOR: &str = "generator";
 
 impl Store {
     /// Locks `dir`, creating it when missing.

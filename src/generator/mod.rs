@@ -1,0 +1,348 @@
+//! The token-to-voken generator (paper section 3.2): reads a caption, writes the M+1
+//! vokens of its image. One `Generator` over two backbones:
+//! - `t5`: a Hugging Face T5 checkpoint whose vocabulary is extended by the 2N voken
+//!   tokens (N codes, N disambiguators), trained end to end;
+//! - `bert`: a frozen BERT-family sentence encoder (such as all-MiniLM-L6-v2) in front of
+//!   a T5-style voken decoder trained from scratch, whose vocabulary is the vokens alone.
+//!
+//! Vokens are numbered locally 0..2N (code c at levels below M is c, disambiguator s is
+//! N + s); decoder token id = `voken_offset` + local number. Logits are only ever
+//! computed over voken rows: generation is always constrained to vokens.
+
+pub(crate) mod t5;
+mod train;
+
+pub use train::{GeneratorReport, GeneratorTrainConfig};
+pub(crate) use train::{train, Example};
+
+use crate::params::Params;
+use crate::rng::Rng;
+use crate::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use t5::{Cache, Kv, Lin, Stack, T5Config};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "backbone", rename_all = "lowercase")]
+pub(crate) enum Backbone {
+    T5 { t5: T5Config },
+    Bert { bert: serde_json::Value, decoder: T5Config },
+}
+
+/// The architecture of a generator, stored with its weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GeneratorConfig {
+    #[serde(flatten)]
+    pub backbone: Backbone,
+    pub codebook_size: usize,
+    pub levels: usize,
+    pub voken_offset: u32,
+    pub start_token: u32,
+    pub pad_token: u32,
+    pub max_text_tokens: usize,
+}
+
+enum Encoder {
+    T5(Stack),
+    /// Frozen; its weights are kept only to be saved with the index.
+    Bert { model: BertModel, weights: Vec<(String, Tensor)>, proj: Lin },
+}
+
+pub(crate) struct Generator {
+    pub config: GeneratorConfig,
+    params: Params,
+    tokenizer: tokenizers::Tokenizer,
+    tokenizer_json: Vec<u8>,
+    encoder: Encoder,
+    /// Decoder input embeddings (shared with the T5 encoder), [V, D].
+    embed: Tensor,
+    lm_head: Option<Lin>,
+    decoder: Stack,
+    d_model: usize,
+}
+
+/// An encoded batch of texts: states [B, S, D] and their 0/1 mask [B, S].
+pub(crate) struct Encoded {
+    pub states: Tensor,
+    pub mask: Tensor,
+}
+
+const TOKENIZER_TENSOR: &str = "text_tokenizer.json";
+const BERT_PREFIX: &str = "frozen_encoder.";
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn model_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::load_buffer(&read(&path)?, device).map_err(|e| Error::corrupt(&path, e.to_string()))
+}
+
+fn text_tokenizer(json: &[u8], max_tokens: usize) -> Result<tokenizers::Tokenizer> {
+    let mut t = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Model(format!("tokenizer.json: {e}")))?;
+    t.with_padding(None);
+    t.with_truncation(Some(tokenizers::TruncationParams { max_length: max_tokens, ..Default::default() }))
+        .map_err(|e| Error::Model(format!("tokenizer truncation: {e}")))?;
+    Ok(t)
+}
+
+/// Options for a generator built from a pretrained checkpoint.
+pub(crate) struct NewGenerator<'a> {
+    pub model_dir: &'a Path,
+    pub codebook_size: usize,
+    pub levels: usize,
+    /// The tokenizer's codebook [N, Dc] to start the code embeddings from, or None for
+    /// random voken embeddings (the ablation).
+    pub codebook: Option<Tensor>,
+    pub decoder_layers: usize,
+    pub decoder_d_model: usize,
+    pub max_text_tokens: usize,
+    pub seed: u64,
+}
+
+impl Generator {
+    /// Builds a generator on a pretrained checkpoint directory (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`); the backbone follows `model_type`.
+    pub(crate) fn from_pretrained(o: &NewGenerator, device: &Device) -> Result<Self> {
+        let config_path = o.model_dir.join("config.json");
+        let raw: serde_json::Value = serde_json::from_slice(&read(&config_path)?).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
+        let tokenizer_json = read(&o.model_dir.join("tokenizer.json"))?;
+        let weights = model_tensors(o.model_dir, device)?;
+        let n2 = 2 * o.codebook_size;
+        let mut rng = Rng::new(o.seed ^ 0x5eed);
+        match raw.get("model_type").and_then(|v| v.as_str()) {
+            Some("t5") => {
+                let t5: T5Config = serde_json::from_value(raw).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
+                let mut weights = weights;
+                let offset = t5.vocab_size as u32;
+                let mut ext = t5.clone();
+                ext.vocab_size += n2;
+                for name in ["shared.weight", "lm_head.weight"] {
+                    if name == "lm_head.weight" && t5.tie_word_embeddings {
+                        continue;
+                    }
+                    let w = weights.remove(name).ok_or_else(|| Error::Model(format!("checkpoint lacks {name}")))?;
+                    let w = w.to_dtype(DType::F32)?;
+                    let rms = w.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
+                    let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, t5.d_model, rms, &mut rng, device)?;
+                    weights.insert(name.into(), Tensor::cat(&[&w, &rows], 0)?);
+                }
+                let config = GeneratorConfig {
+                    start_token: t5.decoder_start_token_id,
+                    backbone: Backbone::T5 { t5: ext },
+                    codebook_size: o.codebook_size,
+                    levels: o.levels,
+                    voken_offset: offset,
+                    pad_token: 0,
+                    max_text_tokens: o.max_text_tokens,
+                };
+                Self::build(config, Params::stored(weights, device), HashMap::new(), tokenizer_json)
+            }
+            Some("bert") => {
+                let heads = (o.decoder_d_model / 64).max(1);
+                let decoder = T5Config {
+                    vocab_size: n2 + 1,
+                    d_model: o.decoder_d_model,
+                    d_kv: o.decoder_d_model / heads,
+                    d_ff: 4 * o.decoder_d_model,
+                    num_layers: o.decoder_layers,
+                    num_decoder_layers: None,
+                    num_heads: heads,
+                    relative_attention_num_buckets: 32,
+                    relative_attention_max_distance: 128,
+                    layer_norm_epsilon: 1e-6,
+                    feed_forward_proj: "relu".into(),
+                    tie_word_embeddings: true,
+                    decoder_start_token_id: n2 as u32,
+                };
+                let pad = raw.get("pad_token_id").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+                let config = GeneratorConfig {
+                    backbone: Backbone::Bert { bert: raw, decoder },
+                    codebook_size: o.codebook_size,
+                    levels: o.levels,
+                    voken_offset: 0,
+                    start_token: n2 as u32,
+                    pad_token: pad,
+                    max_text_tokens: o.max_text_tokens,
+                };
+                let g = Self::build(config, Params::fresh(o.seed, device), weights, tokenizer_json)?;
+                let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, o.decoder_d_model, 1.0, &mut rng, device)?;
+                let start = Tensor::from_vec(rng.normals(o.decoder_d_model, 1.0), (1, o.decoder_d_model), device)?;
+                g.params.var("shared.weight").expect("embedding").set(&Tensor::cat(&[&rows, &start], 0)?)?;
+                Ok(g)
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "{}: model_type {other:?} is not supported (expected \"t5\" or \"bert\")",
+                config_path.display()
+            ))),
+        }
+    }
+
+    /// A generator read back from the index.
+    pub(crate) fn from_saved(config: GeneratorConfig, mut tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+        let json = tensors.remove(TOKENIZER_TENSOR).ok_or_else(|| Error::Model("saved generator lacks its tokenizer".into()))?;
+        let json = json.to_dtype(DType::U8)?.to_vec1::<u8>()?;
+        let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) = tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
+        let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
+        Self::build(config, Params::stored(trained, device), frozen, json)
+    }
+
+    fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {
+        let tokenizer = text_tokenizer(&tokenizer_json, config.max_text_tokens)?;
+        let device = p.device().clone();
+        let (encoder, dc) = match &config.backbone {
+            Backbone::T5 { t5 } => (Encoder::T5(Stack::new(&mut p, "encoder", t5, false)?), t5.clone()),
+            Backbone::Bert { bert, decoder } => {
+                let bc: BertConfig = serde_json::from_value(bert.clone()).map_err(|e| Error::Model(format!("bert config: {e}")))?;
+                let weights: Vec<(String, Tensor)> = frozen.into_iter().collect();
+                let vb = candle_nn::VarBuilder::from_tensors(weights.iter().cloned().collect(), DType::F32, &device);
+                let model = BertModel::load(vb, &bc)?;
+                let proj = Lin::new(&mut p, "encoder_proj", bc.hidden_size, decoder.d_model, (bc.hidden_size as f32).powf(-0.5))?;
+                (Encoder::Bert { model, weights, proj }, decoder.clone())
+            }
+        };
+        let embed = p.get("shared.weight", &[dc.vocab_size, dc.d_model], crate::params::Init::Normal(1.0))?;
+        let decoder = Stack::new(&mut p, "decoder", &dc, true)?;
+        let lm_head = if dc.tie_word_embeddings { None } else { Some(Lin::new(&mut p, "lm_head", dc.d_model, dc.vocab_size, (dc.d_model as f32).powf(-0.5))?) };
+        Ok(Generator { d_model: dc.d_model, config, params: p, tokenizer, tokenizer_json, encoder, embed, lm_head, decoder })
+    }
+
+    /// Everything needed to rebuild the generator without the original checkpoint.
+    pub(crate) fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out = self.params.named_tensors();
+        if let Encoder::Bert { weights, .. } = &self.encoder {
+            out.extend(weights.iter().map(|(n, t)| (format!("{BERT_PREFIX}{n}"), t.clone())));
+        }
+        out.push((TOKENIZER_TENSOR.into(), Tensor::new(self.tokenizer_json.as_slice(), self.embed.device())?));
+        Ok(out)
+    }
+
+    pub(crate) fn trainable(&self) -> Vec<candle_core::Var> {
+        self.params.vars()
+    }
+
+    pub(crate) fn device(&self) -> &Device {
+        self.params.device()
+    }
+
+    /// Token ids of `texts`, padded: ids and 0/1 mask, [B, S].
+    pub(crate) fn tokenize(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
+        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| Error::Model(format!("tokenize: {e}")))?;
+        let s = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(texts.len() * s);
+        let mut mask = Vec::with_capacity(texts.len() * s);
+        for e in &enc {
+            let n = e.get_ids().len();
+            ids.extend_from_slice(e.get_ids());
+            ids.resize(ids.len() + s - n, self.config.pad_token);
+            mask.extend((0..s).map(|i| (i < n) as u32));
+        }
+        let d = self.device();
+        Ok((Tensor::from_vec(ids, (texts.len(), s), d)?, Tensor::from_vec(mask, (texts.len(), s), d)?))
+    }
+
+    /// The frozen part of encoding (BERT's states, [B, S, H]); `None` for T5, whose
+    /// encoder trains.
+    pub(crate) fn frozen_states(&self, ids: &Tensor, mask: &Tensor) -> Result<Option<Tensor>> {
+        match &self.encoder {
+            Encoder::T5(_) => Ok(None),
+            Encoder::Bert { model, .. } => Ok(Some(model.forward(ids, &ids.zeros_like()?, Some(mask))?.detach())),
+        }
+    }
+
+    /// Encoder states [B, S, D]; `frozen` is what `frozen_states` gave for these ids.
+    pub(crate) fn encode_ids(&self, ids: &Tensor, mask: &Tensor, frozen: Option<&Tensor>) -> Result<Encoded> {
+        let states = match (&self.encoder, frozen) {
+            (Encoder::T5(stack), _) => stack.encode(&self.embed_tokens(ids)?, mask)?,
+            (Encoder::Bert { proj, .. }, Some(f)) => proj.forward(f)?,
+            (Encoder::Bert { proj, .. }, None) => proj.forward(&self.frozen_states(ids, mask)?.expect("bert"))?,
+        };
+        Ok(Encoded { states, mask: mask.clone() })
+    }
+
+    pub(crate) fn encode(&self, texts: &[&str]) -> Result<Encoded> {
+        let (ids, mask) = self.tokenize(texts)?;
+        self.encode_ids(&ids, &mask, None)
+    }
+
+    fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.d_model))?)
+    }
+
+    /// Teacher-forcing inputs for voken sequences (local numbers, all of one length):
+    /// the start token, then all but the last voken, as embeddings [B, T, D].
+    pub(crate) fn decoder_inputs(&self, seqs: &[Vec<u32>]) -> Result<Tensor> {
+        let t = seqs.first().map_or(0, Vec::len);
+        let ids: Vec<u32> = seqs
+            .iter()
+            .flat_map(|s| std::iter::once(self.config.start_token).chain(s[..t - 1].iter().map(|&v| self.token_of_local(v))))
+            .collect();
+        self.embed_tokens(&Tensor::from_vec(ids, (seqs.len(), t), self.device())?)
+    }
+
+    /// Output rows of the given local vokens [R] (all 2N when `None`): [R, D].
+    pub(crate) fn output_rows(&self, local: Option<&Tensor>) -> Result<Tensor> {
+        let w = match &self.lm_head {
+            Some(l) => l.weight(),
+            None => &self.embed,
+        };
+        let off = self.config.voken_offset as usize;
+        let all = w.narrow(0, off, 2 * self.config.codebook_size)?;
+        Ok(match local {
+            Some(ids) => all.index_select(ids, 0)?,
+            None => all,
+        })
+    }
+
+    /// Logits of decoder states [.., D] against output rows [R, D]: [.., R]. Tied
+    /// embeddings scale the states by d_model^-1/2, as the reference T5 does.
+    pub(crate) fn logits(&self, hidden: &Tensor, rows: &Tensor) -> Result<Tensor> {
+        let h = if self.lm_head.is_none() { (hidden * (self.d_model as f64).powf(-0.5))? } else { hidden.clone() };
+        let dims = h.dims().to_vec();
+        let d = *dims.last().expect("non-scalar");
+        let flat = h.reshape(((), d))?.matmul(&rows.t()?)?;
+        let mut out = dims[..dims.len() - 1].to_vec();
+        out.push(rows.dim(0)?);
+        Ok(flat.reshape(out)?)
+    }
+
+    pub(crate) fn cross_kv(&self, enc: &Encoded) -> Result<Vec<Kv>> {
+        self.decoder.cross_kv(&enc.states)
+    }
+
+    /// Decoder states for embedded inputs at the cache's next positions.
+    pub(crate) fn decode(&self, inputs: &Tensor, cross: &[Kv], cross_bias: &Tensor, cache: &mut Cache) -> Result<Tensor> {
+        self.decoder.decode(inputs, cross, cross_bias, cache)
+    }
+
+    /// Embedding of one decoder input token per row: the start token, or a voken.
+    pub(crate) fn embed_step(&self, tokens: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.device())?;
+        self.embed_tokens(&ids)
+    }
+
+    pub(crate) fn token_of_local(&self, local: u32) -> u32 {
+        self.config.voken_offset + local
+    }
+}
+
+/// Starting rows for the N code tokens (from the codebook, projected to `d` and scaled
+/// to RMS `rms`, or random) followed by N random disambiguator rows: [2N, d].
+fn voken_rows(codebook: Option<&Tensor>, n: usize, d: usize, rms: f32, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+    let codes = match codebook {
+        Some(c) => {
+            let dc = c.dim(1)?;
+            let c = if dc == d { c.clone() } else { c.matmul(&Tensor::from_vec(rng.normals(dc * d, (dc as f32).powf(-0.5)), (dc, d), device)?)? };
+            let cur = c.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?.max(1e-12);
+            (c * (rms / cur) as f64)?
+        }
+        None => Tensor::from_vec(rng.normals(n * d, rms), (n, d), device)?,
+    };
+    let suffixes = Tensor::from_vec(rng.normals(n * d, rms), (n, d), device)?;
+    Ok(Tensor::cat(&[&codes, &suffixes], 0)?)
+}

@@ -1,0 +1,292 @@
+//! Training the generator: L_gen (cross-entropy of the image's vokens given a caption)
+//! plus L_dis (a softmax over beam candidates constrained to indexed images, with the
+//! right image inserted when the beam missed it), AdamW with warm-up, cosine decay and
+//! gradient clipping.
+
+use super::{Encoded, Generator};
+use crate::optim::AdamW;
+use crate::progress::{Progress, Stage};
+use crate::rng::Rng;
+use crate::{Error, Result};
+use candle_core::{DType, Tensor, D};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How to train the generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorTrainConfig {
+    /// A Hugging Face checkpoint directory: a T5 (`model_type` "t5") or a BERT-family
+    /// sentence encoder (`model_type` "bert") in front of a voken decoder.
+    pub model_dir: PathBuf,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    pub gen_weight: f32,
+    /// L_dis on or off (the paper's ablation).
+    pub dis: bool,
+    pub dis_weight: f32,
+    /// Beam size b of the L_dis candidates.
+    pub beam_size: usize,
+    /// Candidate scores are divided by this before the softmax (the reference uses 0.5).
+    pub dis_temperature: f32,
+    /// Code embeddings start from the tokenizer's codebook (true) or at random (ablation).
+    pub init_from_codebook: bool,
+    /// Voken decoder size, for the "bert" backbone.
+    pub decoder_layers: usize,
+    pub decoder_d_model: usize,
+    /// Captions and queries are cut to this many tokens.
+    pub max_text_tokens: usize,
+    pub seed: u64,
+}
+
+impl Default for GeneratorTrainConfig {
+    fn default() -> Self {
+        GeneratorTrainConfig {
+            model_dir: PathBuf::new(),
+            epochs: 10,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            gen_weight: 1.0,
+            dis: true,
+            dis_weight: 1.0,
+            beam_size: 5,
+            dis_temperature: 0.5,
+            init_from_codebook: true,
+            decoder_layers: 2,
+            decoder_d_model: 256,
+            max_text_tokens: 32,
+            seed: 42,
+        }
+    }
+}
+
+impl GeneratorTrainConfig {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::InvalidArgument(format!("generator training: {m}")));
+        if self.epochs == 0 || self.batch_size == 0 || self.beam_size == 0 || self.decoder_layers == 0 || self.max_text_tokens == 0 {
+            return bad("epochs, batch_size, beam_size, decoder_layers and max_text_tokens must be at least 1");
+        }
+        if self.decoder_d_model == 0 || self.decoder_d_model % 64 != 0 && self.decoder_d_model > 64 {
+            return bad("decoder_d_model must be a multiple of 64 (or at most 64)");
+        }
+        crate::limits::cap("generator batch size", self.batch_size, 4096)?;
+        crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
+        crate::limits::cap("max_text_tokens", self.max_text_tokens, 512)?;
+        crate::limits::cap("decoder_d_model", self.decoder_d_model, 4096)?;
+        crate::limits::cap("decoder_layers", self.decoder_layers, 48)?;
+        let w = [self.gen_weight, self.dis_weight, self.dis_temperature];
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0)
+            || !self.weight_decay.is_finite()
+            || !self.max_grad_norm.is_finite()
+            || w.iter().any(|x| !x.is_finite() || *x < 0.0)
+            || self.dis_temperature == 0.0
+        {
+            return bad("learning rate, weights and temperature must be finite, positive where they divide");
+        }
+        Ok(())
+    }
+}
+
+/// What a finished training reports.
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorReport {
+    pub epochs: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    /// Last epoch's mean losses.
+    pub loss_gen: f32,
+    pub loss_dis: f32,
+}
+
+/// One training example: a caption and its image's vokens (local numbers, M+1).
+pub(crate) struct Example {
+    pub text: String,
+    pub vokens: Vec<u32>,
+}
+
+/// Beam candidates for L_dis: for each caption, voken sequences (local numbers) of
+/// indexed images. Supplied by the search module.
+pub(crate) type Candidates<'a> = dyn Fn(&Generator, &Encoded) -> Result<Vec<Vec<Vec<u32>>>> + 'a;
+
+struct Prepared {
+    ids: Vec<u32>,
+    frozen: Option<Tensor>,
+}
+
+/// Trains `g` in place. After each epoch `checkpoint` receives the model; a stop from
+/// `progress` returns `Error::Cancelled` after the last completed checkpoint.
+pub(crate) fn train(
+    g: &Generator,
+    examples: &[Example],
+    cfg: &GeneratorTrainConfig,
+    candidates: &Candidates,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+    checkpoint: &mut dyn FnMut(&Generator) -> Result<()>,
+) -> Result<GeneratorReport> {
+    if examples.is_empty() {
+        return Err(Error::WrongState("the index holds no captions to train the generator on".into()));
+    }
+    let prepared = prepare(g, examples)?;
+    let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
+    let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
+    let total = steps_per_epoch * cfg.epochs;
+    let warmup = (total / 20).max(1);
+    let mut rng = Rng::new(cfg.seed.wrapping_add(2));
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let started = Instant::now();
+    let mut report = GeneratorReport::default();
+    for epoch in 0..cfg.epochs {
+        rng.shuffle(&mut order);
+        let mut sums = [0f32; 2];
+        for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            let t0 = Instant::now();
+            let s = report.steps;
+            opt.lr = cfg.learning_rate * if s < warmup { (s + 1) as f64 / warmup as f64 } else {
+                let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
+                0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+            };
+            let enc = batch_encoding(g, &prepared, chunk)?;
+            let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| examples[i].vokens.clone()).collect();
+            let gen = gen_loss(g, &enc, &targets)?;
+            let mut loss = (&gen * cfg.gen_weight as f64)?;
+            let mut dis_value = 0.0;
+            if cfg.dis && cfg.dis_weight > 0.0 {
+                let dis = dis_loss(g, &enc, &targets, candidates, cfg.dis_temperature)?;
+                dis_value = dis.to_scalar::<f32>()?;
+                loss = (loss + (dis * cfg.dis_weight as f64)?)?;
+            }
+            opt.backward_step(&loss)?;
+            let gen_value = gen.to_scalar::<f32>()?;
+            sums[0] += gen_value;
+            sums[1] += dis_value;
+            report.steps += 1;
+            let p = Progress {
+                stage: Stage::Generator,
+                epoch,
+                epochs: cfg.epochs,
+                step,
+                steps_per_epoch,
+                loss: loss.to_scalar::<f32>()?,
+                loss_gen: gen_value,
+                loss_dis: dis_value,
+                samples_per_second: chunk.len() as f32 / t0.elapsed().as_secs_f32().max(1e-9),
+                ..Default::default()
+            };
+            if !progress(&p) {
+                return Err(Error::Cancelled);
+            }
+        }
+        [report.loss_gen, report.loss_dis] = sums.map(|s| s / steps_per_epoch as f32);
+        report.epochs = epoch + 1;
+        checkpoint(g)?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Token ids of every caption and, for a frozen encoder, its states, computed once.
+fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(64) {
+        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
+        let (ids, mask) = g.tokenize(&texts)?;
+        let frozen = g.frozen_states(&ids, &mask)?;
+        let lens: Vec<u32> = mask.sum(1)?.to_vec1::<u32>()?;
+        let ids = ids.to_vec2::<u32>()?;
+        for (i, n) in lens.into_iter().enumerate() {
+            let n = n as usize;
+            out.push(Prepared {
+                ids: ids[i][..n].to_vec(),
+                frozen: frozen.as_ref().map(|f| f.get(i)?.narrow(0, 0, n)).transpose()?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Result<Encoded> {
+    let s = chunk.iter().map(|&i| prepared[i].ids.len()).max().unwrap_or(1).max(1);
+    let (mut ids, mut mask, mut frozen) = (Vec::new(), Vec::new(), Vec::new());
+    for &i in chunk {
+        let p = &prepared[i];
+        let n = p.ids.len();
+        ids.extend_from_slice(&p.ids);
+        ids.resize(ids.len() + s - n, g.config.pad_token);
+        mask.extend((0..s).map(|k| (k < n) as u32));
+        if let Some(f) = &p.frozen {
+            frozen.push(if n < s { f.pad_with_zeros(0, 0, s - n)? } else { f.clone() });
+        }
+    }
+    let d = g.device();
+    let ids = Tensor::from_vec(ids, (chunk.len(), s), d)?;
+    let mask = Tensor::from_vec(mask, (chunk.len(), s), d)?;
+    let frozen = if frozen.is_empty() { None } else { Some(Tensor::stack(&frozen, 0)?) };
+    g.encode_ids(&ids, &mask, frozen.as_ref())
+}
+
+/// Log-probabilities [B, T, 2N] of teacher-forced voken sequences (all of one length).
+pub(crate) fn sequence_log_probs(g: &Generator, enc: &Encoded, seqs: &[Vec<u32>]) -> Result<Tensor> {
+    let cross = g.cross_kv(enc)?;
+    let bias = super::t5::padding_bias(&enc.mask)?;
+    let hidden = g.decode(&g.decoder_inputs(seqs)?, &cross, &bias, &mut Default::default())?;
+    let logits = g.logits(&hidden, &g.output_rows(None)?)?;
+    Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
+}
+
+fn gen_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>]) -> Result<Tensor> {
+    let lp = sequence_log_probs(g, enc, targets)?;
+    let (b, t, v) = lp.dims3()?;
+    let flat: Vec<u32> = targets.iter().flatten().copied().collect();
+    let tgt = Tensor::from_vec(flat, b * t, g.device())?;
+    Ok(candle_nn::loss::nll(&lp.reshape((b * t, v))?, &tgt)?)
+}
+
+/// Softmax cross-entropy over each caption's candidates (the right sequence first,
+/// then the beam's others); a candidate's score is the sum of its voken log-probs.
+fn dis_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>], candidates: &Candidates, temperature: f32) -> Result<Tensor> {
+    let beams = candidates(g, &enc.detached()?)?;
+    let k = beams.iter().map(Vec::len).max().unwrap_or(0) + 1;
+    // Every caption gets k candidates: the positive, the beam's others, padded by
+    // repeating the positive (masked out of the softmax).
+    let mut seqs = Vec::with_capacity(targets.len() * k);
+    let mut valid = Vec::with_capacity(targets.len() * k);
+    for (t, cands) in targets.iter().zip(&beams) {
+        seqs.push(t.clone());
+        valid.push(0.0f32);
+        let others: Vec<&Vec<u32>> = cands.iter().filter(|c| *c != t).collect();
+        for j in 0..k - 1 {
+            match others.get(j) {
+                Some(c) => {
+                    seqs.push((*c).clone());
+                    valid.push(0.0);
+                }
+                None => {
+                    seqs.push(t.clone());
+                    valid.push(-1e9);
+                }
+            }
+        }
+    }
+    let b = targets.len();
+    let rep = Tensor::from_vec((0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect::<Vec<_>>(), b * k, g.device())?;
+    let enc_k = Encoded { states: enc.states.index_select(&rep, 0)?, mask: enc.mask.index_select(&rep, 0)? };
+    let lp = sequence_log_probs(g, &enc_k, &seqs)?;
+    let (_, t, _) = lp.dims3()?;
+    let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
+    let tgt = Tensor::from_vec(flat, (b * k, t, 1), g.device())?;
+    let scores = lp.gather(&tgt, 2)?.squeeze(2)?.sum(1)?.reshape((b, k))?;
+    let scores = ((scores / temperature as f64)? + Tensor::from_vec(valid, (b, k), g.device())?)?;
+    let zeros = Tensor::zeros(b, DType::U32, g.device())?;
+    Ok(candle_nn::loss::cross_entropy(&scores, &zeros)?)
+}
+
+impl Encoded {
+    pub(crate) fn detached(&self) -> Result<Encoded> {
+        Ok(Encoded { states: self.states.detach(), mask: self.mask.clone() })
+    }
+}

@@ -1,0 +1,84 @@
+//! Beam search constrained by the trie (paper section 3.3), for a batch of queries at
+//! once: the encoder runs once per query, every live beam of every query goes through
+//! one decoder forward per step, and the self-attention cache follows the beams.
+
+use super::trie::{Trie, ROOT};
+use crate::generator::t5::{padding_bias, Cache};
+use crate::generator::{Encoded, Generator};
+use crate::Result;
+use candle_core::{Tensor, D};
+
+/// A finished beam: the image it reached, its voken sequence (local numbers) and the
+/// sum of its voken log-probabilities.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub id: u64,
+    pub seq: Vec<u32>,
+    pub score: f32,
+}
+
+struct Beam {
+    query: usize,
+    node: u32,
+    seq: Vec<u32>,
+    score: f32,
+    /// Set at the last level.
+    id: u64,
+}
+
+/// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
+pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
+    let b = enc.states.dim(0)?;
+    let mut beams: Vec<Beam> = (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
+    if trie.len() == 0 {
+        return Ok(vec![Vec::new(); b]);
+    }
+    let all_cross = g.cross_kv(enc)?;
+    let all_bias = padding_bias(&enc.mask)?;
+    let rows_of = |beams: &[Beam]| Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device());
+    let mut rows = rows_of(&beams)?;
+    let mut cache = Cache::default();
+    let out_rows = g.output_rows(None)?;
+    for level in 0..trie.depth() {
+        let cross: Vec<_> = all_cross
+            .iter()
+            .map(|kv| Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? }))
+            .collect::<Result<_>>()?;
+        let bias = all_bias.index_select(&rows, 0)?;
+        let tokens: Vec<u32> = beams
+            .iter()
+            .map(|x| x.seq.last().map_or(g.config.start_token, |&v| g.token_of_local(v)))
+            .collect();
+        let hidden = g.decode(&g.embed_step(&tokens)?, &cross, &bias, &mut cache)?;
+        let lp = candle_nn::ops::log_softmax(&g.logits(&hidden.squeeze(1)?, &out_rows)?, D::Minus1)?.to_vec2::<f32>()?;
+        let last = level + 1 == trie.depth();
+        let mut next: Vec<(usize, Beam)> = Vec::new();
+        for q in 0..b {
+            let mut cands: Vec<(usize, Beam)> = Vec::new();
+            for (r, x) in beams.iter().enumerate().filter(|(_, x)| x.query == q) {
+                let (toks, nexts) = trie.children(x.node);
+                for (&tok, &n) in toks.iter().zip(nexts) {
+                    let mut seq = x.seq.clone();
+                    seq.push(tok);
+                    let (node, id) = if last { (ROOT, n) } else { (n as u32, 0) };
+                    cands.push((r, Beam { query: q, node, seq, score: x.score + lp[r][tok as usize], id }));
+                }
+            }
+            cands.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+            cands.truncate(beam);
+            next.extend(cands);
+        }
+        if last {
+            let mut out = vec![Vec::new(); b];
+            for (_, x) in next {
+                out[x.query].push(Found { id: x.id, seq: x.seq, score: x.score });
+            }
+            return Ok(out);
+        }
+        let parents = Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
+        cache.reorder(&parents)?;
+        beams = next.into_iter().map(|(_, x)| x).collect();
+        rows = rows_of(&beams)?;
+    }
+    unreachable!("the last level returns")
+}

@@ -1,0 +1,111 @@
+//! Training the generator and searching, through the public API, on a tiny BERT
+//! backbone the test writes itself.
+
+mod common;
+
+use avg::{Error, GeneratorTrainConfig, Index, SearchOptions, TokenizerTrainConfig};
+use common::{caption_text, caption_words, small_config, write_tiny_bert, Synthetic};
+
+fn setup(n: usize, topics: usize, dir: &std::path::Path) -> (Index, Synthetic, std::path::PathBuf) {
+    let data = Synthetic::new(16, n, topics, 0.5, 21);
+    let model = dir.join("bert");
+    write_tiny_bert(&model, &caption_words(n, topics), 5);
+    let index = Index::open(dir.join("index"), Some(&small_config(16))).unwrap();
+    data.fill_with_texts(&index);
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    (index, data, model)
+}
+
+fn gen_cfg(model: &std::path::Path) -> GeneratorTrainConfig {
+    GeneratorTrainConfig {
+        model_dir: model.to_path_buf(),
+        epochs: 80,
+        batch_size: 32,
+        learning_rate: 3e-3,
+        decoder_layers: 1,
+        decoder_d_model: 64,
+        beam_size: 4,
+        ..Default::default()
+    }
+}
+
+fn top1_accuracy(index: &Index, data: &Synthetic) -> f32 {
+    let queries: Vec<String> = data.images.iter().map(|(id, _)| caption_text(data.topic(*id), *id, 0)).collect();
+    let q: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false }, None).unwrap();
+    let right = hits.iter().zip(&data.images).filter(|(h, (id, _))| h.first().map(|x| x.id) == Some(*id)).count();
+    right as f32 / data.images.len() as f32
+}
+
+#[test]
+fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, data, model) = setup(60, 6, dir.path());
+    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    let mut losses = Vec::new();
+    let report = index
+        .train_generator(&gen_cfg(&model), |p| {
+            losses.push(p.loss_gen);
+            true
+        })
+        .unwrap();
+    assert!(report.loss_gen < losses[0] * 0.5, "L_gen {} -> {}", losses[0], report.loss_gen);
+    assert!(report.loss_dis > 0.0);
+    let acc = top1_accuracy(&index, &data);
+    eprintln!("L_gen {} -> {} L_dis {} top-1 {acc}", losses[0], report.loss_gen, report.loss_dis);
+    assert!(acc >= 0.8, "top-1 on training captions {acc}");
+
+    // Every hit is an indexed image, best first, at most k.
+    let hits = index.search(&caption_text(2, 8, 0), &SearchOptions { k: 3, beam_size: 8, rerank: false }, None).unwrap();
+    assert!(hits.len() <= 3 && !hits.is_empty());
+    assert!(hits.iter().all(|h| index.contains(h.id)));
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+
+    // Reopening answers the same without the checkpoint directory.
+    std::fs::remove_dir_all(&model).unwrap();
+    let before = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap();
+    drop(index);
+    let index = Index::open(dir.path().join("index"), None).unwrap();
+    assert_eq!(index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap(), before);
+
+    // An image added now is searchable at once, and rerank orders by the dot product.
+    let v = data.images[8].1.clone();
+    index.add_images(&[avg::NewImage { id: 777, key: None, vector: &v }]).unwrap();
+    let opts = SearchOptions { k: 20, beam_size: 20, rerank: true };
+    let hits = index.search(&caption_text(2, 8, 0), &opts, Some(&v)).unwrap();
+    assert!(hits.iter().any(|h| h.id == 777), "{hits:?}");
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(matches!(index.search("x", &SearchOptions { rerank: true, ..Default::default() }, None), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn stopping_keeps_the_last_completed_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, model) = setup(30, 3, dir.path());
+    let cfg = GeneratorTrainConfig { epochs: 3, dis: false, ..gen_cfg(&model) };
+    let steps_per_epoch = 2; // 60 captions, batch 32
+    let mut calls = 0;
+    let err = index
+        .train_generator(&cfg, |_| {
+            calls += 1;
+            calls <= steps_per_epoch + 1
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled));
+    // Epoch 0 completed: its model answers, and survives a reopen.
+    let hits = index.search("a photo", &SearchOptions::default(), None).unwrap();
+    drop(index);
+    let index = Index::open(dir.path().join("index"), None).unwrap();
+    assert_eq!(index.search("a photo", &SearchOptions::default(), None).unwrap(), hits);
+}
+
+#[test]
+fn a_missing_or_unsupported_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, model) = setup(12, 3, dir.path());
+    let err = index.train_generator(&gen_cfg(&dir.path().join("nope")), |_| true).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }) && err.to_string().contains("config.json"), "{err}");
+    std::fs::write(model.join("config.json"), r#"{"model_type": "gpt2"}"#).unwrap();
+    let err = index.train_generator(&gen_cfg(&model), |_| true).unwrap_err();
+    assert!(err.to_string().contains("gpt2"), "{err}");
+}
