@@ -43,6 +43,9 @@
 // Longest caption, query or key, in bytes.
 #define AVG_MAX_TEXT_BYTES 16384
 
+// Largest beam size, in search and in training.
+#define MAX_BEAM 256
+
 // Highest on-disk format this library reads and the one it writes.
 #define AVG_FORMAT_VERSION 1
 
@@ -95,6 +98,27 @@ typedef struct AvgIndexConfig {
   // "cpu" (also when NULL), "cuda" or "cuda:N".
   const char *device;
 } AvgIndexConfig;
+
+// How to answer queries.
+typedef struct AvgSearchOptions {
+  // Most hits per query (1 to `beam_size`).
+  size_t k;
+  // Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
+  size_t beam_size;
+  // Re-order the beam's candidates by the dot product of the query vector with their
+  // image vectors. Needs `query_vectors`.
+  bool rerank;
+  // With `rerank`: one vector of `dim` floats per query, contiguous; else NULL.
+  const float *query_vectors;
+  size_t dim;
+} AvgSearchOptions;
+
+// One result: an indexed image and its score (the sum of its vokens' log-probabilities,
+// or the dot product when reranked). Best first. Also the C struct `AvgHit`.
+typedef struct AvgHit {
+  uint64_t id;
+  float score;
+} AvgHit;
 
 // How to train the tokenizer. N and M come from the index. Also the C struct
 // `AvgTokenizerTrainConfig`.
@@ -152,6 +176,34 @@ typedef struct AvgTokenizerStats {
   size_t collided_images;
   size_t largest_collision_group;
 } AvgTokenizerStats;
+
+// How to train the generator; start from `avg_generator_train_config_default` and set
+// `model_dir`.
+typedef struct AvgGeneratorTrainConfig {
+  // A Hugging Face checkpoint directory (config.json, tokenizer.json,
+  // model.safetensors): a T5, or a BERT-family encoder in front of a voken decoder.
+  const char *model_dir;
+  size_t epochs;
+  size_t batch_size;
+  double learning_rate;
+  double weight_decay;
+  // Global gradient-norm clip; 0 turns it off.
+  double max_grad_norm;
+  float gen_weight;
+  // The discriminative loss on (true) or off (the ablation).
+  bool dis;
+  float dis_weight;
+  // Beam size of the discriminative loss's candidates.
+  size_t beam_size;
+  float dis_temperature;
+  // Code embeddings start from the tokenizer's codebook (true) or at random.
+  bool init_from_codebook;
+  // Voken decoder size for a BERT backbone.
+  size_t decoder_layers;
+  size_t decoder_d_model;
+  size_t max_text_tokens;
+  uint64_t seed;
+} AvgGeneratorTrainConfig;
 
 #ifdef __cplusplus
 extern "C" {
@@ -355,6 +407,48 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
+// Fills `options` with the defaults: k 10, beam 20, no rerank.
+// Thread-safety: any thread.
+//
+// # Safety
+// `options` is NULL or valid for writes.
+enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
+                                          struct AvgError **err);
+
+// Answers one text query: writes up to `cap` hits (image id and score, best first) to
+// `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
+// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained.
+//
+// Ownership: everything is borrowed for the call. Thread-safety: any number of threads
+// may search one index at once, also while others add images or train.
+//
+// # Safety
+// `query` is a NUL-terminated string; `out` is NULL or writable for `cap` hits;
+// `n_out` is NULL or writable.
+enum AvgStatus avg_search(const struct AvgIndex *index,
+                          const char *query,
+                          const struct AvgSearchOptions *options,
+                          struct AvgHit *out,
+                          size_t cap,
+                          size_t *n_out,
+                          struct AvgError **err);
+
+// Answers `count` queries in one pass: query i's hits go to `out + i * options->k`
+// (so `out` holds `count * k` hits) and their number to `counts_out[i]`.
+//
+// Ownership and thread-safety as `avg_search`.
+//
+// # Safety
+// `queries` holds `count` NUL-terminated strings; `out` is writable for `count * k`
+// hits; `counts_out` for `count` values.
+enum AvgStatus avg_search_batch(const struct AvgIndex *index,
+                                const char *const *queries,
+                                size_t count,
+                                const struct AvgSearchOptions *options,
+                                struct AvgHit *out,
+                                size_t *counts_out,
+                                struct AvgError **err);
+
 // Fills `config` with the defaults: 20 epochs, batch 256, lr 1e-3, weights 1 / 0.25 / 1,
 // alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42.
 // Thread-safety: any thread.
@@ -404,6 +498,34 @@ enum AvgStatus avg_index_image_vokens(const struct AvgIndex *index,
 enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
                                          struct AvgTokenizerStats *stats,
                                          struct AvgError **err);
+
+// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
+// clip 1, L_dis on with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
+// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
+// Thread-safety: any thread.
+//
+// # Safety
+// `config` is NULL or valid for writes.
+enum AvgStatus avg_generator_train_config_default(struct AvgGeneratorTrainConfig *config,
+                                                  struct AvgError **err);
+
+// Trains the generator on every caption in the index paired with its image's vokens
+// (the tokenizer must be trained: else `AVG_STATUS_WRONG_STATE`). After each epoch the
+// model so far answers searches and is saved in the index directory; reopening needs
+// neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
+// call returns `AVG_STATUS_CANCELLED` and the last completed epoch's model stays (or the
+// previous generator, if no epoch completed).
+//
+// Ownership: `config` and its strings are borrowed for the call. Thread-safety: any
+// thread; searches and adds may run meanwhile.
+//
+// # Safety
+// As `avg_train_tokenizer`; `config` must not be NULL.
+enum AvgStatus avg_train_generator(const struct AvgIndex *index,
+                                   const struct AvgGeneratorTrainConfig *config,
+                                   AvgProgressFn progress,
+                                   void *user_data,
+                                   struct AvgError **err);
 
 #ifdef __cplusplus
 }  // extern "C"

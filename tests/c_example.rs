@@ -1,5 +1,7 @@
 //! Builds the C examples with the system compiler against the built library and runs them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,7 +20,7 @@ fn build_c(source: &str, out: &Path) {
         .arg(format!("-I{}", root.join("include").display()))
         .arg(format!("-L{}", lib.display()))
         .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .args(["-lavg", "-o"])
+        .args(["-lavg", "-lm", "-o"])
         .arg(out)
         .status()
         .expect("a C compiler (cc) on PATH");
@@ -35,4 +37,19 @@ fn roundtrip_example_reads_back_bit_for_bit() {
     assert!(out.status.success(), "roundtrip failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("duplicate add: status 6 (AVG_STATUS_DUPLICATE_ID): duplicate image id 1000"), "{stdout}");
     assert!(stdout.contains("reopened: 1000 images, 5000 captions, 0 mismatches"), "{stdout}");
+}
+
+#[test]
+fn photo_app_example_does_the_whole_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("photo_app");
+    build_c("photo_app.c", &exe);
+    let model = dir.path().join("bert");
+    common::write_tiny_bert(&model, &common::caption_words(60, 6), 5);
+    let out = Command::new(&exe).arg(dir.path().join("index")).arg(&model).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "photo_app failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("generator epoch 80/80"), "{stdout}");
+    let right: usize = stdout.lines().find_map(|l| l.strip_prefix("top-1: ")).and_then(|l| l.split('/').next()).unwrap().parse().unwrap();
+    assert!(right >= 40, "at least two thirds found first: {stdout}");
 }

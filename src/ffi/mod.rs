@@ -11,10 +11,12 @@
 
 mod error;
 mod index;
+mod search;
 mod train;
 
 pub use error::*;
 pub use index::*;
+pub use search::*;
 pub use train::*;
 
 use crate::{limits, Error, Result};

@@ -1,9 +1,9 @@
 //! C entry points for training and for the vokens training produces.
 
 use super::index::handle;
-use super::{c_out, guard, AvgError, AvgStatus};
-use crate::{limits, Error, Progress, TokenizerTrainConfig};
-use std::ffi::c_void;
+use super::{c_out, c_str, guard, AvgError, AvgStatus};
+use crate::{limits, Error, GeneratorTrainConfig, Progress, TokenizerTrainConfig};
+use std::ffi::{c_char, c_void};
 
 /// Called after every training step with the host's `user_data`; return false to stop
 /// the training cleanly. Runs on the thread that called the training function.
@@ -117,6 +117,118 @@ pub unsafe extern "C" fn avg_index_tokenizer_stats(
             collided_images: s.collided_images,
             largest_collision_group: s.largest_collision_group,
         };
+        Ok(())
+    })
+}
+
+/// How to train the generator; start from `avg_generator_train_config_default` and set
+/// `model_dir`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgGeneratorTrainConfig {
+    /// A Hugging Face checkpoint directory (config.json, tokenizer.json,
+    /// model.safetensors): a T5, or a BERT-family encoder in front of a voken decoder.
+    pub model_dir: *const c_char,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clip; 0 turns it off.
+    pub max_grad_norm: f64,
+    pub gen_weight: f32,
+    /// The discriminative loss on (true) or off (the ablation).
+    pub dis: bool,
+    pub dis_weight: f32,
+    /// Beam size of the discriminative loss's candidates.
+    pub beam_size: usize,
+    pub dis_temperature: f32,
+    /// Code embeddings start from the tokenizer's codebook (true) or at random.
+    pub init_from_codebook: bool,
+    /// Voken decoder size for a BERT backbone.
+    pub decoder_layers: usize,
+    pub decoder_d_model: usize,
+    pub max_text_tokens: usize,
+    pub seed: u64,
+}
+
+/// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
+/// clip 1, L_dis on with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
+/// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
+/// Thread-safety: any thread.
+///
+/// # Safety
+/// `config` is NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn avg_generator_train_config_default(
+    config: *mut AvgGeneratorTrainConfig,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let d = GeneratorTrainConfig::default();
+        *c_out(config, "config")? = AvgGeneratorTrainConfig {
+            model_dir: std::ptr::null(),
+            epochs: d.epochs,
+            batch_size: d.batch_size,
+            learning_rate: d.learning_rate,
+            weight_decay: d.weight_decay,
+            max_grad_norm: d.max_grad_norm,
+            gen_weight: d.gen_weight,
+            dis: d.dis,
+            dis_weight: d.dis_weight,
+            beam_size: d.beam_size,
+            dis_temperature: d.dis_temperature,
+            init_from_codebook: d.init_from_codebook,
+            decoder_layers: d.decoder_layers,
+            decoder_d_model: d.decoder_d_model,
+            max_text_tokens: d.max_text_tokens,
+            seed: d.seed,
+        };
+        Ok(())
+    })
+}
+
+/// Trains the generator on every caption in the index paired with its image's vokens
+/// (the tokenizer must be trained: else `AVG_STATUS_WRONG_STATE`). After each epoch the
+/// model so far answers searches and is saved in the index directory; reopening needs
+/// neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
+/// call returns `AVG_STATUS_CANCELLED` and the last completed epoch's model stays (or the
+/// previous generator, if no epoch completed).
+///
+/// Ownership: `config` and its strings are borrowed for the call. Thread-safety: any
+/// thread; searches and adds may run meanwhile.
+///
+/// # Safety
+/// As `avg_train_tokenizer`; `config` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn avg_train_generator(
+    index: *const super::AvgIndex,
+    config: *const AvgGeneratorTrainConfig,
+    progress: AvgProgressFn,
+    user_data: *mut c_void,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let index = handle(index)?;
+        let c = config.as_ref().ok_or(Error::NullPointer("config"))?;
+        let cfg = GeneratorTrainConfig {
+            model_dir: c_str(c.model_dir, "config.model_dir")?.into(),
+            epochs: c.epochs,
+            batch_size: c.batch_size,
+            learning_rate: c.learning_rate,
+            weight_decay: c.weight_decay,
+            max_grad_norm: c.max_grad_norm,
+            gen_weight: c.gen_weight,
+            dis: c.dis,
+            dis_weight: c.dis_weight,
+            beam_size: c.beam_size,
+            dis_temperature: c.dis_temperature,
+            init_from_codebook: c.init_from_codebook,
+            decoder_layers: c.decoder_layers,
+            decoder_d_model: c.decoder_d_model,
+            max_text_tokens: c.max_text_tokens,
+            seed: c.seed,
+        };
+        index.train_generator(&cfg, |p| progress.is_none_or(|f| f(user_data, p)))?;
         Ok(())
     })
 }

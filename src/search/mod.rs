@@ -4,7 +4,6 @@ pub(crate) mod beam;
 pub(crate) mod trie;
 
 /// How to answer a query.
-#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchOptions {
     /// Most hits to return (at most `beam_size`).
@@ -23,7 +22,7 @@ impl Default for SearchOptions {
 }
 
 /// One result: an indexed image and its score (the sum of its vokens' log-probabilities,
-/// or the dot product when reranked). Best first.
+/// or the dot product when reranked). Best first. Also the C struct `AvgHit`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
