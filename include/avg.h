@@ -195,6 +195,8 @@ typedef struct AvgGeneratorTrainConfig {
   float dis_weight;
   // Beam size of the discriminative loss's candidates.
   size_t beam_size;
+  // Share of each batch (0 to 1] that also gets the discriminative loss.
+  float dis_fraction;
   float dis_temperature;
   // Code embeddings start from the tokenizer's codebook (true) or at random.
   bool init_from_codebook;
@@ -500,7 +502,7 @@ enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
                                          struct AvgError **err);
 
 // Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
-// clip 1, L_dis on with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
+// clip 1, L_dis on a quarter of each batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 // decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
 // Thread-safety: any thread.
 //

@@ -5,6 +5,7 @@
 //! it, declared in `include/avg.h`.
 
 mod device;
+mod encoders;
 mod generator;
 mod optim;
 mod params;
@@ -20,6 +21,7 @@ mod records;
 mod store;
 mod vokens;
 
+pub use encoders::TextEncoder;
 pub use error::{Error, Result};
 pub use index::{Index, IndexConfig};
 pub use progress::{Progress, Stage};

@@ -141,6 +141,8 @@ pub struct AvgGeneratorTrainConfig {
     pub dis_weight: f32,
     /// Beam size of the discriminative loss's candidates.
     pub beam_size: usize,
+    /// Share of each batch (0 to 1] that also gets the discriminative loss.
+    pub dis_fraction: f32,
     pub dis_temperature: f32,
     /// Code embeddings start from the tokenizer's codebook (true) or at random.
     pub init_from_codebook: bool,
@@ -152,7 +154,7 @@ pub struct AvgGeneratorTrainConfig {
 }
 
 /// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
-/// clip 1, L_dis on with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
+/// clip 1, L_dis on a quarter of each batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 /// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
 /// Thread-safety: any thread.
 ///
@@ -176,6 +178,7 @@ pub unsafe extern "C" fn avg_generator_train_config_default(
             dis: d.dis,
             dis_weight: d.dis_weight,
             beam_size: d.beam_size,
+            dis_fraction: d.dis_fraction,
             dis_temperature: d.dis_temperature,
             init_from_codebook: d.init_from_codebook,
             decoder_layers: d.decoder_layers,
@@ -221,6 +224,7 @@ pub unsafe extern "C" fn avg_train_generator(
             dis: c.dis,
             dis_weight: c.dis_weight,
             beam_size: c.beam_size,
+            dis_fraction: c.dis_fraction,
             dis_temperature: c.dis_temperature,
             init_from_codebook: c.init_from_codebook,
             decoder_layers: c.decoder_layers,

@@ -15,6 +15,7 @@ mod train;
 pub use train::{GeneratorReport, GeneratorTrainConfig};
 pub(crate) use train::{train, Example};
 
+use crate::encoders::{model_config, model_tensors, read, text_tokenizer, tokenize};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -73,23 +74,6 @@ pub(crate) struct Encoded {
 const TOKENIZER_TENSOR: &str = "text_tokenizer.json";
 const BERT_PREFIX: &str = "frozen_encoder.";
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
-}
-
-fn model_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let path = dir.join("model.safetensors");
-    candle_core::safetensors::load_buffer(&read(&path)?, device).map_err(|e| Error::corrupt(&path, e.to_string()))
-}
-
-fn text_tokenizer(json: &[u8], max_tokens: usize) -> Result<tokenizers::Tokenizer> {
-    let mut t = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Model(format!("tokenizer.json: {e}")))?;
-    t.with_padding(None);
-    t.with_truncation(Some(tokenizers::TruncationParams { max_length: max_tokens, ..Default::default() }))
-        .map_err(|e| Error::Model(format!("tokenizer truncation: {e}")))?;
-    Ok(t)
-}
-
 /// Options for a generator built from a pretrained checkpoint.
 pub(crate) struct NewGenerator<'a> {
     pub model_dir: &'a Path,
@@ -109,7 +93,7 @@ impl Generator {
     /// `tokenizer.json`, `model.safetensors`); the backbone follows `model_type`.
     pub(crate) fn from_pretrained(o: &NewGenerator, device: &Device) -> Result<Self> {
         let config_path = o.model_dir.join("config.json");
-        let raw: serde_json::Value = serde_json::from_slice(&read(&config_path)?).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
+        let raw = model_config(o.model_dir)?;
         let tokenizer_json = read(&o.model_dir.join("tokenizer.json"))?;
         let weights = model_tensors(o.model_dir, device)?;
         let n2 = 2 * o.codebook_size;
@@ -231,18 +215,7 @@ impl Generator {
 
     /// Token ids of `texts`, padded: ids and 0/1 mask, [B, S].
     pub(crate) fn tokenize(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
-        let enc = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| Error::Model(format!("tokenize: {e}")))?;
-        let s = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(texts.len() * s);
-        let mut mask = Vec::with_capacity(texts.len() * s);
-        for e in &enc {
-            let n = e.get_ids().len();
-            ids.extend_from_slice(e.get_ids());
-            ids.resize(ids.len() + s - n, self.config.pad_token);
-            mask.extend((0..s).map(|i| (i < n) as u32));
-        }
-        let d = self.device();
-        Ok((Tensor::from_vec(ids, (texts.len(), s), d)?, Tensor::from_vec(mask, (texts.len(), s), d)?))
+        tokenize(&self.tokenizer, texts, self.config.pad_token, self.device())
     }
 
     /// The frozen part of encoding (BERT's states, [B, S, H]); `None` for T5, whose

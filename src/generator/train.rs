@@ -3,6 +3,7 @@
 //! right image inserted when the beam missed it), AdamW with warm-up, cosine decay and
 //! gradient clipping.
 
+use super::t5::Kv;
 use super::{Encoded, Generator};
 use crate::optim::AdamW;
 use crate::progress::{Progress, Stage};
@@ -30,6 +31,9 @@ pub struct GeneratorTrainConfig {
     pub dis_weight: f32,
     /// Beam size b of the L_dis candidates.
     pub beam_size: usize,
+    /// Share of each batch that also gets L_dis (0 to 1]. Scoring b+1 candidates costs
+    /// about b+1 times a caption's L_gen; a share keeps CPU training affordable.
+    pub dis_fraction: f32,
     /// Candidate scores are divided by this before the softmax (the reference uses 0.5).
     pub dis_temperature: f32,
     /// Code embeddings start from the tokenizer's codebook (true) or at random (ablation).
@@ -55,6 +59,7 @@ impl Default for GeneratorTrainConfig {
             dis: true,
             dis_weight: 1.0,
             beam_size: 5,
+            dis_fraction: 0.25,
             dis_temperature: 0.5,
             init_from_codebook: true,
             decoder_layers: 2,
@@ -85,6 +90,7 @@ impl GeneratorTrainConfig {
             || !self.max_grad_norm.is_finite()
             || w.iter().any(|x| !x.is_finite() || *x < 0.0)
             || self.dis_temperature == 0.0
+            || !(self.dis_fraction > 0.0 && self.dis_fraction <= 1.0)
         {
             return bad("learning rate, weights and temperature must be finite, positive where they divide");
         }
@@ -152,11 +158,13 @@ pub(crate) fn train(
             };
             let enc = batch_encoding(g, &prepared, chunk)?;
             let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| examples[i].vokens.clone()).collect();
-            let gen = gen_loss(g, &enc, &targets)?;
+            let ctx = Context::new(g, &enc)?;
+            let gen = gen_loss(g, &ctx, &targets)?;
             let mut loss = (&gen * cfg.gen_weight as f64)?;
             let mut dis_value = 0.0;
             if cfg.dis && cfg.dis_weight > 0.0 {
-                let dis = dis_loss(g, &enc, &targets, candidates, cfg.dis_temperature)?;
+                let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
+                let dis = dis_loss(g, &enc.first(n)?, &ctx, &targets[..n], candidates, cfg.dis_temperature)?;
                 dis_value = dis.to_scalar::<f32>()?;
                 loss = (loss + (dis * cfg.dis_weight as f64)?)?;
             }
@@ -229,17 +237,34 @@ fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Resu
     g.encode_ids(&ids, &mask, frozen.as_ref())
 }
 
+/// The decoder's view of encoded captions: cross-attention keys and values of every
+/// layer and the padding bias, computed once per batch and shared by both losses.
+struct Context {
+    cross: Vec<Kv>,
+    bias: Tensor,
+}
+
+impl Context {
+    fn new(g: &Generator, enc: &Encoded) -> Result<Self> {
+        Ok(Context { cross: g.cross_kv(enc)?, bias: super::t5::padding_bias(&enc.mask)? })
+    }
+
+    /// The context of captions `rows` (with repetition).
+    fn select(&self, rows: &Tensor) -> Result<Self> {
+        let cross = self.cross.iter().map(|kv| Ok(Kv { k: kv.k.index_select(rows, 0)?, v: kv.v.index_select(rows, 0)? })).collect::<Result<_>>()?;
+        Ok(Context { cross, bias: self.bias.index_select(rows, 0)? })
+    }
+}
+
 /// Log-probabilities [B, T, 2N] of teacher-forced voken sequences (all of one length).
-pub(crate) fn sequence_log_probs(g: &Generator, enc: &Encoded, seqs: &[Vec<u32>]) -> Result<Tensor> {
-    let cross = g.cross_kv(enc)?;
-    let bias = super::t5::padding_bias(&enc.mask)?;
-    let hidden = g.decode(&g.decoder_inputs(seqs)?, &cross, &bias, &mut Default::default())?;
+fn sequence_log_probs(g: &Generator, ctx: &Context, seqs: &[Vec<u32>]) -> Result<Tensor> {
+    let hidden = g.decode(&g.decoder_inputs(seqs)?, &ctx.cross, &ctx.bias, &mut Default::default())?;
     let logits = g.logits(&hidden, &g.output_rows(None)?)?;
     Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
 }
 
-fn gen_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>]) -> Result<Tensor> {
-    let lp = sequence_log_probs(g, enc, targets)?;
+fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>]) -> Result<Tensor> {
+    let lp = sequence_log_probs(g, ctx, targets)?;
     let (b, t, v) = lp.dims3()?;
     let flat: Vec<u32> = targets.iter().flatten().copied().collect();
     let tgt = Tensor::from_vec(flat, b * t, g.device())?;
@@ -248,7 +273,7 @@ fn gen_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>]) -> Result<Tensor
 
 /// Softmax cross-entropy over each caption's candidates (the right sequence first,
 /// then the beam's others); a candidate's score is the sum of its voken log-probs.
-fn dis_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>], candidates: &Candidates, temperature: f32) -> Result<Tensor> {
+fn dis_loss(g: &Generator, enc: &Encoded, ctx: &Context, targets: &[Vec<u32>], candidates: &Candidates, temperature: f32) -> Result<Tensor> {
     let beams = candidates(g, &enc.detached()?)?;
     let k = beams.iter().map(Vec::len).max().unwrap_or(0) + 1;
     // Every caption gets k candidates: the positive, the beam's others, padded by
@@ -274,8 +299,7 @@ fn dis_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>], candidates: &Can
     }
     let b = targets.len();
     let rep = Tensor::from_vec((0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect::<Vec<_>>(), b * k, g.device())?;
-    let enc_k = Encoded { states: enc.states.index_select(&rep, 0)?, mask: enc.mask.index_select(&rep, 0)? };
-    let lp = sequence_log_probs(g, &enc_k, &seqs)?;
+    let lp = sequence_log_probs(g, &ctx.select(&rep)?, &seqs)?;
     let (_, t, _) = lp.dims3()?;
     let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
     let tgt = Tensor::from_vec(flat, (b * k, t, 1), g.device())?;
@@ -288,5 +312,9 @@ fn dis_loss(g: &Generator, enc: &Encoded, targets: &[Vec<u32>], candidates: &Can
 impl Encoded {
     pub(crate) fn detached(&self) -> Result<Encoded> {
         Ok(Encoded { states: self.states.detach(), mask: self.mask.clone() })
+    }
+
+    fn first(&self, n: usize) -> Result<Encoded> {
+        Ok(Encoded { states: self.states.narrow(0, 0, n)?, mask: self.mask.narrow(0, 0, n)? })
     }
 }

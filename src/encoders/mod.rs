@@ -1,0 +1,52 @@
+//! Pretrained encoders loaded from local checkpoint directories, and the file helpers
+//! the models share.
+
+mod text;
+
+pub use text::TextEncoder;
+
+use crate::{Error, Result};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// `model.safetensors` of a checkpoint directory.
+pub(crate) fn model_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::load_buffer(&read(&path)?, device).map_err(|e| Error::corrupt(&path, e.to_string()))
+}
+
+/// `config.json` of a checkpoint directory.
+pub(crate) fn model_config(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("config.json");
+    serde_json::from_slice(&read(&path)?).map_err(|e| Error::corrupt(&path, e.to_string()))
+}
+
+/// A Hugging Face tokenizer without padding (batches are padded with masks here) and
+/// cut at `max_tokens`.
+pub(crate) fn text_tokenizer(json: &[u8], max_tokens: usize) -> Result<tokenizers::Tokenizer> {
+    let mut t = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Model(format!("tokenizer.json: {e}")))?;
+    t.with_padding(None);
+    t.with_truncation(Some(tokenizers::TruncationParams { max_length: max_tokens, ..Default::default() }))
+        .map_err(|e| Error::Model(format!("tokenizer truncation: {e}")))?;
+    Ok(t)
+}
+
+/// Token ids of `texts`, padded with `pad`: ids and 0/1 mask, [B, S].
+pub(crate) fn tokenize(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32, device: &Device) -> Result<(Tensor, Tensor)> {
+    let enc = t.encode_batch(texts.to_vec(), true).map_err(|e| Error::Model(format!("tokenize: {e}")))?;
+    let s = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
+    let mut ids = Vec::with_capacity(texts.len() * s);
+    let mut mask = Vec::with_capacity(texts.len() * s);
+    for e in &enc {
+        let n = e.get_ids().len();
+        ids.extend_from_slice(e.get_ids());
+        ids.resize(ids.len() + s - n, pad);
+        mask.extend((0..s).map(|i| (i < n) as u32));
+    }
+    Ok((Tensor::from_vec(ids, (texts.len(), s), device)?, Tensor::from_vec(mask, (texts.len(), s), device)?))
+}
