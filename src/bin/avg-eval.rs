@@ -13,7 +13,7 @@
 //!
 //! usage: avg-eval --model MINILM_DIR [--data DIR] [--out DIR] [--test-set flickr8k|flickr30k]
 //!        [--n 1024] [--m 4] [--beams 1,5,10,20,30,40] [--tok-epochs 20] [--gen-epochs 10]
-//!        [--no-align] [--no-init] [--no-dis] [--train-images 6000] [--label NAME]
+//!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME]
 //!        [--generator-model DIR (a T5 checkpoint instead of MiniLM + voken decoder)]
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig};
@@ -35,6 +35,7 @@ struct Args {
     align: bool,
     init: bool,
     dis: bool,
+    dis_fraction: f32,
     train_images: usize,
     label: String,
 }
@@ -54,6 +55,7 @@ fn parse_args() -> Args {
         align: true,
         init: true,
         dis: true,
+        dis_fraction: 1.0,
         train_images: 6000,
         label: "main".into(),
     };
@@ -72,6 +74,7 @@ fn parse_args() -> Args {
             "--tok-epochs" => a.tok_epochs = num(&val()),
             "--gen-epochs" => a.gen_epochs = num(&val()),
             "--train-images" => a.train_images = num(&val()),
+            "--dis-fraction" => a.dis_fraction = val().parse().unwrap_or_else(|_| die("--dis-fraction needs a number")),
             "--label" => a.label = val(),
             "--no-align" => a.align = false,
             "--no-init" => a.init = false,
@@ -218,6 +221,7 @@ fn main() {
         model_dir: a.generator_model.clone().unwrap_or_else(|| a.model.clone()),
         epochs: a.gen_epochs,
         dis: a.dis,
+        dis_fraction: a.dis_fraction,
         init_from_codebook: a.init,
         ..Default::default()
     };

@@ -154,7 +154,7 @@ pub struct AvgGeneratorTrainConfig {
 }
 
 /// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
-/// clip 1, L_dis on a quarter of each batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
+/// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 /// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
 /// Thread-safety: any thread.
 ///

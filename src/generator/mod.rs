@@ -10,6 +10,8 @@
 //! computed over voken rows: generation is always constrained to vokens.
 
 pub(crate) mod t5;
+#[cfg(test)]
+mod tests;
 mod train;
 
 pub use train::{GeneratorReport, GeneratorTrainConfig};

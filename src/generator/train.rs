@@ -59,7 +59,7 @@ impl Default for GeneratorTrainConfig {
             dis: true,
             dis_weight: 1.0,
             beam_size: 5,
-            dis_fraction: 0.25,
+            dis_fraction: 1.0,
             dis_temperature: 0.5,
             init_from_codebook: true,
             decoder_layers: 2,
@@ -317,4 +317,17 @@ impl Encoded {
     fn first(&self, n: usize) -> Result<Encoded> {
         Ok(Encoded { states: self.states.narrow(0, 0, n)?, mask: self.mask.narrow(0, 0, n)? })
     }
+}
+
+/// L_gen + L_dis of one batch, as a training step computes it (for gradient tests).
+#[cfg(test)]
+pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::trie::Trie, beam: usize) -> Result<Tensor> {
+    let texts: Vec<&str> = batch.iter().map(|e| e.text.as_str()).collect();
+    let enc = g.encode(&texts)?;
+    let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
+    let ctx = Context::new(g, &enc)?;
+    let candidates = |g: &Generator, enc: &Encoded| -> Result<Vec<Vec<Vec<u32>>>> {
+        Ok(crate::search::beam::search(g, trie, enc, beam)?.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
+    };
+    Ok((gen_loss(g, &ctx, &targets)? + dis_loss(g, &enc, &ctx, &targets, &candidates, 0.5)?)?)
 }
