@@ -1,0 +1,156 @@
+//! Query speed on one handle as the index grows (1k, 10k, 100k, 1M images), beam 20,
+//! with a t5-small-sized generator (random weights: speed does not depend on them),
+//! beside an exact dense baseline (blocked matmul over all image vectors, both cores)
+//! on the same run.
+//!
+//!     cargo bench --bench search [-- MAX_IMAGES]
+//!
+//! Images past the first 2,000 get their vokens from the trained tokenizer as they are
+//! added, as in a host; their vectors are random (dimension 512).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+const DIM: usize = 512;
+
+/// A t5-small-shaped checkpoint (60M parameters) with random weights and the T5 tokenizer.
+fn write_t5_small(dir: &Path, tokenizer: &Path) {
+    let (d, kv, ff, layers, heads, vocab) = (512usize, 64usize, 2048usize, 6usize, 8usize, 32128usize);
+    let mut rng = common::Lcg(9);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    let mut add = |name: String, shape: &[usize], std: f32| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = if std == 0.0 { vec![1.0; n] } else { (0..n).map(|_| rng.next() * std * 1.7).collect() };
+        t.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
+    };
+    add("shared.weight".into(), &[vocab, d], 1.0);
+    for (stack, cross) in [("encoder", false), ("decoder", true)] {
+        for l in 0..layers {
+            let p = format!("{stack}.block.{l}.layer");
+            let mut attn = |name: &str| {
+                for w in ["q", "k", "v"] {
+                    add(format!("{p}.{name}.{w}.weight"), &[heads * kv, d], 0.05);
+                }
+                add(format!("{p}.{name}.o.weight"), &[d, heads * kv], 0.05);
+            };
+            attn("0.SelfAttention");
+            if cross {
+                attn("1.EncDecAttention");
+            }
+            if l == 0 {
+                add(format!("{p}.0.SelfAttention.relative_attention_bias.weight"), &[32, heads], 0.5);
+            }
+            let f = if cross { 2 } else { 1 };
+            add(format!("{p}.{f}.DenseReluDense.wi.weight"), &[ff, d], 0.05);
+            add(format!("{p}.{f}.DenseReluDense.wo.weight"), &[d, ff], 0.02);
+            for n in 0..=f {
+                add(format!("{p}.{n}.layer_norm.weight"), &[d], 0.0);
+            }
+        }
+        add(format!("{stack}.final_layer_norm.weight"), &[d], 0.0);
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
+    let config = serde_json::json!({"model_type": "t5", "vocab_size": vocab, "d_model": d, "d_kv": kv, "d_ff": ff,
+        "num_layers": layers, "num_heads": heads, "feed_forward_proj": "relu", "tie_word_embeddings": true});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
+}
+
+fn add_random(index: &Index, rng: &mut common::Lcg, from: u64, to: u64, vectors: &mut Vec<f32>) {
+    for start in (from..to).step_by(10_000) {
+        let end = (start + 10_000).min(to);
+        let flat: Vec<f32> = (start..end).flat_map(|_| rng.vector(DIM, 1.0)).collect();
+        let images: Vec<NewImage> = (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
+        index.add_images(&images).unwrap();
+        vectors.extend_from_slice(&flat);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Exact top-10 by dot product for one query, in blocks of 16k rows (gemm on both cores).
+fn dense_top10(x: &[Tensor], q: &Tensor) -> Vec<(f32, usize)> {
+    let mut best: Vec<(f32, usize)> = Vec::new();
+    let mut base = 0;
+    for block in x {
+        let scores = block.matmul(q).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        best.extend(scores.iter().enumerate().map(|(i, &s)| (s, base + i)));
+        let nth = 10.min(best.len() - 1);
+        best.select_nth_unstable_by(nth, |a, b| b.0.total_cmp(&a.0));
+        best.truncate(10);
+        base += scores.len();
+    }
+    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+    best
+}
+
+fn main() {
+    let max: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json");
+    assert!(tokenizer.exists(), "the T5 tokenizer is read from {}", tokenizer.display());
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("t5-small-random");
+    write_t5_small(&model, &tokenizer);
+
+    let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
+    let mut rng = common::Lcg(1);
+    let mut vectors = Vec::new();
+    add_random(&index, &mut rng, 0, 2000, &mut vectors);
+    let cv = rng.vector(DIM, 1.0);
+    for id in 0..32 {
+        index.add_captions(id, &[NewCaption { text: "a dog runs on the beach", vector: Some(&cv) }]).unwrap();
+    }
+    let t = Instant::now();
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    println!("tokenizer (2,000 images, 1 epoch): {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: 32, dis: false, ..Default::default() };
+    index.train_generator(&cfg, |_| true).unwrap();
+    println!("generator (t5-small size, one step of batch 32 with saving): {:.1} s", t.elapsed().as_secs_f64());
+
+    let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
+    println!("| images | libavg beam 20 p50 ms | p99 ms | queries/s | dense p50 ms | dense queries/s |");
+    println!("|---|---|---|---|---|---|");
+    let mut size = 1000u64;
+    while size <= max {
+        let have = index.image_count() as u64;
+        if have < size {
+            add_random(&index, &mut rng, have, size, &mut vectors);
+        }
+        // The index may hold more images than `size` only at 1k (2,000 trained on).
+        let n = index.image_count();
+        let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
+        index.search(&queries[0], &opts, None).unwrap();
+        let mut lat = Vec::new();
+        for q in &queries {
+            let t = Instant::now();
+            let hits = index.search(q, &opts, None).unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(hits.iter().all(|h| (h.id as usize) < n));
+        }
+        lat.sort_by(f64::total_cmp);
+        let x: Vec<Tensor> = vectors.chunks(16_384 * DIM).map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap()).collect();
+        let mut dlat = Vec::new();
+        for _ in 0..10 {
+            let q = Tensor::from_vec(rng.vector(DIM, 1.0), (DIM, 1), &Device::Cpu).unwrap();
+            let t = Instant::now();
+            dense_top10(&x, &q);
+            dlat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        dlat.sort_by(f64::total_cmp);
+        let mean = lat.iter().sum::<f64>() / lat.len() as f64;
+        let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
+        println!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", percentile(&lat, 0.5), percentile(&lat, 0.99), 1e3 / mean, percentile(&dlat, 0.5), 1e3 / dmean);
+        size *= 10;
+    }
+}
