@@ -5,10 +5,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The directory holding libavg.so: this test binary lives in `<target>/<profile>/deps`.
+/// The directory holding libavg.so: `<target>/<profile>/deps`, beside this test binary
+/// (cargo builds the cdylib there for the tests; it is copied up only by `cargo build`).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    exe.parent().unwrap().to_path_buf()
 }
 
 fn build_c(source: &str, out: &Path) {
