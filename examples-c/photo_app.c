@@ -6,7 +6,7 @@
  * captions whose words name its topic and the photo itself. MODEL_DIR is a BERT-family
  * checkpoint whose vocabulary has those words (the tests write a tiny one).
  *
- * usage: photo_app INDEX_DIR MODEL_DIR
+ * usage: photo_app INDEX_DIR MODEL_DIR [GENERATOR_EPOCHS (default 80)]
  */
 #include <avg.h>
 #include <math.h>
@@ -46,15 +46,15 @@ struct progress_state { const char *name; size_t last_epoch; };
 
 static bool on_progress(void *user_data, const AvgProgress *p) {
     struct progress_state *s = user_data;
-    if (p->step + 1 == p->steps_per_epoch && (p->epoch + 1) % 10 == 0)
+    if (p->step + 1 == p->steps_per_epoch && ((p->epoch + 1) % 10 == 0 || p->epoch + 1 == p->epochs))
         printf("%s epoch %zu/%zu loss %.4f\n", s->name, p->epoch + 1, p->epochs, p->loss);
     s->last_epoch = p->epoch;
     return true;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s INDEX_DIR MODEL_DIR\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s INDEX_DIR MODEL_DIR [GENERATOR_EPOCHS]\n", argv[0]);
         return 2;
     }
     AvgError *err = NULL;
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     AvgGeneratorTrainConfig gcfg;
     check(avg_generator_train_config_default(&gcfg, &err), err, "generator config");
     gcfg.model_dir = argv[2];
-    gcfg.epochs = 80;
+    gcfg.epochs = argc == 4 ? (size_t)atoi(argv[3]) : 80;
     gcfg.batch_size = 32;
     gcfg.learning_rate = 3e-3;
     gcfg.decoder_layers = 1;

@@ -12,19 +12,23 @@ fn lib_dir() -> PathBuf {
     exe.parent().unwrap().to_path_buf()
 }
 
+/// Compiles an example with the system C compiler (or C++ compiler for `.cpp`).
 fn build_c(source: &str, out: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = lib_dir();
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1"])
+    let (compiler, std) = if source.ends_with(".cpp") { ("CXX", "-std=c++17") } else { ("CC", "-std=c11") };
+    let default = if compiler == "CXX" { "c++" } else { "cc" };
+    let status = Command::new(std::env::var(compiler).unwrap_or_else(|_| default.into()))
+        .args([std, "-Wall", "-Wextra", "-Werror", "-O1"])
         .arg(root.join("examples-c").join(source))
         .arg(format!("-I{}", root.join("include").display()))
+        .arg(format!("-I{}", root.join("bindings/cpp").display()))
         .arg(format!("-L{}", lib.display()))
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .args(["-lavg", "-lm", "-o"])
         .arg(out)
         .status()
-        .expect("a C compiler (cc) on PATH");
+        .expect("a C and a C++ compiler (cc, c++) on PATH");
     assert!(status.success(), "compiling {source} failed");
 }
 
@@ -40,17 +44,30 @@ fn roundtrip_example_reads_back_bit_for_bit() {
     assert!(stdout.contains("reopened: 1000 images, 5000 captions, 0 mismatches"), "{stdout}");
 }
 
-#[test]
-fn photo_app_example_does_the_whole_job() {
+/// Builds and runs a whole-job example; returns its output after checking top-1.
+fn run_photo_app(source: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("photo_app");
-    build_c("photo_app.c", &exe);
+    build_c(source, &exe);
     let model = dir.path().join("bert");
     common::write_tiny_bert(&model, &common::caption_words(60, 6), 5);
     let out = Command::new(&exe).arg(dir.path().join("index")).arg(&model).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "photo_app failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("generator epoch 80/80"), "{stdout}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{source} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     let right: usize = stdout.lines().find_map(|l| l.strip_prefix("top-1: ")).and_then(|l| l.split('/').next()).unwrap().parse().unwrap();
     assert!(right >= 40, "at least two thirds found first: {stdout}");
+    stdout
+}
+
+#[test]
+fn photo_app_example_does_the_whole_job() {
+    let stdout = run_photo_app("photo_app.c");
+    assert!(stdout.contains("generator epoch 80/80"), "{stdout}");
+}
+
+#[test]
+fn cpp_photo_app_example_does_the_whole_job() {
+    let stdout = run_photo_app("photo_app.cpp");
+    assert!(stdout.contains("duplicate add throws: status 6: duplicate image id 0"), "{stdout}");
+    assert!(stdout.contains("generator trained for 80 epochs"), "{stdout}");
 }

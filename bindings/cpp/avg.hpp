@@ -1,0 +1,164 @@
+// libavg for C++17: a header-only wrapper over include/avg.h.
+//
+// Errors are exceptions: every failed call throws avg::Error, which carries libavg's
+// status code and message. avg::Index owns its handle (RAII, move-only) and may be
+// shared by reference between threads, as the C handle may.
+#pragma once
+
+#include <avg.h>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace avg {
+
+class Error : public std::runtime_error {
+public:
+    Error(AvgStatus code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    AvgStatus code() const noexcept { return code_; }
+
+private:
+    AvgStatus code_;
+};
+
+namespace detail {
+inline void check(AvgStatus status, AvgError* err) {
+    if (status == AVG_STATUS_OK) return;
+    std::string message = avg_error_message(err);
+    avg_error_free(err);
+    throw Error(status, message);
+}
+
+// Calls f(err) and throws on failure.
+template <typename F>
+void call(F&& f) {
+    AvgError* err = nullptr;
+    AvgStatus status = f(&err);  // before reading err: argument order is unspecified
+    check(status, err);
+}
+
+using Progress = std::function<bool(const AvgProgress&)>;
+
+inline bool progress_trampoline(void* user_data, const AvgProgress* p) {
+    auto* fn = static_cast<Progress*>(user_data);
+    try {
+        return (*fn)(*p);
+    } catch (...) {
+        return false;  // an exception must not cross into the library: stop instead
+    }
+}
+}  // namespace detail
+
+struct Hit {
+    std::uint64_t id;
+    float score;
+};
+
+inline AvgIndexConfig default_index_config() {
+    AvgIndexConfig c;
+    detail::call([&](AvgError** e) { return avg_index_config_default(&c, e); });
+    return c;
+}
+
+inline AvgTokenizerTrainConfig default_tokenizer_config() {
+    AvgTokenizerTrainConfig c;
+    detail::call([&](AvgError** e) { return avg_tokenizer_train_config_default(&c, e); });
+    return c;
+}
+
+inline AvgGeneratorTrainConfig default_generator_config() {
+    AvgGeneratorTrainConfig c;
+    detail::call([&](AvgError** e) { return avg_generator_train_config_default(&c, e); });
+    return c;
+}
+
+inline AvgSearchOptions default_search_options() {
+    AvgSearchOptions o;
+    detail::call([&](AvgError** e) { return avg_search_options_default(&o, e); });
+    return o;
+}
+
+class Index {
+public:
+    // Opens (or, with a config, creates) the index in directory `path`.
+    explicit Index(const std::string& path, const AvgIndexConfig* config = nullptr) {
+        detail::call([&](AvgError** e) { return avg_index_open(path.c_str(), config, &handle_, e); });
+    }
+    Index(const Index&) = delete;
+    Index& operator=(const Index&) = delete;
+    Index(Index&& other) noexcept : handle_(other.handle_) { other.handle_ = nullptr; }
+    Index& operator=(Index&& other) noexcept {
+        if (this != &other) {
+            avg_index_free(handle_);
+            handle_ = other.handle_;
+            other.handle_ = nullptr;
+        }
+        return *this;
+    }
+    ~Index() { avg_index_free(handle_); }
+
+    void add_images(const std::vector<std::uint64_t>& ids, const std::vector<float>& vectors, std::size_t dim) {
+        if (vectors.size() != ids.size() * dim) throw Error(AVG_STATUS_DIMENSION_MISMATCH, "vectors.size() != ids.size() * dim");
+        detail::call([&](AvgError** e) {
+            return avg_index_add_images(handle_, ids.data(), nullptr, vectors.data(), ids.size(), dim, e);
+        });
+    }
+
+    // Captions as text, with their text vectors (texts.size() * dim floats) or none.
+    void add_captions(std::uint64_t id, const std::vector<std::string>& texts, const std::vector<float>& vectors, std::size_t dim) {
+        std::vector<const char*> ptrs;
+        for (const auto& t : texts) ptrs.push_back(t.c_str());
+        detail::call([&](AvgError** e) {
+            return avg_index_add_captions(handle_, id, ptrs.data(), vectors.empty() ? nullptr : vectors.data(), ptrs.size(), dim, e);
+        });
+    }
+
+    void save() {
+        detail::call([&](AvgError** e) { return avg_index_save(handle_, e); });
+    }
+
+    std::size_t image_count() const {
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return avg_index_image_count(handle_, &n, e); });
+        return n;
+    }
+
+    // `progress` is called after every step; returning false stops the training.
+    void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {
+        train([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_tokenizer(handle_, &config, fn, ud, e); }, progress);
+    }
+
+    void train_generator(const AvgGeneratorTrainConfig& config, detail::Progress progress = {}) {
+        train([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_generator(handle_, &config, fn, ud, e); }, progress);
+    }
+
+    std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
+        std::string q(query);  // the C ABI takes NUL-terminated strings
+        std::vector<AvgHit> hits(options.k);
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return avg_search(handle_, q.c_str(), &options, hits.data(), hits.size(), &n, e); });
+        std::vector<Hit> out;
+        for (std::size_t i = 0; i < n; i++) out.push_back({hits[i].id, hits[i].score});
+        return out;
+    }
+
+    AvgIndex* get() const noexcept { return handle_; }
+
+private:
+    template <typename F>
+    void train(F&& f, detail::Progress& progress) {
+        if (progress) {
+            detail::call([&](AvgError** e) { return f(detail::progress_trampoline, &progress, e); });
+        } else {
+            detail::call([&](AvgError** e) { return f(nullptr, nullptr, e); });
+        }
+    }
+
+    AvgIndex* handle_ = nullptr;
+};
+
+}  // namespace avg

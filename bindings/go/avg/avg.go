@@ -1,0 +1,362 @@
+// Package avg is the Go interface to libavg, generative text-to-image retrieval.
+//
+// It wraps the C ABI of libavg (include/avg.h) with cgo. Build libavg first
+// (cargo build --release at the repository root); the package links
+// target/release/libavg.so.
+//
+// An *Index is safe for concurrent use by many goroutines. Errors are *Error values
+// carrying libavg's status code and message.
+package avg
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../../include
+#cgo LDFLAGS: -L${SRCDIR}/../../../target/release -lavg -Wl,-rpath,${SRCDIR}/../../../target/release
+#include <stdlib.h>
+#include "avg.h"
+
+extern bool avgGoProgress(void *user_data, AvgProgress *progress);
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"unsafe"
+)
+
+// Status is libavg's status code (AvgStatus).
+type Status int
+
+// Status codes; see include/avg.h.
+const (
+	StatusOK                 Status = C.AVG_STATUS_OK
+	StatusNullPointer        Status = C.AVG_STATUS_NULL_POINTER
+	StatusInvalidUTF8        Status = C.AVG_STATUS_INVALID_UTF8
+	StatusInvalidArgument    Status = C.AVG_STATUS_INVALID_ARGUMENT
+	StatusDimensionMismatch  Status = C.AVG_STATUS_DIMENSION_MISMATCH
+	StatusNonFinite          Status = C.AVG_STATUS_NON_FINITE
+	StatusDuplicateID        Status = C.AVG_STATUS_DUPLICATE_ID
+	StatusUnknownID          Status = C.AVG_STATUS_UNKNOWN_ID
+	StatusIO                 Status = C.AVG_STATUS_IO
+	StatusCorrupt            Status = C.AVG_STATUS_CORRUPT
+	StatusUnsupportedVersion Status = C.AVG_STATUS_UNSUPPORTED_VERSION
+	StatusConfigMismatch     Status = C.AVG_STATUS_CONFIG_MISMATCH
+	StatusLocked             Status = C.AVG_STATUS_LOCKED
+	StatusWrongState         Status = C.AVG_STATUS_WRONG_STATE
+	StatusDevice             Status = C.AVG_STATUS_DEVICE
+	StatusModel              Status = C.AVG_STATUS_MODEL
+	StatusBufferTooSmall     Status = C.AVG_STATUS_BUFFER_TOO_SMALL
+	StatusLimit              Status = C.AVG_STATUS_LIMIT
+	StatusCancelled          Status = C.AVG_STATUS_CANCELLED
+	StatusPanic              Status = C.AVG_STATUS_PANIC
+)
+
+// Error is a failed libavg call: its status code and message.
+type Error struct {
+	Code    Status
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("avg: %s (status %d)", e.Message, int(e.Code)) }
+
+// ErrClosed is returned by calls on a closed Index.
+var ErrClosed = errors.New("avg: index is closed")
+
+// check turns a status and its error object (freed here) into a Go error.
+func check(st C.enum_AvgStatus, err *C.AvgError) error {
+	if st == C.AVG_STATUS_OK {
+		return nil
+	}
+	e := &Error{Code: Status(st), Message: C.GoString(C.avg_error_message(err))}
+	C.avg_error_free(err)
+	return e
+}
+
+// Version is the library version.
+func Version() string { return C.GoString(C.avg_version()) }
+
+// Config fixes the shape of a new index and the device it computes on.
+type Config struct {
+	Dim          int    // vector length
+	CodebookSize int    // N
+	VokenLen     int    // M
+	Device       string // "cpu" (default), "cuda", "cuda:N"
+}
+
+// Index is an open libavg index. Close it when done; a finalizer closes a forgotten one.
+type Index struct {
+	mu sync.RWMutex // Close takes it exclusively; every other call shares it.
+	c  *C.AvgIndex
+}
+
+// Open opens the index in dir, creating it when cfg is non-nil and dir holds none.
+func Open(dir string, cfg *Config) (*Index, error) {
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	var ccfg *C.AvgIndexConfig
+	if cfg != nil {
+		dev := cfg.Device
+		if dev == "" {
+			dev = "cpu"
+		}
+		cdev := C.CString(dev)
+		defer C.free(unsafe.Pointer(cdev))
+		ccfg = &C.AvgIndexConfig{dim: C.size_t(cfg.Dim), codebook_size: C.size_t(cfg.CodebookSize), voken_len: C.size_t(cfg.VokenLen), device: cdev}
+	}
+	var h *C.AvgIndex
+	var cerr *C.AvgError
+	if err := check(C.avg_index_open(cdir, ccfg, &h, &cerr), cerr); err != nil {
+		return nil, err
+	}
+	ix := &Index{c: h}
+	runtime.SetFinalizer(ix, func(ix *Index) { _ = ix.Close() })
+	return ix, nil
+}
+
+// Close frees the index; unsaved adds are discarded. Closing twice is a no-op.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.c != nil {
+		C.avg_index_free(ix.c)
+		ix.c = nil
+		runtime.SetFinalizer(ix, nil)
+	}
+	return nil
+}
+
+// with runs f on the live handle, under the shared lock.
+func (ix *Index) with(f func(h *C.AvgIndex) error) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.c == nil {
+		return ErrClosed
+	}
+	return f(ix.c)
+}
+
+// cStrings copies strs to C memory; free releases it.
+func cStrings(strs []string) (ptrs **C.char, free func()) {
+	if len(strs) == 0 {
+		return nil, func() {}
+	}
+	arr := (*[1 << 28]*C.char)(C.malloc(C.size_t(len(strs)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(strs):len(strs)]
+	for i, s := range strs {
+		arr[i] = C.CString(s)
+	}
+	return &arr[0], func() {
+		for _, p := range arr {
+			C.free(unsafe.Pointer(p))
+		}
+		C.free(unsafe.Pointer(&arr[0]))
+	}
+}
+
+func floatPtr(v []float32) *C.float {
+	if len(v) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&v[0]))
+}
+
+// AddImages adds images: ids[i] with the dim floats at vectors[i*dim:], and keys[i]
+// when keys is non-nil. All or none.
+func (ix *Index) AddImages(ids []uint64, keys []string, vectors []float32, dim int) error {
+	if keys != nil && len(keys) != len(ids) {
+		return &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("%d ids but %d keys", len(ids), len(keys))}
+	}
+	if len(vectors) != len(ids)*dim {
+		return &Error{Code: StatusDimensionMismatch, Message: fmt.Sprintf("%d floats for %d vectors of %d", len(vectors), len(ids), dim)}
+	}
+	return ix.with(func(h *C.AvgIndex) error {
+		var idp *C.uint64_t
+		if len(ids) > 0 {
+			idp = (*C.uint64_t)(unsafe.Pointer(&ids[0]))
+		}
+		kp, free := cStrings(keys)
+		defer free()
+		var cerr *C.AvgError
+		return check(C.avg_index_add_images(h, idp, kp, floatPtr(vectors), C.size_t(len(ids)), C.size_t(dim), &cerr), cerr)
+	})
+}
+
+// AddCaptions appends captions to image id; vectors (len(texts)*dim floats) may be nil.
+func (ix *Index) AddCaptions(id uint64, texts []string, vectors []float32, dim int) error {
+	if vectors != nil && len(vectors) != len(texts)*dim {
+		return &Error{Code: StatusDimensionMismatch, Message: fmt.Sprintf("%d floats for %d vectors of %d", len(vectors), len(texts), dim)}
+	}
+	return ix.with(func(h *C.AvgIndex) error {
+		tp, free := cStrings(texts)
+		defer free()
+		var cerr *C.AvgError
+		return check(C.avg_index_add_captions(h, C.uint64_t(id), tp, floatPtr(vectors), C.size_t(len(texts)), C.size_t(dim), &cerr), cerr)
+	})
+}
+
+// Save makes everything added so far durable.
+func (ix *Index) Save() error {
+	return ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_save(h, &cerr), cerr)
+	})
+}
+
+// ImageCount is the number of images in the index.
+func (ix *Index) ImageCount() (int, error) {
+	var n C.size_t
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_image_count(h, &n, &cerr), cerr)
+	})
+	return int(n), err
+}
+
+// Progress is one training report (after every optimiser step).
+type Progress struct {
+	Generator                   bool // false: the tokenizer is training
+	Epoch, Epochs               int
+	Step, StepsPerEpoch         int
+	Loss, LossGen, LossDis      float32
+	LossRecon, LossCommit       float32
+	LossAlign, SamplesPerSecond float32
+}
+
+// progressState travels to the C callback through a cgo.Handle.
+type progressState struct {
+	ctx context.Context
+	fn  func(Progress) bool
+}
+
+//export avgGoProgress
+func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
+	s := cgo.Handle(*(*C.uintptr_t)(userData)).Value().(*progressState)
+	if s.ctx.Err() != nil {
+		return false
+	}
+	if s.fn == nil {
+		return true
+	}
+	return C.bool(s.fn(Progress{
+		Generator: p.stage == C.AVG_STAGE_GENERATOR,
+		Epoch:     int(p.epoch), Epochs: int(p.epochs), Step: int(p.step), StepsPerEpoch: int(p.steps_per_epoch),
+		Loss: float32(p.loss), LossGen: float32(p.loss_gen), LossDis: float32(p.loss_dis),
+		LossRecon: float32(p.loss_recon), LossCommit: float32(p.loss_commit), LossAlign: float32(p.loss_align),
+		SamplesPerSecond: float32(p.samples_per_second),
+	}))
+}
+
+// train runs a training call with a progress callback bound to ctx: cancelling ctx
+// stops the training at its next step, and the error then wraps ctx.Err().
+func (ix *Index) train(ctx context.Context, progress func(Progress) bool, call func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus) error {
+	handle := cgo.NewHandle(&progressState{ctx: ctx, fn: progress})
+	defer handle.Delete()
+	// C keeps no Go pointer: it gets C memory holding the handle's number.
+	ud := C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0))))
+	defer C.free(ud)
+	*(*C.uintptr_t)(ud) = C.uintptr_t(handle)
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(call(h, C.AvgProgressFn(unsafe.Pointer(C.avgGoProgress)), ud, &cerr), cerr)
+	})
+	var e *Error
+	if errors.As(err, &e) && e.Code == StatusCancelled && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", err, ctx.Err())
+	}
+	return err
+}
+
+// TokenizerConfig is how to train the tokenizer (AvgTokenizerTrainConfig).
+type TokenizerConfig = C.AvgTokenizerTrainConfig
+
+// DefaultTokenizerConfig is libavg's default tokenizer training.
+func DefaultTokenizerConfig() TokenizerConfig {
+	var c TokenizerConfig
+	C.avg_tokenizer_train_config_default(&c, nil)
+	return c
+}
+
+// TrainTokenizer trains the tokenizer on the index's images and captions.
+func (ix *Index) TrainTokenizer(ctx context.Context, cfg TokenizerConfig, progress func(Progress) bool) error {
+	return ix.train(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_train_tokenizer(h, &cfg, fn, ud, cerr)
+	})
+}
+
+// GeneratorConfig is how to train the generator.
+type GeneratorConfig struct {
+	ModelDir      string // checkpoint directory: a T5, or a BERT-family encoder
+	Epochs        int
+	BatchSize     int
+	LearningRate  float64
+	BeamSize      int
+	Dis           bool
+	DecoderLayers int
+	DecoderDModel int
+	Seed          uint64
+}
+
+// DefaultGeneratorConfig is libavg's default generator training on modelDir.
+func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
+	var c C.AvgGeneratorTrainConfig
+	C.avg_generator_train_config_default(&c, nil)
+	return GeneratorConfig{ModelDir: modelDir, Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
+		BeamSize: int(c.beam_size), Dis: bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed)}
+}
+
+// TrainGenerator trains the generator on every caption in the index.
+func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progress func(Progress) bool) error {
+	var c C.AvgGeneratorTrainConfig
+	C.avg_generator_train_config_default(&c, nil)
+	dir := C.CString(cfg.ModelDir)
+	defer C.free(unsafe.Pointer(dir))
+	c.model_dir = dir
+	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
+	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
+	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
+	return ix.train(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_train_generator(h, &c, fn, ud, cerr)
+	})
+}
+
+// SearchOptions is how to answer a query.
+type SearchOptions struct {
+	K        int // most hits (default 10)
+	BeamSize int // default 20
+}
+
+// Hit is an indexed image and its score, best first.
+type Hit struct {
+	ID    uint64
+	Score float32
+}
+
+// Search answers a text query. Safe to call from many goroutines at once.
+func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
+	if opts.K == 0 {
+		opts.K = 10
+	}
+	if opts.BeamSize == 0 {
+		opts.BeamSize = 20
+	}
+	q := C.CString(query)
+	defer C.free(unsafe.Pointer(q))
+	o := C.AvgSearchOptions{k: C.size_t(opts.K), beam_size: C.size_t(opts.BeamSize)}
+	hits := make([]C.AvgHit, opts.K)
+	var n C.size_t
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_search(h, q, &o, &hits[0], C.size_t(len(hits)), &n, &cerr), cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hit, int(n))
+	for i := range out {
+		out[i] = Hit{ID: uint64(hits[i].id), Score: float32(hits[i].score)}
+	}
+	return out, nil
+}

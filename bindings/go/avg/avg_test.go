@@ -1,0 +1,265 @@
+package avg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const (
+	nImages = 60
+	topics  = 6
+	dim     = 16
+)
+
+// The synthetic photos of examples-c/photo_app.c: 60 vectors in 6 topics, two captions
+// each naming the topic and the photo. AVG_TEST_MODEL names a BERT checkpoint with
+// those words (cargo run --release --example tiny_checkpoint -- DIR writes one).
+type lcg uint64
+
+func (s *lcg) next() float32 {
+	*s = *s*6364136223846793005 + 1442695040888963407
+	return float32(float64(uint64(*s)>>40)/float64(1<<24))*2 - 1
+}
+
+func normalize(v []float32) {
+	var n float32
+	for _, x := range v {
+		n += x * x
+	}
+	n = float32(math.Sqrt(float64(n)))
+	for i := range v {
+		v[i] /= n
+	}
+}
+
+func caption(topic, id, variant int) string {
+	if variant == 0 {
+		return fmt.Sprintf("a photo of t%da t%db item%d", topic, topic, id)
+	}
+	return fmt.Sprintf("item%d seen with t%db", id, topic)
+}
+
+func fill(t *testing.T, ix *Index) {
+	rng := lcg(21)
+	centres := make([][]float32, topics)
+	for i := range centres {
+		centres[i] = make([]float32, dim)
+		for j := range centres[i] {
+			centres[i][j] = rng.next()
+		}
+	}
+	ids := make([]uint64, nImages)
+	vectors := make([]float32, nImages*dim)
+	for n := range ids {
+		ids[n] = uint64(n)
+		v := vectors[n*dim : (n+1)*dim]
+		for j := range v {
+			v[j] = centres[n%topics][j] + rng.next()*0.5
+		}
+		normalize(v)
+	}
+	if err := ix.AddImages(ids, nil, vectors, dim); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < nImages; n++ {
+		cv := make([]float32, 2*dim)
+		for k := 0; k < 2; k++ {
+			for j := 0; j < dim; j++ {
+				cv[k*dim+j] = centres[n%topics][j] + rng.next()*0.1
+			}
+			normalize(cv[k*dim : (k+1)*dim])
+		}
+		texts := []string{caption(n%topics, n, 0), caption(n%topics, n, 1)}
+		if err := ix.AddCaptions(uint64(n), texts, cv, dim); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func model(t *testing.T) string {
+	m := os.Getenv("AVG_TEST_MODEL")
+	if m == "" {
+		t.Fatal("set AVG_TEST_MODEL to a tiny checkpoint: cargo run --release --example tiny_checkpoint -- DIR")
+	}
+	return m
+}
+
+func smallConfig() *Config { return &Config{Dim: dim, CodebookSize: 32, VokenLen: 3} }
+
+func tokenizerConfig() TokenizerConfig {
+	c := DefaultTokenizerConfig()
+	c.epochs, c.batch_size, c.hidden = 10, 64, 64
+	return c
+}
+
+func generatorConfig(m string) GeneratorConfig {
+	g := DefaultGeneratorConfig(m)
+	g.Epochs, g.BatchSize, g.LearningRate = 80, 32, 3e-3
+	g.DecoderLayers, g.DecoderDModel, g.BeamSize = 1, 64, 4
+	return g
+}
+
+var (
+	trainedOnce sync.Once
+	trained     *Index
+	trainErr    error
+)
+
+// trainedIndex trains one index for the tests that search.
+func trainedIndex(t *testing.T) *Index {
+	m := model(t)
+	trainedOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "avg-go-test")
+		if err != nil {
+			trainErr = err
+			return
+		}
+		ix, err := Open(filepath.Join(dir, "index"), smallConfig())
+		if err != nil {
+			trainErr = err
+			return
+		}
+		fill(t, ix)
+		if trainErr = ix.TrainTokenizer(context.Background(), tokenizerConfig(), nil); trainErr != nil {
+			return
+		}
+		epochs := 0
+		trainErr = ix.TrainGenerator(context.Background(), generatorConfig(m), func(p Progress) bool {
+			if p.Generator && p.Step+1 == p.StepsPerEpoch {
+				epochs++
+			}
+			return true
+		})
+		if trainErr == nil && epochs != 80 {
+			trainErr = fmt.Errorf("progress saw %d epochs, want 80", epochs)
+		}
+		trained = ix
+	})
+	if trainErr != nil {
+		t.Fatal(trainErr)
+	}
+	return trained
+}
+
+func TestOpenAddTrainSearchClose(t *testing.T) {
+	ix := trainedIndex(t)
+	n, err := ix.ImageCount()
+	if err != nil || n != nImages {
+		t.Fatalf("ImageCount = %d, %v", n, err)
+	}
+	right := 0
+	for id := 0; id < nImages; id++ {
+		hits, err := ix.Search(caption(id%topics, id, 0), SearchOptions{K: 3, BeamSize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) > 0 && hits[0].ID == uint64(id) {
+			right++
+		}
+	}
+	if right < 40 {
+		t.Fatalf("top-1 %d/%d", right, nImages)
+	}
+	if err := ix.Save(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestErrorsCarryCodeAndMessage(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	err = ix.AddImages([]uint64{1}, nil, make([]float32, 3), 3)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != StatusDimensionMismatch || !strings.Contains(e.Message, "expected 16, got 3") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Open(dir, smallConfig())
+	if !errors.As(err, &e) || e.Code != StatusLocked {
+		t.Fatalf("second open: %v", err)
+	}
+	if _, err = ix.Search("anything", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
+		t.Fatalf("search before training: %v", err)
+	}
+	nan := make([]float32, dim)
+	nan[3] = float32(math.NaN())
+	if err = ix.AddImages([]uint64{2}, []string{"k"}, nan, dim); !errors.As(err, &e) || e.Code != StatusNonFinite {
+		t.Fatalf("NaN: %v", err)
+	}
+	ix.Close()
+	if _, err := ix.ImageCount(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func TestContextCancelsTraining(t *testing.T) {
+	ix, err := Open(t.TempDir(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	fill(t, ix)
+	ctx, cancel := context.WithCancel(context.Background())
+	steps := 0
+	err = ix.TrainTokenizer(ctx, tokenizerConfig(), func(Progress) bool {
+		steps++
+		if steps == 2 {
+			cancel()
+		}
+		return true
+	})
+	var e *Error
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &e) || e.Code != StatusCancelled {
+		t.Fatalf("got %v", err)
+	}
+	if steps != 2 {
+		t.Fatalf("training went on for %d steps after the cancel", steps-2)
+	}
+}
+
+func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
+	ix := trainedIndex(t)
+	want := make([][]Hit, nImages)
+	for id := range want {
+		h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = h
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				id := (g*7 + i) % nImages
+				h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if fmt.Sprint(h) != fmt.Sprint(want[id]) {
+					errs <- fmt.Errorf("goroutine %d query %d: %v, serially %v", g, id, h, want[id])
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,3 @@
+module libavg/avg
+
+go 1.22

@@ -1,0 +1,102 @@
+// The whole job of a photo app in C++ with bindings/cpp/avg.hpp: open, add, train the
+// tokenizer and the generator, search, print hits; and an error as an exception.
+// Same synthetic photos as photo_app.c. usage: photo_app_cpp INDEX_DIR MODEL_DIR
+#include <avg.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+constexpr int kImages = 60, kTopics = 6, kDim = 16;
+std::uint64_t state = 21;
+float next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>((state >> 40) / static_cast<double>(1 << 24)) * 2.0f - 1.0f;
+}
+void normalize(float* v) {
+    float n = 0;
+    for (int i = 0; i < kDim; i++) n += v[i] * v[i];
+    for (int i = 0; i < kDim; i++) v[i] /= std::sqrt(n);
+}
+std::string caption(int topic, int id, int variant) {
+    char buf[64];
+    if (variant == 0) std::snprintf(buf, sizeof buf, "a photo of t%da t%db item%d", topic, topic, id);
+    else std::snprintf(buf, sizeof buf, "item%d seen with t%db", id, topic);
+    return buf;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: %s INDEX_DIR MODEL_DIR\n", argv[0]);
+        return 2;
+    }
+    try {
+        AvgIndexConfig cfg = avg::default_index_config();
+        cfg.dim = kDim;
+        cfg.codebook_size = 32;
+        cfg.voken_len = 3;
+        avg::Index index(argv[1], &cfg);
+
+        std::vector<std::vector<float>> centres(kTopics, std::vector<float>(kDim));
+        for (auto& c : centres)
+            for (auto& x : c) x = next();
+        std::vector<std::uint64_t> ids(kImages);
+        std::vector<float> vectors(kImages * kDim);
+        for (int n = 0; n < kImages; n++) {
+            ids[n] = n;
+            for (int i = 0; i < kDim; i++) vectors[n * kDim + i] = centres[n % kTopics][i] + next() * 0.5f;
+            normalize(&vectors[n * kDim]);
+        }
+        index.add_images(ids, vectors, kDim);
+        for (int n = 0; n < kImages; n++) {
+            std::vector<float> cv(2 * kDim);
+            for (int k = 0; k < 2; k++) {
+                for (int i = 0; i < kDim; i++) cv[k * kDim + i] = centres[n % kTopics][i] + next() * 0.1f;
+                normalize(&cv[k * kDim]);
+            }
+            index.add_captions(n, {caption(n % kTopics, n, 0), caption(n % kTopics, n, 1)}, cv, kDim);
+        }
+        try {
+            index.add_images({0}, std::vector<float>(kDim, 0.5f), kDim);
+        } catch (const avg::Error& e) {
+            std::printf("duplicate add throws: status %d: %s\n", static_cast<int>(e.code()), e.what());
+        }
+
+        AvgTokenizerTrainConfig tcfg = avg::default_tokenizer_config();
+        tcfg.epochs = 10;
+        tcfg.batch_size = 64;
+        tcfg.hidden = 64;
+        index.train_tokenizer(tcfg);
+        AvgGeneratorTrainConfig gcfg = avg::default_generator_config();
+        gcfg.model_dir = argv[2];
+        gcfg.epochs = 80;
+        gcfg.batch_size = 32;
+        gcfg.learning_rate = 3e-3;
+        gcfg.decoder_layers = 1;
+        gcfg.decoder_d_model = 64;
+        gcfg.beam_size = 4;
+        std::size_t epochs = 0;
+        index.train_generator(gcfg, [&](const AvgProgress& p) {
+            if (p.step + 1 == p.steps_per_epoch) epochs++;
+            return true;
+        });
+        std::printf("generator trained for %zu epochs\n", epochs);
+
+        AvgSearchOptions opts = avg::default_search_options();
+        opts.k = 3;
+        opts.beam_size = 10;
+        int right = 0;
+        for (int n = 0; n < kImages; n++) {
+            auto hits = index.search(caption(n % kTopics, n, 0), opts);
+            right += !hits.empty() && hits[0].id == static_cast<std::uint64_t>(n);
+        }
+        std::printf("top-1: %d/%d\n", right, kImages);
+    } catch (const avg::Error& e) {
+        std::fprintf(stderr, "libavg error %d: %s\n", static_cast<int>(e.code()), e.what());
+        return 1;
+    }
+    return 0;
+}
