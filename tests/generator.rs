@@ -109,3 +109,60 @@ fn a_missing_or_unsupported_checkpoint_is_a_clear_error() {
     let err = index.train_generator(&gen_cfg(&model), |_| true).unwrap_err();
     assert!(err.to_string().contains("gpt2"), "{err}");
 }
+
+#[test]
+fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, data, model) = setup(30, 3, dir.path());
+    index.train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..gen_cfg(&model) }, |_| true).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let opts = SearchOptions { k: 5, beam_size: 8, rerank: false };
+    let expected = index.search(&caption_text(1, 4, 0), &opts, None).unwrap();
+    let returned = std::sync::Mutex::new(std::collections::HashSet::new());
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (index, data, stop, returned, expected) = (&index, &data, &stop, &returned, &expected);
+            s.spawn(move || {
+                let mut i = t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = (i % data.images.len()) as u64;
+                    let hits = index.search(&caption_text(data.topic(id), id, 0), &opts, None).expect("search never fails");
+                    assert!(!hits.is_empty());
+                    returned.lock().unwrap().extend(hits.iter().map(|h| h.id));
+                    i += 16;
+                }
+                // Images added meanwhile may enter the results, but an old favourite
+                // keeps its score: the model did not change.
+                let again = index.search(&caption_text(1, 4, 0), &opts, None).unwrap();
+                let old = expected.iter().find(|h| h.id == again[0].id).map(|h| h.score);
+                assert!(old.is_none() || old == Some(again[0].score));
+            });
+        }
+        for a in 0..2u64 {
+            let (index, data, stop) = (&index, &data, &stop);
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let id = 100_000 + a * 1_000_000 + n;
+                    let v = &data.images[(n % 30) as usize].1;
+                    index.add_images(&[avg::NewImage { id, key: None, vector: v }]).expect("add never fails");
+                    n += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+        }
+        let (index, stop) = (&index, &stop);
+        s.spawn(move || {
+            while std::time::Instant::now() < deadline {
+                index.save().expect("save never fails");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    });
+    let returned = returned.into_inner().unwrap();
+    assert!(!returned.is_empty());
+    assert!(returned.iter().all(|&id| index.contains(id)), "every returned id is indexed");
+    assert!(index.image_count() > 30, "the adders added");
+}

@@ -8,8 +8,16 @@ fn config() -> IndexConfig {
     IndexConfig { dim: 8, codebook_size: 16, voken_len: 2, device: "cpu".into() }
 }
 
+/// A bounded pseudo-random vector of each id (SplitMix64 of id and position, in [-1, 1)).
 fn vector(id: u64) -> Vec<f32> {
-    (0..8).map(|i| (id as f32) * 0.5 + i as f32).collect()
+    (0..8u64)
+        .map(|i| {
+            let mut z = (id * 8 + i).wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
 }
 
 fn add(index: &Index, ids: std::ops::Range<u64>) {
@@ -151,16 +159,22 @@ fn a_handle_is_shared_by_threads_that_add_read_and_save() {
     assert_eq!(index.image_count(), 100);
 }
 
-/// Child side of the kill test: adds and saves in a loop, printing each completed save.
+/// Child side of the kill test: adds, trains the tokenizer now and then, and saves, in a
+/// loop, printing each completed save.
 #[test]
 #[ignore = "run by kill_during_save_keeps_the_last_completed_save"]
 fn child_save_loop() {
     let Some(dir) = std::env::var_os("AVG_SAVE_LOOP_DIR") else { return };
-    let index = Index::open(&dir, Some(&config())).unwrap();
+    // N large enough that the images (on a line) never fill a disambiguator range.
+    let index = Index::open(&dir, Some(&IndexConfig { codebook_size: 256, ..config() })).unwrap();
     let mut next = index.image_count() as u64;
+    let cfg = avg::TokenizerTrainConfig { epochs: 1, hidden: 8, kmeans_iterations: 2, align: false, ..Default::default() };
     loop {
-        add(&index, next..next + 200);
-        next += 200;
+        add(&index, next..next + 20);
+        next += 20;
+        if next % 100 == 0 {
+            index.train_tokenizer(&cfg, |_| true).unwrap(); // saves too
+        }
         index.save().unwrap();
         println!("saved {next}");
     }
@@ -172,7 +186,7 @@ fn kill_during_save_keeps_the_last_completed_save() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for round in 0..20 {
+    for round in 0..200 {
         let mut child = Command::new(&exe)
             .args(["--exact", "child_save_loop", "--ignored", "--nocapture", "--test-threads=1"])
             .env("AVG_SAVE_LOOP_DIR", dir.path())
@@ -184,11 +198,12 @@ fn kill_during_save_keeps_the_last_completed_save() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let mut saved = 0;
-        for _ in 0..1 + rng % 3 {
+        let (mut saved, mut saves) = (0, 0);
+        while saves < 1 + rng % 3 {
             let line = lines.next().expect("child saves").unwrap();
             if let Some(n) = line.strip_prefix("saved ") {
                 saved = n.parse().unwrap();
+                saves += 1;
             }
         }
         std::thread::sleep(std::time::Duration::from_micros(rng % 20_000));
@@ -197,9 +212,13 @@ fn kill_during_save_keeps_the_last_completed_save() {
         let index = Index::open(dir.path(), None).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let n = index.image_count();
         assert!(n >= saved, "round {round}: {n} images on disk, a save of {saved} completed");
-        assert_eq!(n % 200, 0, "round {round}: a partial save is visible");
+        assert_eq!(n % 20, 0, "round {round}: a partial save is visible");
         for id in (0..n as u64).step_by(97) {
             assert_eq!(index.image(id).unwrap().vector, vector(id));
+            // Vokens and tokenizer weights come from the same save (the open checked it).
+            if n >= 100 {
+                assert_eq!(index.vokens(id).unwrap().len(), 3);
+            }
         }
     }
 }

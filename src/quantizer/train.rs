@@ -168,7 +168,10 @@ pub(crate) fn train(
         }
         [report.loss_recon, report.loss_commit, report.loss_align] = sums.map(|s| s / steps_per_epoch as f32);
         report.epochs = epoch + 1;
-        reseed_dead_codes(&model, &used, &last_residuals, &mut rng)?;
+        // After the last epoch a re-seeded code would never be trained: keep the codebook.
+        if epoch + 1 < cfg.epochs {
+            reseed_dead_codes(&model, &used, &last_residuals, &mut rng)?;
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok((model, report))
