@@ -1,12 +1,13 @@
-//! Query speed on one handle as the index grows (1k, 10k, 100k, 1M images), beam 20,
+//! Query speed on one handle as the index grows (20k, 100k, 1M images), beam 20,
 //! with a t5-small-sized generator (random weights: speed does not depend on them),
 //! beside an exact dense baseline (blocked matmul over all image vectors, both cores)
 //! on the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
 //!
-//! Images past the first 2,000 get their vokens from the trained tokenizer as they are
-//! added, as in a host; their vectors are random (dimension 512).
+//! Images past the first 20,000 get their vokens from the trained tokenizer as they are
+//! added, as in a host. Their vectors (dimension 512) are synthetic but structured like
+//! embeddings: one of 20,000 random topic directions plus noise, normalised.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -63,10 +64,31 @@ fn write_t5_small(dir: &Path, tokenizer: &Path) {
     std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
 }
 
-fn add_random(index: &Index, rng: &mut common::Lcg, from: u64, to: u64, vectors: &mut Vec<f32>) {
+struct Vectors {
+    rng: common::Lcg,
+    topics: Vec<Vec<f32>>,
+}
+
+impl Vectors {
+    fn new() -> Self {
+        let mut rng = common::Lcg(1);
+        let topics = (0..20_000).map(|_| rng.vector(DIM, 1.0)).collect();
+        Vectors { rng, topics }
+    }
+
+    fn next(&mut self) -> Vec<f32> {
+        let t = ((self.rng.next() + 1.0) * 0.5 * self.topics.len() as f32) as usize % self.topics.len();
+        let mut v: Vec<f32> = self.topics[t].iter().map(|x| x + self.rng.next() * 0.7).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+}
+
+fn add_images(index: &Index, gen: &mut Vectors, from: u64, to: u64, vectors: &mut Vec<f32>) {
     for start in (from..to).step_by(10_000) {
         let end = (start + 10_000).min(to);
-        let flat: Vec<f32> = (start..end).flat_map(|_| rng.vector(DIM, 1.0)).collect();
+        let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
         let images: Vec<NewImage> = (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
         index.add_images(&images).unwrap();
         vectors.extend_from_slice(&flat);
@@ -103,16 +125,16 @@ fn main() {
 
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
-    let mut rng = common::Lcg(1);
+    let mut gen = Vectors::new();
     let mut vectors = Vec::new();
-    add_random(&index, &mut rng, 0, 2000, &mut vectors);
-    let cv = rng.vector(DIM, 1.0);
+    add_images(&index, &mut gen, 0, 20_000, &mut vectors);
+    let cv = gen.next();
     for id in 0..32 {
         index.add_captions(id, &[NewCaption { text: "a dog runs on the beach", vector: Some(&cv) }]).unwrap();
     }
     let t = Instant::now();
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, hidden: 64, ..Default::default() }, |_| true).unwrap();
-    println!("tokenizer (2,000 images, 1 epoch): {:.1} s", t.elapsed().as_secs_f64());
+    let tok = index.train_tokenizer(&TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() }, |_| true).unwrap();
+    println!("tokenizer (20,000 images, 2 epochs): {:.1} s, {} images share their M codes", t.elapsed().as_secs_f64(), tok.stats.collided_images);
     let t = Instant::now();
     let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: 32, dis: false, ..Default::default() };
     index.train_generator(&cfg, |_| true).unwrap();
@@ -121,13 +143,13 @@ fn main() {
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
     println!("| images | libavg beam 20 p50 ms | p99 ms | queries/s | dense p50 ms | dense queries/s |");
     println!("|---|---|---|---|---|---|");
-    let mut size = 1000u64;
+    let mut size = 10_000u64;
     while size <= max {
         let have = index.image_count() as u64;
         if have < size {
-            add_random(&index, &mut rng, have, size, &mut vectors);
+            add_images(&index, &mut gen, have, size, &mut vectors);
         }
-        // The index may hold more images than `size` only at 1k (2,000 trained on).
+        // Below 20,000 the index holds the 20,000 images the tokenizer trained on.
         let n = index.image_count();
         let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
         index.search(&queries[0], &opts, None).unwrap();
@@ -142,7 +164,7 @@ fn main() {
         let x: Vec<Tensor> = vectors.chunks(16_384 * DIM).map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap()).collect();
         let mut dlat = Vec::new();
         for _ in 0..10 {
-            let q = Tensor::from_vec(rng.vector(DIM, 1.0), (DIM, 1), &Device::Cpu).unwrap();
+            let q = Tensor::from_vec(gen.next(), (DIM, 1), &Device::Cpu).unwrap();
             let t = Instant::now();
             dense_top10(&x, &q);
             dlat.push(t.elapsed().as_secs_f64() * 1e3);
