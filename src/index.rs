@@ -365,11 +365,25 @@ impl Index {
         if queries.is_empty() {
             return Ok(Vec::new());
         }
-        let g = self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
-            Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
-        })?;
-        let enc = g.encode(queries)?;
-        let st = self.state.read();
+        // Encode outside the lock; search under it with the same generator (a training
+        // may have swapped in another meanwhile: then encode again).
+        let current = || {
+            self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
+                Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
+            })
+        };
+        let mut g = current()?;
+        let (st, enc) = loop {
+            let enc = g.encode(queries)?;
+            let st = self.state.read();
+            match &st.generator {
+                Some(now) if Arc::ptr_eq(&now.model, &g) => break (st, enc),
+                _ => {
+                    drop(st);
+                    g = current()?;
+                }
+            }
+        };
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
         Ok(found
