@@ -21,6 +21,13 @@ pub struct AvgSearchOptions {
     pub dim: usize,
 }
 
+impl Default for AvgSearchOptions {
+    fn default() -> Self {
+        let d = SearchOptions::default();
+        AvgSearchOptions { k: d.k, beam_size: d.beam_size, rerank: d.rerank, query_vectors: std::ptr::null(), dim: 0 }
+    }
+}
+
 /// Fills `options` with the defaults: k 10, beam 20, no rerank.
 /// Thread-safety: any thread.
 ///
@@ -29,9 +36,7 @@ pub struct AvgSearchOptions {
 #[no_mangle]
 pub unsafe extern "C" fn avg_search_options_default(options: *mut AvgSearchOptions, err: *mut *mut AvgError) -> AvgStatus {
     guard(err, || {
-        let d = SearchOptions::default();
-        *c_out(options, "options")? =
-            AvgSearchOptions { k: d.k, beam_size: d.beam_size, rerank: d.rerank, query_vectors: std::ptr::null(), dim: 0 };
+        *c_out(options, "options")? = AvgSearchOptions::default();
         Ok(())
     })
 }
@@ -42,14 +47,7 @@ unsafe fn run(
     options: *const AvgSearchOptions,
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
-    let o = match options.as_ref() {
-        Some(o) => *o,
-        None => {
-            let mut o = std::mem::zeroed();
-            avg_search_options_default(&mut o, std::ptr::null_mut());
-            o
-        }
-    };
+    let o = options.as_ref().copied().unwrap_or_default();
     let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank };
     let vectors = if o.rerank {
         if o.dim != index.config().dim {
