@@ -9,6 +9,12 @@ use std::ffi::{c_char, c_void};
 /// the training cleanly. Runs on the thread that called the training function.
 pub type AvgProgressFn = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const Progress) -> bool>;
 
+/// The host's progress callback (NULL: never stop) as the Rust API takes it.
+unsafe fn host_callback(progress: AvgProgressFn, user_data: *mut c_void) -> impl FnMut(&Progress) -> bool {
+    // SAFETY: the caller of the training entry point vouches for `progress` and `user_data`.
+    move |p| progress.is_none_or(|f| unsafe { f(user_data, p) })
+}
+
 /// Codebook statistics of an index's current vokens.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +69,7 @@ pub unsafe extern "C" fn avg_train_tokenizer(
     guard(err, || {
         let index = handle(index)?;
         let cfg = config.as_ref().cloned().unwrap_or_default();
-        index.train_tokenizer(&cfg, |p| progress.is_none_or(|f| f(user_data, p)))?;
+        index.train_tokenizer(&cfg, host_callback(progress, user_data))?;
         Ok(())
     })
 }
@@ -232,7 +238,7 @@ pub unsafe extern "C" fn avg_train_generator(
             max_text_tokens: c.max_text_tokens,
             seed: c.seed,
         };
-        index.train_generator(&cfg, |p| progress.is_none_or(|f| f(user_data, p)))?;
+        index.train_generator(&cfg, host_callback(progress, user_data))?;
         Ok(())
     })
 }
