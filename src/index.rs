@@ -149,6 +149,7 @@ impl Index {
             })
             .transpose()?;
         let state = State { records: loaded.records, tokenizer, generator };
+        device.synchronize()?; // as in train_generator: uploads done before other threads read
         Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation) })
     }
 
@@ -329,6 +330,9 @@ impl Index {
         let mut checkpoint = |g: &Generator| -> Result<()> {
             let tensors = g.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.copy()?))).collect::<Result<_>>()?;
             let snapshot = Generator::from_saved(g.config.clone(), tensors, &self.device)?;
+            // Candle queues CUDA work on the calling thread's stream: finish the copies
+            // before searches on other threads read them.
+            self.device.synchronize()?;
             self.state.write().generator = Some(Model { model: Arc::new(snapshot), saved: None });
             self.save()
         };

@@ -48,12 +48,10 @@ impl AdamW {
     }
 
     fn apply(&mut self, grads: &GradStore) -> Result<f32> {
-        let mut sq = 0f64;
         let gs: Vec<Option<Tensor>> = self.vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
-        for g in gs.iter().flatten() {
-            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        }
-        let norm = sq.sqrt();
+        // One device-to-host read per step for the global norm, not one per parameter.
+        let sums = gs.iter().flatten().map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+        let norm = if sums.is_empty() { 0.0 } else { (Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt() };
         let scale = if self.max_grad_norm > 0.0 && norm > self.max_grad_norm { self.max_grad_norm / norm } else { 1.0 };
         self.step += 1;
         let t = self.step as i32;
