@@ -24,18 +24,31 @@ enum Source {
 pub(crate) struct Params {
     source: Source,
     device: Device,
-    vars: Vec<(String, Var)>,
+    tensors: Vec<(String, Tensor)>,
+    /// The trainable `Var` behind each of `tensors`; empty for frozen parameters.
+    vars: Vec<Var>,
+    trainable: bool,
 }
 
 impl Params {
-    pub(crate) fn fresh(seed: u64, device: &Device) -> Self {
-        Params { source: Source::Fresh(Rng::new(seed)), device: device.clone(), vars: Vec::new() }
+    fn new(source: Source, device: &Device, trainable: bool) -> Self {
+        Params { source, device: device.clone(), tensors: Vec::new(), vars: Vec::new(), trainable }
     }
 
-    /// Parameters read back from a saved model; every name asked for must be present
-    /// with the asked shape.
+    pub(crate) fn fresh(seed: u64, device: &Device) -> Self {
+        Self::new(Source::Fresh(Rng::new(seed)), device, true)
+    }
+
+    /// Parameters read back from a saved model, to train further; every name asked for
+    /// must be present with the asked shape.
     pub(crate) fn stored(tensors: HashMap<String, Tensor>, device: &Device) -> Self {
-        Params { source: Source::Stored(tensors), device: device.clone(), vars: Vec::new() }
+        Self::new(Source::Stored(tensors), device, true)
+    }
+
+    /// Like `stored`, for inference only: plain tensors, so that forward passes record
+    /// no backprop graph and may use fused kernels that have no backward pass.
+    pub(crate) fn frozen(tensors: HashMap<String, Tensor>, device: &Device) -> Self {
+        Self::new(Source::Stored(tensors), device, false)
     }
 
     pub(crate) fn device(&self) -> &Device {
@@ -61,10 +74,16 @@ impl Params {
                 t.to_dtype(DType::F32)?.to_device(&self.device)?
             }
         };
-        let var = Var::from_tensor(&t)?;
-        let tensor = var.as_tensor().clone();
-        self.vars.push((name.to_owned(), var));
-        Ok(tensor)
+        let t = if self.trainable {
+            let var = Var::from_tensor(&t)?;
+            let t = var.as_tensor().clone();
+            self.vars.push(var);
+            t
+        } else {
+            t
+        };
+        self.tensors.push((name.to_owned(), t.clone()));
+        Ok(t)
     }
 
     /// A linear layer `out x in` with bias, weights ~ N(0, std) (default 1/sqrt(in)).
@@ -76,14 +95,14 @@ impl Params {
     }
 
     pub(crate) fn var(&self, name: &str) -> Option<&Var> {
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.tensors.iter().position(|(n, _)| n == name).and_then(|i| self.vars.get(i))
     }
 
     pub(crate) fn vars(&self) -> Vec<Var> {
-        self.vars.iter().map(|(_, v)| v.clone()).collect()
+        self.vars.clone()
     }
 
     pub(crate) fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect()
+        self.tensors.clone()
     }
 }

@@ -168,13 +168,13 @@ impl Generator {
         }
     }
 
-    /// A generator read back from the index.
+    /// A generator read back from the index, for search (its parameters are frozen).
     pub(crate) fn from_saved(config: GeneratorConfig, mut tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
         let json = tensors.remove(TOKENIZER_TENSOR).ok_or_else(|| Error::Model("saved generator lacks its tokenizer".into()))?;
         let json = json.to_dtype(DType::U8)?.to_vec1::<u8>()?;
         let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) = tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
         let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
-        Self::build(config, Params::stored(trained, device), frozen, json)
+        Self::build(config, Params::frozen(trained, device), frozen, json)
     }
 
     fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {

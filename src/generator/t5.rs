@@ -77,6 +77,13 @@ impl Lin {
     }
 }
 
+/// Whether a backward pass may go through an op on `xs`. Where none can, forward uses
+/// Candle's fused kernels (one launch instead of five or six, which is what a beam step
+/// on a GPU is bound by), which have no backward pass.
+fn needs_grad(xs: &[&Tensor]) -> bool {
+    xs.iter().any(|x| x.track_op())
+}
+
 /// T5's RMS layer norm (no mean subtraction, no bias).
 struct RmsNorm {
     w: Tensor,
@@ -89,6 +96,9 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !needs_grad(&[x, &self.w]) {
+            return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.w, self.eps as f32)?);
+        }
         let var = x.sqr()?.mean_keepdim(D::Minus1)?;
         Ok(x.broadcast_div(&(var + self.eps)?.sqrt()?)?.broadcast_mul(&self.w)?)
     }
@@ -175,7 +185,7 @@ impl Attention {
         let (b, t, _) = x.dims3()?;
         let q = self.split(&self.q.forward(x)?)?;
         let scores = q.matmul(&kv.k.t()?)?.broadcast_add(bias)?;
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let weights = if needs_grad(&[&scores]) { candle_nn::ops::softmax(&scores, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
         let out = weights.matmul(&kv.v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.d_kv))?;
         self.o.forward(&out)
     }
