@@ -14,78 +14,12 @@ mod common;
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
 use candle_core::{Device, Tensor};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-const DIM: usize = 512;
+const DIM: usize = common::BENCH_DIM;
 
-/// A t5-small-shaped checkpoint (60M parameters) with random weights and the T5 tokenizer.
-fn write_t5_small(dir: &Path, tokenizer: &Path) {
-    let (d, kv, ff, layers, heads, vocab) = (512usize, 64usize, 2048usize, 6usize, 8usize, 32128usize);
-    let mut rng = common::Lcg(9);
-    let mut t: HashMap<String, Tensor> = HashMap::new();
-    let mut add = |name: String, shape: &[usize], std: f32| {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = if std == 0.0 { vec![1.0; n] } else { (0..n).map(|_| rng.next() * std * 1.7).collect() };
-        t.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
-    };
-    add("shared.weight".into(), &[vocab, d], 1.0);
-    for (stack, cross) in [("encoder", false), ("decoder", true)] {
-        for l in 0..layers {
-            let p = format!("{stack}.block.{l}.layer");
-            let mut attn = |name: &str| {
-                for w in ["q", "k", "v"] {
-                    add(format!("{p}.{name}.{w}.weight"), &[heads * kv, d], 0.05);
-                }
-                add(format!("{p}.{name}.o.weight"), &[d, heads * kv], 0.05);
-            };
-            attn("0.SelfAttention");
-            if cross {
-                attn("1.EncDecAttention");
-            }
-            if l == 0 {
-                add(format!("{p}.0.SelfAttention.relative_attention_bias.weight"), &[32, heads], 0.5);
-            }
-            let f = if cross { 2 } else { 1 };
-            add(format!("{p}.{f}.DenseReluDense.wi.weight"), &[ff, d], 0.05);
-            add(format!("{p}.{f}.DenseReluDense.wo.weight"), &[d, ff], 0.02);
-            for n in 0..=f {
-                add(format!("{p}.{n}.layer_norm.weight"), &[d], 0.0);
-            }
-        }
-        add(format!("{stack}.final_layer_norm.weight"), &[d], 0.0);
-    }
-    std::fs::create_dir_all(dir).unwrap();
-    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
-    let config = serde_json::json!({"model_type": "t5", "vocab_size": vocab, "d_model": d, "d_kv": kv, "d_ff": ff,
-        "num_layers": layers, "num_heads": heads, "feed_forward_proj": "relu", "tie_word_embeddings": true});
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
-}
-
-struct Vectors {
-    rng: common::Lcg,
-    topics: Vec<Vec<f32>>,
-}
-
-impl Vectors {
-    fn new() -> Self {
-        let mut rng = common::Lcg(1);
-        let topics = (0..20_000).map(|_| rng.vector(DIM, 1.0)).collect();
-        Vectors { rng, topics }
-    }
-
-    fn next(&mut self) -> Vec<f32> {
-        let t = ((self.rng.next() + 1.0) * 0.5 * self.topics.len() as f32) as usize % self.topics.len();
-        let mut v: Vec<f32> = self.topics[t].iter().map(|x| x + self.rng.next() * 0.7).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
-    }
-}
-
-fn add_images(index: &Index, gen: &mut Vectors, from: u64, to: u64, vectors: &mut Vec<f32>) {
+fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64, vectors: &mut Vec<f32>) {
     for start in (from..to).step_by(10_000) {
         let end = (start + 10_000).min(to);
         let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
@@ -121,11 +55,11 @@ fn main() {
     assert!(tokenizer.exists(), "the T5 tokenizer is read from {}", tokenizer.display());
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
-    write_t5_small(&model, &tokenizer);
+    common::write_t5_small(&model, &tokenizer);
 
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
-    let mut gen = Vectors::new();
+    let mut gen = common::TopicVectors::new();
     let mut vectors = Vec::new();
     add_images(&index, &mut gen, 0, 20_000, &mut vectors);
     let cv = gen.next();

@@ -1,7 +1,10 @@
 //! Synthetic data shared by the integration tests.
 #![allow(dead_code)]
 
-use avg::{Index, IndexConfig, NewCaption, NewImage};
+use avg::{GeneratorTrainConfig, Hit, Index, IndexConfig, NewCaption, NewImage};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
 
 /// A small deterministic generator (tests must not depend on the library's internals).
 pub struct Lcg(pub u64);
@@ -71,15 +74,39 @@ impl Synthetic {
     }
 }
 
+/// The same images in the same order with the same scores, up to float rounding (the
+/// same model computes in a different summation order on another device, or where its
+/// weights sit at another alignment after a reload).
+pub fn assert_same_hits(a: &[Hit], b: &[Hit]) {
+    let ids = |h: &[Hit]| h.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(ids(a), ids(b), "hits differ: {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!((x.score - y.score).abs() < 1e-3, "scores differ: {x:?} vs {y:?}");
+    }
+}
+
+/// Generator training that takes a tiny BERT (`write_tiny_bert`) to high top-1 on the
+/// training captions in seconds.
+pub fn tiny_generator_config(model: &Path) -> GeneratorTrainConfig {
+    GeneratorTrainConfig {
+        model_dir: model.to_path_buf(),
+        epochs: 80,
+        batch_size: 32,
+        learning_rate: 3e-3,
+        decoder_layers: 1,
+        decoder_d_model: 64,
+        beam_size: 4,
+        ..Default::default()
+    }
+}
+
 pub fn small_config(dim: usize) -> IndexConfig {
     IndexConfig { dim, codebook_size: 32, voken_len: 3, device: "cpu".into() }
 }
 
 /// Writes a tiny randomly initialised BERT checkpoint (config.json, model.safetensors
 /// and a word-level tokenizer.json over `words`) into `dir`.
-pub fn write_tiny_bert(dir: &std::path::Path, words: &[String], seed: u64) {
-    use candle_core::{Device, Tensor};
-    use std::collections::HashMap;
+pub fn write_tiny_bert(dir: &Path, words: &[String], seed: u64) {
     let (h, layers, inter) = (32usize, 1usize, 64usize);
     let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].iter().map(|s| s.to_string()).collect();
     vocab.extend(words.iter().cloned());
@@ -164,3 +191,74 @@ impl Synthetic {
         }
     }
 }
+
+/// Width of the image vectors that the benches' `TopicVectors` make.
+pub const BENCH_DIM: usize = 512;
+
+/// A t5-small-shaped checkpoint (60M parameters) with random weights and the T5 tokenizer.
+pub fn write_t5_small(dir: &Path, tokenizer: &Path) {
+    let (d, kv, ff, layers, heads, vocab) = (512usize, 64usize, 2048usize, 6usize, 8usize, 32128usize);
+    let mut rng = Lcg(9);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    let mut add = |name: String, shape: &[usize], std: f32| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = if std == 0.0 { vec![1.0; n] } else { (0..n).map(|_| rng.next() * std * 1.7).collect() };
+        t.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
+    };
+    add("shared.weight".into(), &[vocab, d], 1.0);
+    for (stack, cross) in [("encoder", false), ("decoder", true)] {
+        for l in 0..layers {
+            let p = format!("{stack}.block.{l}.layer");
+            let mut attn = |name: &str| {
+                for w in ["q", "k", "v"] {
+                    add(format!("{p}.{name}.{w}.weight"), &[heads * kv, d], 0.05);
+                }
+                add(format!("{p}.{name}.o.weight"), &[d, heads * kv], 0.05);
+            };
+            attn("0.SelfAttention");
+            if cross {
+                attn("1.EncDecAttention");
+            }
+            if l == 0 {
+                add(format!("{p}.0.SelfAttention.relative_attention_bias.weight"), &[32, heads], 0.5);
+            }
+            let f = if cross { 2 } else { 1 };
+            add(format!("{p}.{f}.DenseReluDense.wi.weight"), &[ff, d], 0.05);
+            add(format!("{p}.{f}.DenseReluDense.wo.weight"), &[d, ff], 0.02);
+            for n in 0..=f {
+                add(format!("{p}.{n}.layer_norm.weight"), &[d], 0.0);
+            }
+        }
+        add(format!("{stack}.final_layer_norm.weight"), &[d], 0.0);
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
+    let config = serde_json::json!({"model_type": "t5", "vocab_size": vocab, "d_model": d, "d_kv": kv, "d_ff": ff,
+        "num_layers": layers, "num_heads": heads, "feed_forward_proj": "relu", "tie_word_embeddings": true});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
+}
+
+/// Vectors of dimension `BENCH_DIM` structured like embeddings: one of 20,000 random topic
+/// directions plus noise, normalised.
+pub struct TopicVectors {
+    rng: Lcg,
+    topics: Vec<Vec<f32>>,
+}
+
+impl TopicVectors {
+    pub fn new() -> Self {
+        let mut rng = Lcg(1);
+        let topics = (0..20_000).map(|_| rng.vector(BENCH_DIM, 1.0)).collect();
+        TopicVectors { rng, topics }
+    }
+
+    pub fn next(&mut self) -> Vec<f32> {
+        let t = ((self.rng.next() + 1.0) * 0.5 * self.topics.len() as f32) as usize % self.topics.len();
+        let mut v: Vec<f32> = self.topics[t].iter().map(|x| x + self.rng.next() * 0.7).collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= n);
+        v
+    }
+}
+
