@@ -116,3 +116,43 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
     assert!(right >= 20, "{right}/24 captions generate their own vokens first");
 }
+
+/// Where the parity test leaves its checkpoints, for `tests/data/t5_reference.py`.
+fn parity_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join("avg-t5-parity").join(name)
+}
+
+/// Logits [2, 3, V] over the checkpoint's own vocabulary, teacher-forced, for the inputs
+/// of `tests/data/t5-reference-logits.json` (a padded batch of two).
+fn reference_inputs_logits(g: &Generator, inputs: &serde_json::Value) -> Vec<f32> {
+    let dev = Device::Cpu;
+    let rows = |key: &str| -> Vec<Vec<u32>> { serde_json::from_value(inputs[key].clone()).unwrap() };
+    let tensor = |v: Vec<Vec<u32>>| Tensor::new(v, &dev).unwrap();
+    let (ids, mask, dec) = (tensor(rows("input_ids")), tensor(rows("attention_mask")), tensor(rows("decoder_input_ids")));
+    let enc = g.encode_ids(&ids, &mask, None).unwrap();
+    let cross = g.cross_kv(&enc).unwrap();
+    let bias = super::t5::padding_bias(&enc.mask).unwrap();
+    let hidden = g.decode(&g.embed_tokens(&dec).unwrap(), &cross, &bias, &mut super::Cache::default()).unwrap();
+    let vocab = g.config.voken_offset as usize;
+    let out = g.lm_head.as_ref().map_or(&g.embed, |l| l.weight()).narrow(0, 0, vocab).unwrap();
+    g.logits(&hidden, &out).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// The reference values were made by the reference implementation (Hugging Face
+/// transformers' T5ForConditionalGeneration) from the checkpoints this test writes; see
+/// tests/data/t5_reference.py for how.
+#[test]
+fn logits_match_the_reference_implementation() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/t5-reference-logits.json");
+    let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let cases = [("relu-tied", false, true), ("gated-untied", true, false)];
+    // Both checkpoints first: the script that makes the reference values reads them.
+    let models: Vec<Generator> = cases.iter().map(|&(name, gated, tied)| generator(&parity_dir(name), gated, tied)).collect();
+    for ((name, ..), g) in cases.iter().zip(&models) {
+        let ours = reference_inputs_logits(g, &reference["inputs"]);
+        let theirs: Vec<f32> = serde_json::from_value(reference[name].clone()).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-5, "{name}: logits differ from the reference by up to {worst}");
+    }
+}

@@ -1,0 +1,70 @@
+//! One generator training step on the CPU beside the reference PyTorch implementation:
+//! a t5-small-sized model (random weights), batch 32, captions of 24 tokens, M+1 = 5
+//! output tokens, L_gen, AdamW with gradient clipping.
+//!
+//!     cargo bench --bench train_step [-- PYTHON]
+//!
+//! With PYTHON (an interpreter with torch and transformers, such as a venv made for the
+//! measurement) the same step also runs in Hugging Face transformers'
+//! T5ForConditionalGeneration (benches/train_step_reference.py), on the same threads.
+//! The T5 tokenizer comes from `AVG_T5_TOKENIZER` or ../shared/data/t5-tokenizer.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, TokenizerTrainConfig};
+use std::path::PathBuf;
+use std::time::Instant;
+
+const BATCH: usize = 32;
+const STEPS: usize = 8;
+const TEXT_TOKENS: usize = 24;
+
+fn main() {
+    let python = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let tokenizer = std::env::var_os("AVG_T5_TOKENIZER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("t5-small-random");
+    common::write_t5_small(&model, &tokenizer);
+
+    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
+    let mut gen = common::TopicVectors::new();
+    let n = (BATCH * STEPS) as u64;
+    let vectors: Vec<Vec<f32>> = (0..n).map(|_| gen.next()).collect();
+    let images: Vec<NewImage> = vectors.iter().zip(0..).map(|(v, id)| NewImage { id, key: None, vector: v }).collect();
+    index.add_images(&images).unwrap();
+    for id in 0..n {
+        // Longer than 24 tokens: truncation makes every caption exactly 24.
+        let text = format!("photo {id} of a brown dog running along the wet sand of a wide beach at dusk while two children fly a red kite behind it");
+        index.add_captions(id, &[NewCaption { text: &text, vector: Some(&gen.next()) }]).unwrap();
+    }
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, ..Default::default() }, |_| true).unwrap();
+
+    let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: BATCH, dis: false, max_text_tokens: TEXT_TOKENS, ..Default::default() };
+    let mut stamps = vec![Instant::now()];
+    index
+        .train_generator(&cfg, |_| {
+            stamps.push(Instant::now());
+            true
+        })
+        .unwrap();
+    let mut steps: Vec<f64> = stamps.windows(2).skip(1).map(|w| (w[1] - w[0]).as_secs_f64() * 1e3).collect();
+    steps.sort_by(f64::total_cmp);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads");
+    println!("libavg (Candle): {:.0} ms per step (median of {})", steps[steps.len() / 2], steps.len());
+
+    if let Some(python) = python {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/train_step_reference.py");
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .args(["--batch", &BATCH.to_string(), "--text-tokens", &TEXT_TOKENS.to_string(), "--vokens", "2048", "--threads", &threads.to_string()])
+            .output()
+            .expect("run the reference");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
