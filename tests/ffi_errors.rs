@@ -196,3 +196,94 @@ fn strings_come_back_with_their_length_and_a_retry_size() {
         expect(|e| avg_index_caption_text(o.index, 3, 0, buf.as_mut_ptr(), buf.len(), &mut len, e), AvgStatus::InvalidArgument, "it has 0");
     }
 }
+
+/// A refused call's status; its message must say something.
+fn refused(f: impl FnOnce(*mut *mut AvgError) -> AvgStatus) -> AvgStatus {
+    let (st, msg) = call(f);
+    assert!(st == AvgStatus::Ok || !msg.is_empty(), "{st:?} without a message");
+    st
+}
+
+/// The entry points not exercised above: NULL handles and out-parameters, invalid
+/// arguments, and calls before the state they need (no crash, a status and a message).
+/// CI runs this file under valgrind.
+#[test]
+fn every_other_entry_point_refuses_null_bad_and_early_calls() {
+    use AvgStatus::*;
+    let o = open();
+    let v = [0.5f32, -0.5, 0.25, 1.0];
+    let id = 1u64;
+    let text = c"a photo";
+    let bad_utf8 = [0xffu8 as c_char, 0];
+    let mut hits = [avg::Hit { id: 0, score: 0.0 }; 4];
+    let (mut n, mut count, mut has) = (0usize, 0usize, false);
+    let mut vokens = [0u32; 4];
+    let mut out = [0f32; DIM];
+    unsafe {
+        assert!(!CStr::from_ptr(avg_version()).to_bytes().is_empty());
+        assert_eq!(refused(|e| avg_index_config_default(null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_options_default(null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_tokenizer_train_config_default(null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_generator_train_config_default(null_mut(), e)), NullPointer);
+        let mut opts = std::mem::zeroed::<AvgSearchOptions>();
+        assert_eq!(refused(|e| avg_search_options_default(&mut opts, e)), Ok);
+        let mut tcfg = std::mem::zeroed::<avg::TokenizerTrainConfig>();
+        assert_eq!(refused(|e| avg_tokenizer_train_config_default(&mut tcfg, e)), Ok);
+        let mut gcfg = std::mem::zeroed::<AvgGeneratorTrainConfig>();
+        assert_eq!(refused(|e| avg_generator_train_config_default(&mut gcfg, e)), Ok);
+
+        // Search: NULL handle, query and outputs; bad UTF-8; zero k; before training.
+        assert_eq!(refused(|e| avg_search(null(), text.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search(o.index, null(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &opts, null_mut(), 4, &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search(o.index, bad_utf8.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), InvalidUtf8);
+        let zero_k = AvgSearchOptions { k: 0, ..opts };
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &zero_k, hits.as_mut_ptr(), 4, &mut n, e)), InvalidArgument);
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), null(), hits.as_mut_ptr(), 4, &mut n, e)), WrongState);
+        let queries = [text.as_ptr(), null()];
+        let one = AvgSearchOptions { k: 1, ..opts };
+        assert_eq!(refused(|e| avg_search_batch(null(), queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_batch(o.index, null(), 1, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 2, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, null_mut(), &mut n, e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), WrongState);
+
+        // Training: NULL handle, invalid configs, nothing to train on, wrong order.
+        assert_eq!(refused(|e| avg_train_tokenizer(null(), &tcfg, None, null_mut(), e)), NullPointer);
+        let no_epochs = avg::TokenizerTrainConfig { epochs: 0, ..tcfg };
+        assert_eq!(refused(|e| avg_train_tokenizer(o.index, &no_epochs, None, null_mut(), e)), InvalidArgument);
+        assert_ne!(refused(|e| avg_train_tokenizer(o.index, &tcfg, None, null_mut(), e)), Ok); // no images yet
+        assert_eq!(refused(|e| avg_train_generator(null(), &gcfg, None, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_train_generator(o.index, null(), None, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), NullPointer); // model_dir unset
+        let gcfg = AvgGeneratorTrainConfig { model_dir: c"/nonexistent-model".as_ptr(), ..gcfg };
+        assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), WrongState); // no tokenizer
+
+        // Reads of one image and of the tokenizer: NULL outputs, unknown ids, too early.
+        assert_eq!(refused(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)), Ok);
+        assert_eq!(refused(|e| avg_index_add_captions(o.index, id, [text.as_ptr()].as_ptr(), v.as_ptr(), 1, DIM, e)), Ok);
+        assert_eq!(refused(|e| avg_index_caption_count(null(), &mut count, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_caption_count(o.index, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_caption_count(o.index, &mut count, e)), Ok);
+        assert_eq!(count, 1);
+        assert_eq!(refused(|e| avg_index_image_caption_count(o.index, 99, &mut count, e)), UnknownId);
+        assert_eq!(refused(|e| avg_index_image_caption_count(o.index, id, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, null_mut(), DIM, &mut has, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, out.as_mut_ptr(), DIM + 1, &mut has, e)), DimensionMismatch);
+        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 5, out.as_mut_ptr(), DIM, &mut has, e)), InvalidArgument);
+        assert_eq!(refused(|e| avg_index_caption_vector(o.index, 99, 0, out.as_mut_ptr(), DIM, &mut has, e)), UnknownId);
+        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, out.as_mut_ptr(), DIM, &mut has, e)), Ok);
+        assert!(has && out == v);
+        assert_eq!(refused(|e| avg_index_image_vokens(o.index, id, vokens.as_mut_ptr(), 4, &mut n, e)), WrongState);
+        assert_eq!(refused(|e| avg_index_image_vokens(o.index, 99, vokens.as_mut_ptr(), 4, &mut n, e)), WrongState);
+        assert_eq!(refused(|e| avg_index_image_vokens(o.index, id, vokens.as_mut_ptr(), 4, null_mut(), e)), NullPointer);
+        let mut stats = std::mem::zeroed::<AvgTokenizerStats>();
+        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, e)), WrongState);
+        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_remove_image(null(), id, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_remove_image(o.index, 99, e)), UnknownId);
+        assert_eq!(refused(|e| avg_index_remove_image(o.index, id, e)), Ok);
+        assert_eq!(refused(|e| avg_index_remove_image(o.index, id, e)), UnknownId);
+    }
+}

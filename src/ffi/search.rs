@@ -84,11 +84,13 @@ pub unsafe extern "C" fn avg_search(
     guard(err, || {
         let n_out = c_out(n_out, "n_out")?;
         let query = c_str(query, "query")?;
+        // Outputs are checked before the search runs, not after it found something.
+        let out: *mut Hit = if cap > 0 { c_out(out, "out")? } else { out };
         let (mut hits, _) = run(index, &[query], options)?;
         let hits = hits.remove(0);
         let n = hits.len().min(cap);
         if n > 0 {
-            std::slice::from_raw_parts_mut(c_out(out, "out")?, n).copy_from_slice(&hits[..n]);
+            std::slice::from_raw_parts_mut(out, n).copy_from_slice(&hits[..n]);
         }
         *n_out = n;
         Ok(())
@@ -123,8 +125,9 @@ pub unsafe extern "C" fn avg_search_batch(
             return Ok(());
         }
         let counts = std::slice::from_raw_parts_mut(c_out(counts_out, "counts_out")?, count);
+        let out: *mut Hit = c_out(out, "out")?;
         let (hits, k) = run(index, &texts, options)?;
-        let out = std::slice::from_raw_parts_mut(c_out(out, "out")?, matrix_len(count, k)?);
+        let out = std::slice::from_raw_parts_mut(out, matrix_len(count, k)?);
         for (i, h) in hits.iter().enumerate() {
             out[i * k..][..h.len()].copy_from_slice(h);
             counts[i] = h.len();
