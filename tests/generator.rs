@@ -97,6 +97,36 @@ fn a_missing_or_unsupported_checkpoint_is_a_clear_error() {
     assert!(err.to_string().contains("gpt2"), "{err}");
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/open_index.rs): a BERT config with no attention
+/// heads made Candle's loader divide by zero. Now a clear error, from a checkpoint and
+/// from a saved index alike.
+#[test]
+fn a_config_that_describes_no_model_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, model) = setup(12, 3, dir.path());
+    let set_heads = |path: &std::path::Path, pointer: &str| {
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        *v.pointer_mut(pointer).unwrap() = 0.into();
+        std::fs::write(path, serde_json::to_vec(&v).unwrap()).unwrap();
+    };
+    let good = std::fs::read(model.join("config.json")).unwrap();
+    set_heads(&model.join("config.json"), "/num_attention_heads");
+    let err = index.train_generator(&tiny_generator_config(&model), |_| true).unwrap_err();
+    assert!(matches!(err, Error::Model(_)) && err.to_string().contains("num_attention_heads"), "{err}");
+
+    std::fs::write(model.join("config.json"), good).unwrap();
+    index.train_generator(&GeneratorTrainConfig { epochs: 1, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    drop(index);
+    let manifest = dir.path().join("index/manifest.json");
+    let saved = std::fs::read(&manifest).unwrap();
+    for (pointer, needle) in [("/models/generator/config/bert/num_attention_heads", "num_attention_heads"), ("/models/generator/config/decoder/num_heads", "t5 config")] {
+        std::fs::write(&manifest, &saved).unwrap();
+        set_heads(&manifest, pointer);
+        let err = Index::open(dir.path().join("index"), None).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains(needle), "{err}");
+    }
+}
+
 #[test]
 fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
     let dir = tempfile::tempdir().unwrap();

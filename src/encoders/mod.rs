@@ -6,7 +6,8 @@ mod text;
 pub use text::TextEncoder;
 
 use crate::{Error, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -25,6 +26,25 @@ pub(crate) fn model_config(dir: &Path) -> Result<serde_json::Value> {
     let path = dir.join("config.json");
     serde_json::from_slice(&read(&path)?).map_err(|e| Error::corrupt(&path, e.to_string()))
 }
+
+/// A BERT-family model from its `config.json` value and weights, after checking that
+/// the config describes a buildable model (Candle's loader divides by the head count
+/// and trusts every size).
+pub(crate) fn load_bert(raw: serde_json::Value, tensors: HashMap<String, Tensor>, device: &Device) -> Result<(BertModel, BertConfig)> {
+    let c: BertConfig = serde_json::from_value(raw).map_err(|e| Error::Model(format!("bert config: {e}")))?;
+    let sizes = [c.vocab_size, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.max_position_embeddings, c.type_vocab_size];
+    if sizes.contains(&0) || c.hidden_size % c.num_attention_heads != 0 || c.num_hidden_layers > MAX_LAYERS {
+        return Err(Error::Model(format!(
+            "bert config: sizes must be at least 1, hidden_size ({}) a multiple of num_attention_heads ({}), at most {MAX_LAYERS} layers",
+            c.hidden_size, c.num_attention_heads
+        )));
+    }
+    let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, device);
+    Ok((BertModel::load(vb, &c)?, c))
+}
+
+/// Most layers a loaded encoder or decoder may have (the largest public T5 has 24).
+pub(crate) const MAX_LAYERS: usize = 128;
 
 /// A Hugging Face tokenizer without padding (batches are padded with masks here) and
 /// cut at `max_tokens`.

@@ -1,10 +1,10 @@
 //! A BERT-family sentence encoder (such as all-MiniLM-L6-v2): mean pooling over the
 //! real tokens, then L2 normalisation, as sentence-transformers does.
 
-use super::{model_config, model_tensors, read, text_tokenizer, tokenize};
-use crate::{device, Error, Result};
+use super::{load_bert, model_config, model_tensors, read, text_tokenizer, tokenize};
+use crate::{device, Result};
 use candle_core::{DType, Device};
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::BertModel;
 use std::path::Path;
 
 pub struct TextEncoder {
@@ -30,11 +30,8 @@ impl TextEncoder {
     pub fn load(dir: impl AsRef<Path>, device: &str) -> Result<Self> {
         let dir = dir.as_ref();
         let device = device::open(device)?;
-        let raw = model_config(dir)?;
-        let config: Config = serde_json::from_value(raw).map_err(|e| Error::corrupt(dir.join("config.json"), e.to_string()))?;
         let tokenizer = text_tokenizer(&read(&dir.join("tokenizer.json"))?, MAX_TOKENS)?;
-        let vb = candle_nn::VarBuilder::from_tensors(model_tensors(dir, &device)?, DType::F32, &device);
-        let model = BertModel::load(vb, &config)?;
+        let (model, config) = load_bert(model_config(dir)?, model_tensors(dir, &device)?, &device)?;
         Ok(TextEncoder { tokenizer, model, pad: config.pad_token_id as u32, dim: config.hidden_size, device })
     }
 

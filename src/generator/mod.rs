@@ -17,12 +17,12 @@ mod train;
 pub use train::{GeneratorReport, GeneratorTrainConfig};
 pub(crate) use train::{train, Example};
 
-use crate::encoders::{model_config, model_tensors, read, text_tokenizer, tokenize};
+use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer, tokenize};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_transformers::models::bert::BertModel;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -180,13 +180,13 @@ impl Generator {
     fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {
         let tokenizer = text_tokenizer(&tokenizer_json, config.max_text_tokens)?;
         let device = p.device().clone();
+        let (Backbone::T5 { t5: dc } | Backbone::Bert { decoder: dc, .. }) = &config.backbone;
+        dc.check()?;
         let (encoder, dc) = match &config.backbone {
             Backbone::T5 { t5 } => (Encoder::T5(Stack::new(&mut p, "encoder", t5, false)?), t5.clone()),
             Backbone::Bert { bert, decoder } => {
-                let bc: BertConfig = serde_json::from_value(bert.clone()).map_err(|e| Error::Model(format!("bert config: {e}")))?;
                 let weights: Vec<(String, Tensor)> = frozen.into_iter().collect();
-                let vb = candle_nn::VarBuilder::from_tensors(weights.iter().cloned().collect(), DType::F32, &device);
-                let model = BertModel::load(vb, &bc)?;
+                let (model, bc) = load_bert(bert.clone(), weights.iter().cloned().collect(), &device)?;
                 let proj = Lin::new(&mut p, "encoder_proj", bc.hidden_size, decoder.d_model, (bc.hidden_size as f32).powf(-0.5))?;
                 (Encoder::Bert { model, weights, proj }, decoder.clone())
             }

@@ -51,6 +51,21 @@ pub struct T5Config {
     pub decoder_start_token_id: u32,
 }
 
+impl T5Config {
+    /// A config that describes a buildable model: sizes at least 1, a bounded depth.
+    pub(crate) fn check(&self) -> Result<()> {
+        let sizes = [self.vocab_size, self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_heads, self.relative_attention_max_distance];
+        let layers = self.num_layers.max(self.num_decoder_layers.unwrap_or(0));
+        if sizes.contains(&0) || self.num_decoder_layers == Some(0) || self.relative_attention_num_buckets < 2 || layers > crate::encoders::MAX_LAYERS {
+            return Err(crate::Error::Model(format!(
+                "t5 config: sizes must be at least 1, buckets at least 2, at most {} layers",
+                crate::encoders::MAX_LAYERS
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A bias-free linear layer; 3-D inputs go through one 2-D matmul (a broadcast batched
 /// matmul has a much slower backward pass in Candle).
 pub(crate) struct Lin {
