@@ -1,0 +1,27 @@
+//! Writes the seed corpus of both fuzz targets under DIR (default `corpus`):
+//! `cargo run --release --bin seed -- corpus`.
+
+fn main() {
+    let out = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
+    let scratch = tempfile::tempdir().unwrap();
+    let path = scratch.path().join("index");
+    drop(avg_fuzz::seed_index(&path, scratch.path()));
+    let framed = avg_fuzz::frame(&avg_fuzz::read_dir(&path));
+    std::fs::create_dir_all(out.join("open_index")).unwrap();
+    for mode in [0u8, 1] {
+        std::fs::write(out.join("open_index").join(format!("trained-{mode}")), [&[mode][..], &framed].concat()).unwrap();
+    }
+    // c_inputs: one input per operation (the first byte picks it).
+    std::fs::create_dir_all(out.join("c_inputs")).unwrap();
+    let inputs: [&[u8]; 5] = [
+        b"\x00cpu\x00\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x08\x02",
+        b"\x01\x02\x04\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02k1\x00\x00?\x00\x00\x00?\x00\x00\x00?\x00\x00\x00?\x00\x00\x00",
+        b"\x02\x02\x00a photo\x00\xff\xfe\x00\x00\x00\x00\x00\x00\x00\x00\x00\x07",
+        b"\x03\x00a photo of t1a\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x04\x00\x04",
+        b"\x04\x01\x00\x00\x00\x00\x00\x00\x00\x08",
+    ];
+    for (i, input) in inputs.iter().enumerate() {
+        std::fs::write(out.join("c_inputs").join(format!("op{i}")), input).unwrap();
+    }
+    println!("seeds in {}", out.display());
+}
