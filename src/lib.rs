@@ -29,7 +29,7 @@ pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use search::{Hit, SearchOptions};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
-pub use store::FORMAT_VERSION;
+pub use store::{file_checksum, FORMAT_VERSION};
 pub use vokens::VokenStats;
 
 /// The library version, as in Cargo.toml.

@@ -47,21 +47,6 @@ pub fn read_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// The store's checksum (src/store/files.rs), mirrored here because the harness must
-/// write manifests the library accepts.
-fn checksum(bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        h = (h ^ u64::from_le_bytes(w.try_into().unwrap())).wrapping_mul(PRIME);
-    }
-    for &b in words.remainder() {
-        h = (h ^ b as u64).wrapping_mul(PRIME);
-    }
-    h
-}
-
 /// Rewrites the sizes and checksums in `dir/manifest.json` for the files it names that
 /// exist; a manifest that is not JSON stays as it is.
 pub fn reseal(dir: &Path) {
@@ -71,7 +56,7 @@ pub fn reseal(dir: &Path) {
         let Some(file) = r.get("file").and_then(|f| f.as_str()) else { return };
         let Ok(bytes) = std::fs::read(dir.join(file)) else { return };
         r["bytes"] = bytes.len().into();
-        r["checksum"] = format!("{:016x}", checksum(&bytes)).into();
+        r["checksum"] = avg::file_checksum(&bytes).into();
     };
     for key in ["records", "vectors"] {
         if let Some(r) = m.get_mut(key) {

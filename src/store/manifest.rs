@@ -43,6 +43,12 @@ pub(crate) struct ModelEntry {
 }
 
 /// A data file of the index, as the manifest vouches for it.
+/// The checksum `manifest.json` records for a data file (16 hex digits), for tools that
+/// write or check index directories.
+pub fn file_checksum(bytes: &[u8]) -> String {
+    format!("{:016x}", files::checksum(bytes))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FileRef {
     pub file: String,
@@ -52,7 +58,7 @@ pub(crate) struct FileRef {
 
 impl FileRef {
     pub(crate) fn describe(file: String, bytes: &[u8]) -> Self {
-        FileRef { file, bytes: bytes.len() as u64, checksum: format!("{:016x}", files::checksum(bytes)) }
+        FileRef { file, bytes: bytes.len() as u64, checksum: file_checksum(bytes) }
     }
 
     /// Reads the file and checks it is the one the manifest names, byte for byte.
@@ -65,7 +71,7 @@ impl FileRef {
         if bytes.len() as u64 != self.bytes {
             return Err(Error::corrupt(&path, format!("{} bytes, manifest says {}", bytes.len(), self.bytes)));
         }
-        let sum = format!("{:016x}", files::checksum(&bytes));
+        let sum = file_checksum(&bytes);
         if sum != self.checksum {
             return Err(Error::corrupt(&path, format!("checksum {sum}, manifest says {}", self.checksum)));
         }

@@ -8,7 +8,7 @@ mod codec;
 mod files;
 mod manifest;
 
-pub use manifest::FORMAT_VERSION;
+pub use manifest::{file_checksum, FORMAT_VERSION};
 pub(crate) use manifest::{ModelEntry, Shape};
 
 use crate::records::Records;
