@@ -332,7 +332,16 @@ impl Stack {
                 cache.layers.push(kv);
             }
             let (attn, ln) = b.cross.as_ref().expect("decoder stack");
-            h = (&h + attn.attend(&ln.forward(&h)?, &cross[i], cross_bias)?)?;
+            let n = ln.forward(&h)?;
+            let (rows, t, d) = n.dims3()?;
+            let y = if cross[i].k.dim(0)? == 1 && rows > 1 {
+                // Every row reads the same source (the beams of one query): attend as one
+                // sequence of rows * t queries, a few large matmuls instead of many tiny ones.
+                attn.attend(&n.reshape((1, rows * t, d))?, &cross[i], cross_bias)?.reshape((rows, t, d))?
+            } else {
+                attn.attend(&n, &cross[i], cross_bias)?
+            };
+            h = (&h + y)?;
             h = (&h + b.ff.forward(&b.ff_ln.forward(&h)?)?)?;
         }
         cache.len = total;

@@ -40,11 +40,17 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
     let mut cache = Cache::default();
     let out_rows = g.output_rows(None)?;
     for level in 0..trie.depth() {
-        let cross: Vec<_> = all_cross
-            .iter()
-            .map(|kv| Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? }))
-            .collect::<Result<_>>()?;
-        let bias = all_bias.index_select(&rows, 0)?;
+        // One query: its beams share the encoder states as they are (the decoder folds
+        // them); several: each beam row gets its query's.
+        let (cross, bias) = if b == 1 {
+            (all_cross.clone(), all_bias.clone())
+        } else {
+            let cross = all_cross
+                .iter()
+                .map(|kv| Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? }))
+                .collect::<Result<_>>()?;
+            (cross, all_bias.index_select(&rows, 0)?)
+        };
         let tokens: Vec<u32> = beams
             .iter()
             .map(|x| x.seq.last().map_or(g.config.start_token, |&v| g.token_of_local(v)))
