@@ -42,13 +42,13 @@ pub(crate) struct ModelEntry {
     pub weights: FileRef,
 }
 
-/// A data file of the index, as the manifest vouches for it.
 /// The checksum `manifest.json` records for a data file (16 hex digits), for tools that
 /// write or check index directories.
 pub fn file_checksum(bytes: &[u8]) -> String {
     format!("{:016x}", files::checksum(bytes))
 }
 
+/// A data file of the index, as the manifest vouches for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FileRef {
     pub file: String,
