@@ -35,8 +35,6 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
     }
     let all_cross = g.cross_kv(enc)?;
     let all_bias = padding_bias(&enc.mask)?;
-    let rows_of = |beams: &[Beam]| Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device());
-    let mut rows = rows_of(&beams)?;
     let mut cache = Cache::default();
     let out_rows = g.output_rows(None)?;
     for level in 0..trie.depth() {
@@ -45,6 +43,7 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
         let (cross, bias) = if b == 1 {
             (all_cross.clone(), all_bias.clone())
         } else {
+            let rows = Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device())?;
             let cross = all_cross
                 .iter()
                 .map(|kv| Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? }))
@@ -84,7 +83,6 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
         let parents = Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
         cache.reorder(&parents)?;
         beams = next.into_iter().map(|(_, x)| x).collect();
-        rows = rows_of(&beams)?;
     }
     unreachable!("the last level returns")
 }
