@@ -180,8 +180,6 @@ impl Generator {
     fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {
         let tokenizer = text_tokenizer(&tokenizer_json, config.max_text_tokens)?;
         let device = p.device().clone();
-        let (Backbone::T5 { t5: dc } | Backbone::Bert { decoder: dc, .. }) = &config.backbone;
-        dc.check()?;
         let (encoder, dc) = match &config.backbone {
             Backbone::T5 { t5 } => (Encoder::T5(Stack::new(&mut p, "encoder", t5, false)?), t5.clone()),
             Backbone::Bert { bert, decoder } => {

@@ -254,6 +254,7 @@ pub(crate) fn padding_bias(mask: &Tensor) -> Result<Tensor> {
 
 impl Stack {
     pub(crate) fn new(p: &mut Params, name: &str, c: &T5Config, decoder: bool) -> Result<Self> {
+        c.check()?;
         let layers = if decoder { c.num_decoder_layers.unwrap_or(c.num_layers) } else { c.num_layers };
         let eps = c.layer_norm_epsilon;
         let blocks = (0..layers)
