@@ -53,34 +53,22 @@ inline bool progress_trampoline(void* user_data, const AvgProgress* p) {
 }
 }  // namespace detail
 
-struct Hit {
-    std::uint64_t id;
-    float score;
-};
+using Hit = AvgHit;
 
-inline AvgIndexConfig default_index_config() {
-    AvgIndexConfig c;
-    detail::call([&](AvgError** e) { return avg_index_config_default(&c, e); });
-    return c;
+namespace detail {
+// A struct filled with its defaults by one of the C ABI's *_default functions.
+template <typename T>
+T defaults(AvgStatus (*fill)(T*, AvgError**)) {
+    T value;
+    call([&](AvgError** e) { return fill(&value, e); });
+    return value;
 }
+}  // namespace detail
 
-inline AvgTokenizerTrainConfig default_tokenizer_config() {
-    AvgTokenizerTrainConfig c;
-    detail::call([&](AvgError** e) { return avg_tokenizer_train_config_default(&c, e); });
-    return c;
-}
-
-inline AvgGeneratorTrainConfig default_generator_config() {
-    AvgGeneratorTrainConfig c;
-    detail::call([&](AvgError** e) { return avg_generator_train_config_default(&c, e); });
-    return c;
-}
-
-inline AvgSearchOptions default_search_options() {
-    AvgSearchOptions o;
-    detail::call([&](AvgError** e) { return avg_search_options_default(&o, e); });
-    return o;
-}
+inline AvgIndexConfig default_index_config() { return detail::defaults(avg_index_config_default); }
+inline AvgTokenizerTrainConfig default_tokenizer_config() { return detail::defaults(avg_tokenizer_train_config_default); }
+inline AvgGeneratorTrainConfig default_generator_config() { return detail::defaults(avg_generator_train_config_default); }
+inline AvgSearchOptions default_search_options() { return detail::defaults(avg_search_options_default); }
 
 class Index {
 public:
@@ -138,12 +126,11 @@ public:
 
     std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
         std::string q(query);  // the C ABI takes NUL-terminated strings
-        std::vector<AvgHit> hits(options.k);
+        std::vector<Hit> hits(options.k);
         std::size_t n = 0;
         detail::call([&](AvgError** e) { return avg_search(handle_, q.c_str(), &options, hits.data(), hits.size(), &n, e); });
-        std::vector<Hit> out;
-        for (std::size_t i = 0; i < n; i++) out.push_back({hits[i].id, hits[i].score});
-        return out;
+        hits.resize(n);
+        return hits;
     }
 
     AvgIndex* get() const noexcept { return handle_; }
