@@ -322,7 +322,7 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 	})
 }
 
-// SearchOptions is how to answer a query.
+// SearchOptions is how to answer a query; a zero field takes libavg's default.
 type SearchOptions struct {
 	K        int // most hits (default 10)
 	BeamSize int // default 20
@@ -336,16 +336,20 @@ type Hit struct {
 
 // Search answers a text query. Safe to call from many goroutines at once.
 func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
-	if opts.K == 0 {
-		opts.K = 10
+	if opts.K < 0 || opts.BeamSize < 0 {
+		return nil, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("K %d and BeamSize %d must not be negative", opts.K, opts.BeamSize)}
 	}
-	if opts.BeamSize == 0 {
-		opts.BeamSize = 20
+	var o C.AvgSearchOptions
+	C.avg_search_options_default(&o, nil)
+	if opts.K > 0 {
+		o.k = C.size_t(opts.K)
+	}
+	if opts.BeamSize > 0 {
+		o.beam_size = C.size_t(opts.BeamSize)
 	}
 	q := C.CString(query)
 	defer C.free(unsafe.Pointer(q))
-	o := C.AvgSearchOptions{k: C.size_t(opts.K), beam_size: C.size_t(opts.BeamSize)}
-	hits := make([]C.AvgHit, opts.K)
+	hits := make([]C.AvgHit, int(o.k))
 	var n C.size_t
 	err := ix.with(func(h *C.AvgIndex) error {
 		var cerr *C.AvgError

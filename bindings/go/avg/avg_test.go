@@ -191,6 +191,9 @@ func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	if _, err = ix.Search("anything", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
 		t.Fatalf("search before training: %v", err)
 	}
+	if _, err = ix.Search("anything", SearchOptions{K: -1}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("negative K: %v", err)
+	}
 	nan := make([]float32, dim)
 	nan[3] = float32(math.NaN())
 	if err = ix.AddImages([]uint64{2}, []string{"k"}, nan, dim); !errors.As(err, &e) || e.Code != StatusNonFinite {
