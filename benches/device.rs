@@ -16,43 +16,17 @@
 mod common;
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
-use std::path::PathBuf;
 use std::time::Instant;
 
 const IMAGES: u64 = 20_000;
 const BATCH: usize = 64;
 const STEPS: usize = 6;
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Median seconds per training step, leaving out the first (warm-up) step.
-fn train_step_seconds(index: &Index, cfg: &GeneratorTrainConfig) -> f64 {
-    let mut stamps = vec![Instant::now()];
-    index
-        .train_generator(cfg, |_| {
-            stamps.push(Instant::now());
-            true
-        })
-        .unwrap();
-    median(stamps.windows(2).skip(1).map(|w| (w[1] - w[0]).as_secs_f64()).collect())
-}
-
 fn main() {
     let device = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "cpu".into());
-    let tokenizer = std::env::var_os("AVG_T5_TOKENIZER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json"));
-    assert!(tokenizer.exists(), "the T5 tokenizer is read from {} (set AVG_T5_TOKENIZER)", tokenizer.display());
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
-    common::write_t5_small(&model, &tokenizer);
+    common::write_t5_small(&model, &common::t5_tokenizer());
 
     let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: device.clone() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
@@ -73,7 +47,7 @@ fn main() {
 
     for dis in [false, true] {
         let cfg = GeneratorTrainConfig { model_dir: model.clone(), epochs: 1, batch_size: BATCH, dis, beam_size: 5, ..Default::default() };
-        let s = train_step_seconds(&index, &cfg);
+        let s = common::percentile(&common::train_step_seconds(&index, &cfg), 0.5);
         let what = if dis { "L_gen + L_dis (beam 5)" } else { "L_gen" };
         println!("generator training step, t5-small size, batch {BATCH}, {what}: {:.3} s ({:.0} captions/s)", s, BATCH as f64 / s);
     }
@@ -92,7 +66,7 @@ fn main() {
             .collect();
         lat.sort_by(f64::total_cmp);
         let mean = lat.iter().sum::<f64>() / lat.len() as f64;
-        println!("search beam {beam_size}, one query at a time: p50 {:.1} ms, p99 {:.1} ms, {:.1} queries/s", percentile(&lat, 0.5), percentile(&lat, 0.99), 1e3 / mean);
+        println!("search beam {beam_size}, one query at a time: p50 {:.1} ms, p99 {:.1} ms, {:.1} queries/s", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean);
     }
     let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();

@@ -14,7 +14,6 @@ mod common;
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
 use candle_core::{Device, Tensor};
-use std::path::Path;
 use std::time::Instant;
 
 const DIM: usize = common::BENCH_DIM;
@@ -27,10 +26,6 @@ fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64,
         index.add_images(&images).unwrap();
         vectors.extend_from_slice(&flat);
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Exact top-10 by dot product for one query, in blocks of 16k rows (gemm on both cores).
@@ -51,11 +46,9 @@ fn dense_top10(x: &[Tensor], q: &Tensor) -> Vec<(f32, usize)> {
 
 fn main() {
     let max: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json");
-    assert!(tokenizer.exists(), "the T5 tokenizer is read from {}", tokenizer.display());
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
-    common::write_t5_small(&model, &tokenizer);
+    common::write_t5_small(&model, &common::t5_tokenizer());
 
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
@@ -106,7 +99,7 @@ fn main() {
         dlat.sort_by(f64::total_cmp);
         let mean = lat.iter().sum::<f64>() / lat.len() as f64;
         let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
-        println!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", percentile(&lat, 0.5), percentile(&lat, 0.99), 1e3 / mean, percentile(&dlat, 0.5), 1e3 / dmean);
+        println!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean, common::percentile(&dlat, 0.5), 1e3 / dmean);
         size *= 10;
     }
 }

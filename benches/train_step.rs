@@ -14,7 +14,6 @@ mod common;
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, TokenizerTrainConfig};
 use std::path::PathBuf;
-use std::time::Instant;
 
 const BATCH: usize = 32;
 const STEPS: usize = 8;
@@ -22,12 +21,9 @@ const TEXT_TOKENS: usize = 24;
 
 fn main() {
     let python = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let tokenizer = std::env::var_os("AVG_T5_TOKENIZER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json"));
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
-    common::write_t5_small(&model, &tokenizer);
+    common::write_t5_small(&model, &common::t5_tokenizer());
 
     let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
@@ -44,18 +40,10 @@ fn main() {
     index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, ..Default::default() }, |_| true).unwrap();
 
     let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: BATCH, dis: false, max_text_tokens: TEXT_TOKENS, ..Default::default() };
-    let mut stamps = vec![Instant::now()];
-    index
-        .train_generator(&cfg, |_| {
-            stamps.push(Instant::now());
-            true
-        })
-        .unwrap();
-    let mut steps: Vec<f64> = stamps.windows(2).skip(1).map(|w| (w[1] - w[0]).as_secs_f64() * 1e3).collect();
-    steps.sort_by(f64::total_cmp);
+    let steps = common::train_step_seconds(&index, &cfg);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads");
-    println!("libavg (Candle): {:.0} ms per step (median of {})", steps[steps.len() / 2], steps.len());
+    println!("libavg (Candle): {:.0} ms per step (median of {})", common::percentile(&steps, 0.5) * 1e3, steps.len());
 
     if let Some(python) = python {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/train_step_reference.py");

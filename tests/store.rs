@@ -1,5 +1,7 @@
 //! The index directory: round trips, damage, versions and kills during a save.
 
+mod common;
+
 use avg::{Error, Index, IndexConfig, NewCaption, NewImage};
 use std::path::Path;
 use std::process::Command;
@@ -8,16 +10,9 @@ fn config() -> IndexConfig {
     IndexConfig { dim: 8, codebook_size: 16, voken_len: 2, device: "cpu".into() }
 }
 
-/// A bounded pseudo-random vector of each id (SplitMix64 of id and position, in [-1, 1)).
+/// A bounded pseudo-random vector of each id, in [-1, 1).
 fn vector(id: u64) -> Vec<f32> {
-    (0..8u64)
-        .map(|i| {
-            let mut z = (id * 8 + i).wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
+    common::Lcg(id).vector(8, 1.0)
 }
 
 fn add(index: &Index, ids: std::ops::Range<u64>) {

@@ -4,7 +4,7 @@
 use avg::{GeneratorTrainConfig, Hit, Index, IndexConfig, NewCaption, NewImage};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A small deterministic generator (tests must not depend on the library's internals).
 pub struct Lcg(pub u64);
@@ -262,3 +262,31 @@ impl TopicVectors {
     }
 }
 
+/// The T5 tokenizer the benches' t5-small checkpoint uses: `AVG_T5_TOKENIZER`, else
+/// ../shared/data/t5-tokenizer/tokenizer.json beside the checkout.
+pub fn t5_tokenizer() -> PathBuf {
+    let path = std::env::var_os("AVG_T5_TOKENIZER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/t5-tokenizer/tokenizer.json"));
+    assert!(path.exists(), "the T5 tokenizer is read from {} (set AVG_T5_TOKENIZER)", path.display());
+    path
+}
+
+/// The value at fraction `p` of `sorted` (0.5: the median).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Seconds of every training step but the first (warm-up), sorted.
+pub fn train_step_seconds(index: &Index, cfg: &GeneratorTrainConfig) -> Vec<f64> {
+    let mut stamps = vec![std::time::Instant::now()];
+    index
+        .train_generator(cfg, |_| {
+            stamps.push(std::time::Instant::now());
+            true
+        })
+        .unwrap();
+    let mut steps: Vec<f64> = stamps.windows(2).skip(1).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    steps.sort_by(f64::total_cmp);
+    steps
+}
