@@ -59,6 +59,9 @@ pub enum Error {
     /// A documented limit was exceeded.
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// A photo could not be decoded (corrupt, truncated, unsupported format or too large).
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
     /// The progress callback asked to stop.
     #[error("cancelled by the progress callback")]
     Cancelled,

@@ -21,7 +21,8 @@ mod records;
 mod store;
 mod vokens;
 
-pub use encoders::TextEncoder;
+pub use encoders::image::{decode as decode_image, Preprocess};
+pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
 pub use index::{Index, IndexConfig};
 pub use progress::{Progress, Stage};

@@ -1,8 +1,12 @@
-//! Pretrained encoders loaded from local checkpoint directories, and the file helpers
+//! Pretrained encoders loaded from local checkpoint directories (CLIP's image and text
+//! towers, BERT-family sentence encoders), photo preprocessing, and the file helpers
 //! the models share.
 
+mod clip;
+pub mod image;
 mod text;
 
+pub use clip::{Activation, Clip, ClipConfig, ImageSource, TowerConfig};
 pub use text::TextEncoder;
 
 use crate::{Error, Result};

@@ -27,6 +27,7 @@ pub enum AvgStatus {
     BufferTooSmall = 16,
     Limit = 17,
     Cancelled = 18,
+    InvalidImage = 19,
     Panic = 99,
 }
 
@@ -51,6 +52,7 @@ impl From<&Error> for AvgStatus {
             Error::BufferTooSmall { .. } => AvgStatus::BufferTooSmall,
             Error::Limit(_) => AvgStatus::Limit,
             Error::Cancelled => AvgStatus::Cancelled,
+            Error::InvalidImage(_) => AvgStatus::InvalidImage,
         }
     }
 }

@@ -290,3 +290,155 @@ pub fn train_step_seconds(index: &Index, cfg: &GeneratorTrainConfig) -> Vec<f64>
     steps.sort_by(f64::total_cmp);
     steps
 }
+
+/// Sizes of a CLIP checkpoint written by `write_clip`.
+pub struct ClipSizes {
+    pub text_hidden: usize,
+    pub text_layers: usize,
+    pub text_heads: usize,
+    pub text_act: &'static str,
+    pub vision_hidden: usize,
+    pub vision_layers: usize,
+    pub vision_heads: usize,
+    pub vision_act: &'static str,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub projection_dim: usize,
+    /// Resize and crop of `preprocessor_config.json`.
+    pub shortest_edge: usize,
+}
+
+impl ClipSizes {
+    /// The parity test's tiny model (text 32 wide, vision 24 wide, 32-pixel photos).
+    pub fn tiny() -> Self {
+        ClipSizes {
+            text_hidden: 32,
+            text_layers: 2,
+            text_heads: 4,
+            text_act: "quick_gelu",
+            vision_hidden: 24,
+            vision_layers: 2,
+            vision_heads: 3,
+            vision_act: "gelu",
+            image_size: 32,
+            patch_size: 8,
+            projection_dim: 16,
+            shortest_edge: 32,
+        }
+    }
+
+    /// OpenAI's ViT-B/32 (151M parameters).
+    pub fn vit_b32() -> Self {
+        ClipSizes {
+            text_hidden: 512,
+            text_layers: 12,
+            text_heads: 8,
+            text_act: "quick_gelu",
+            vision_hidden: 768,
+            vision_layers: 12,
+            vision_heads: 12,
+            vision_act: "quick_gelu",
+            image_size: 224,
+            patch_size: 32,
+            projection_dim: 512,
+            shortest_edge: 224,
+        }
+    }
+}
+
+/// Words of the tokenizer `write_clip` writes (ids 4 and up).
+pub fn clip_words() -> Vec<String> {
+    "a photo of the dog cat on grass red blue car street man woman with ball two people riding bike sitting bench near water snow mountain sky tree white black"
+        .split(' ')
+        .map(String::from)
+        .collect()
+}
+
+/// Writes a randomly initialised CLIP checkpoint in the Hugging Face layout into `dir`:
+/// config.json, model.safetensors, preprocessor_config.json, and a word-level
+/// tokenizer.json that wraps texts in `<|startoftext|>` (1) and `<|endoftext|>` (3).
+/// The end token is not the highest id, so pooling must look for it.
+pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
+    let mut vocab: Vec<String> = ["!", "<|startoftext|>", "<unk>", "<|endoftext|>"].iter().map(|s| s.to_string()).collect();
+    vocab.extend(clip_words());
+    let (vocab_size, max_pos) = (vocab.len() + 6, 16);
+    std::fs::create_dir_all(dir).unwrap();
+    let tower = |h: usize, layers: usize, heads: usize, act: &str| {
+        serde_json::json!({"hidden_size": h, "intermediate_size": h * 4 + 5, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "hidden_act": act, "layer_norm_eps": 1e-5})
+    };
+    let mut text = tower(s.text_hidden, s.text_layers, s.text_heads, s.text_act);
+    text["vocab_size"] = vocab_size.into();
+    text["max_position_embeddings"] = max_pos.into();
+    text["eos_token_id"] = 3.into();
+    text["bos_token_id"] = 1.into();
+    text["pad_token_id"] = 0.into();
+    let mut vision = tower(s.vision_hidden, s.vision_layers, s.vision_heads, s.vision_act);
+    vision["image_size"] = s.image_size.into();
+    vision["patch_size"] = s.patch_size.into();
+    vision["num_channels"] = 3.into();
+    let config = serde_json::json!({"model_type": "clip", "projection_dim": s.projection_dim,
+        "text_config": text, "vision_config": vision, "logit_scale_init_value": 2.6592});
+    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let prep = serde_json::json!({"crop_size": {"height": s.image_size, "width": s.image_size}, "do_center_crop": true,
+        "do_convert_rgb": true, "do_normalize": true, "do_rescale": true, "do_resize": true,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": s.shortest_edge}});
+    std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_vec_pretty(&prep).unwrap()).unwrap();
+    let ids: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
+    let special = |t: &str, id: u32| serde_json::json!({"id": t, "ids": [id], "tokens": [t]});
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"}, "decoder": null,
+        "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|startoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}],
+            "special_tokens": {"<|startoftext|>": special("<|startoftext|>", 1), "<|endoftext|>": special("<|endoftext|>", 3)}},
+        "model": {"type": "WordLevel", "vocab": ids, "unk_token": "<unk>"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), serde_json::to_vec(&tokenizer).unwrap()).unwrap();
+
+    let mut rng = Lcg(seed);
+    let mut t: HashMap<String, Tensor> = HashMap::new();
+    let mut put = |name: String, shape: &[usize], std: f32, mean: f32| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| mean + rng.next() * std * 1.7).collect();
+        t.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
+    };
+    fn encoder(put: &mut dyn FnMut(String, &[usize], f32, f32), p: &str, h: usize, layers: usize) {
+        let inter = h * 4 + 5;
+        for l in 0..layers {
+            let p = format!("{p}.encoder.layers.{l}");
+            for (name, i, o) in [("self_attn.q_proj", h, h), ("self_attn.k_proj", h, h), ("self_attn.v_proj", h, h),
+                ("self_attn.out_proj", h, h), ("mlp.fc1", h, inter), ("mlp.fc2", inter, h)] {
+                put(format!("{p}.{name}.weight"), &[o, i], (i as f32).powf(-0.5), 0.0);
+                put(format!("{p}.{name}.bias"), &[o], 0.02, 0.0);
+            }
+            for name in ["layer_norm1", "layer_norm2"] {
+                put(format!("{p}.{name}.weight"), &[h], 0.1, 1.0);
+                put(format!("{p}.{name}.bias"), &[h], 0.05, 0.0);
+            }
+        }
+    }
+    let (th, vh) = (s.text_hidden, s.vision_hidden);
+    put("text_model.embeddings.token_embedding.weight".into(), &[vocab_size, th], 1.0, 0.0);
+    put("text_model.embeddings.position_embedding.weight".into(), &[max_pos, th], 0.1, 0.0);
+    encoder(&mut put, "text_model", th, s.text_layers);
+    put("text_model.final_layer_norm.weight".into(), &[th], 0.1, 1.0);
+    put("text_model.final_layer_norm.bias".into(), &[th], 0.05, 0.0);
+    let patches = (s.image_size / s.patch_size).pow(2);
+    put("vision_model.embeddings.class_embedding".into(), &[vh], 1.0, 0.0);
+    put("vision_model.embeddings.patch_embedding.weight".into(), &[vh, 3, s.patch_size, s.patch_size], (3.0 * (s.patch_size * s.patch_size) as f32).powf(-0.5), 0.0);
+    put("vision_model.embeddings.position_embedding.weight".into(), &[patches + 1, vh], 0.1, 0.0);
+    for name in ["pre_layrnorm", "post_layernorm"] {
+        put(format!("vision_model.{name}.weight"), &[vh], 0.1, 1.0);
+        put(format!("vision_model.{name}.bias"), &[vh], 0.05, 0.0);
+    }
+    encoder(&mut put, "vision_model", vh, s.vision_layers);
+    put("text_projection.weight".into(), &[s.projection_dim, th], (th as f32).powf(-0.5), 0.0);
+    put("visual_projection.weight".into(), &[s.projection_dim, vh], (vh as f32).powf(-0.5), 0.0);
+    put("logit_scale".into(), &[], 0.0, 2.6592);
+    drop(put);
+    candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
+}
