@@ -28,7 +28,7 @@ fn main() {
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
 
-    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: device.clone() };
+    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: device.clone(), ..Default::default() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let vectors: Vec<Vec<f32>> = (0..IMAGES).map(|_| gen.next()).collect();

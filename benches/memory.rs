@@ -19,7 +19,7 @@ fn rss() -> f64 {
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let mut gen = common::TopicVectors::new();
     let add = |index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64| {
         for start in (from..to).step_by(10_000) {

@@ -50,7 +50,7 @@ fn main() {
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
 
-    let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let mut vectors = Vec::new();

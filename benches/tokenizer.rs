@@ -13,7 +13,7 @@ fn main() {
     let epochs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(3);
     let data = common::Synthetic::new(512, 30_000, 3_000, 1.0, 11);
     let dir = tempfile::tempdir().unwrap();
-    let config = IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let config = IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let index = Index::open(dir.path(), Some(&config)).unwrap();
     data.fill(&index);
     let cfg = TokenizerTrainConfig { epochs, ..Default::default() };

@@ -25,7 +25,7 @@ fn main() {
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
 
-    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: "cpu".into() };
+    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let n = (BATCH * STEPS) as u64;

@@ -22,8 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Largest photo side, in pixels, that is decoded (larger files are an error, not an
+// out-of-memory abort).
+#define MAX_IMAGE_SIDE 16384
+
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-#define AVG_ABI_VERSION 1
+#define AVG_ABI_VERSION 2
 
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
@@ -70,13 +74,16 @@ typedef enum AvgStatus {
   AVG_STATUS_BUFFER_TOO_SMALL = 16,
   AVG_STATUS_LIMIT = 17,
   AVG_STATUS_CANCELLED = 18,
+  AVG_STATUS_INVALID_IMAGE = 19,
   AVG_STATUS_PANIC = 99,
 } AvgStatus;
 
-// Which training is reporting.
+// Which long call is reporting.
 typedef enum AvgStage {
   AVG_STAGE_TOKENIZER = 0,
   AVG_STAGE_GENERATOR = 1,
+  // `add_photos`: one report per batch of photos, no losses.
+  AVG_STAGE_IMAGES = 2,
 } AvgStage;
 
 // An error: a status code and a message. Owned by the caller, freed with `avg_error_free`.
@@ -97,7 +104,38 @@ typedef struct AvgIndexConfig {
   size_t voken_len;
   // "cpu" (also when NULL), "cuda" or "cuda:N".
   const char *device;
+  // NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
+  // model.safetensors or pytorch_model.bin, tokenizer.json, optionally
+  // preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
+  // added from files or bytes, captions without vectors get text vectors, and a
+  // rerank computes the query's vector. Not stored: name it at every open.
+  const char *image_encoder_dir;
 } AvgIndexConfig;
+
+// One report, after every optimiser step (or batch of photos). Losses of the other
+// stage are 0.
+typedef struct AvgProgress {
+  enum AvgStage stage;
+  // 0-based epoch, out of `epochs`.
+  size_t epoch;
+  size_t epochs;
+  // 0-based step within the epoch, out of `steps_per_epoch`.
+  size_t step;
+  size_t steps_per_epoch;
+  // The weighted total that was minimised.
+  float loss;
+  float loss_recon;
+  float loss_commit;
+  float loss_align;
+  float loss_gen;
+  float loss_dis;
+  float samples_per_second;
+} AvgProgress;
+
+// Called after every training step (or batch of photos added) with the host's
+// `user_data`; return false to stop cleanly. Runs on the thread that called the training function.
+typedef bool (*AvgProgressFn)(void *user_data,
+                              const struct AvgProgress *progress);
 
 // How to answer queries.
 typedef struct AvgSearchOptions {
@@ -141,30 +179,6 @@ typedef struct AvgTokenizerTrainConfig {
   size_t kmeans_iterations;
   uint64_t seed;
 } AvgTokenizerTrainConfig;
-
-// One report, after every optimiser step. Losses of the other stage are 0.
-typedef struct AvgProgress {
-  enum AvgStage stage;
-  // 0-based epoch, out of `epochs`.
-  size_t epoch;
-  size_t epochs;
-  // 0-based step within the epoch, out of `steps_per_epoch`.
-  size_t step;
-  size_t steps_per_epoch;
-  // The weighted total that was minimised.
-  float loss;
-  float loss_recon;
-  float loss_commit;
-  float loss_align;
-  float loss_gen;
-  float loss_dis;
-  float samples_per_second;
-} AvgProgress;
-
-// Called after every training step with the host's `user_data`; return false to stop
-// the training cleanly. Runs on the thread that called the training function.
-typedef bool (*AvgProgressFn)(void *user_data,
-                              const struct AvgProgress *progress);
 
 // Codebook statistics of an index's current vokens.
 typedef struct AvgTokenizerStats {
@@ -233,7 +247,7 @@ const char *avg_error_message(const struct AvgError *err);
 // used afterwards.
 void avg_error_free(struct AvgError *err);
 
-// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu".
+// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
 // Thread-safety: any thread.
 //
 // # Safety
@@ -297,7 +311,8 @@ enum AvgStatus avg_index_add_images(const struct AvgIndex *index,
 
 // Appends `count` captions to image `image_id`: the text `texts[i]` and, when `vectors`
 // is non-NULL, its text vector at `vectors + i * dim` (`dim` must then equal the index
-// dimension; it is ignored when `vectors` is NULL). All or none.
+// dimension; it is ignored when `vectors` is NULL). With `vectors` NULL and an image
+// encoder configured, the text vectors are computed by its text tower. All or none.
 //
 // Ownership: everything is copied. Thread-safety: any thread.
 //
@@ -310,6 +325,60 @@ enum AvgStatus avg_index_add_captions(const struct AvgIndex *index,
                                       size_t count,
                                       size_t dim,
                                       struct AvgError **err);
+
+// Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
+// WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
+// optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
+// Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
+// missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
+// taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,
+// `item_errors[i]` receives NULL or an error object naming the file, which the caller
+// frees with `avg_error_free`. `*added_out` receives the number added.
+// `progress` (may be NULL) is called after every batch of 32 photos with stage
+// `AVG_STAGE_IMAGES`; returning false stops: the photos not reached get
+// `AVG_STATUS_CANCELLED` and the call returns `AVG_STATUS_CANCELLED`. Otherwise the call
+// returns `AVG_STATUS_OK` even when some photos failed; it fails as a whole (with
+// `statuses` untouched) for bad arguments, without an image encoder
+// (`AVG_STATUS_WRONG_STATE`) or when the model fails.
+//
+// Ownership: everything is borrowed for the call; `user_data` is passed back untouched.
+// Thread-safety: any thread; searches and other adds go on meanwhile.
+//
+// # Safety
+// `ids` and `paths` hold `count` values, `keys` is NULL or holds `count` pointers (each
+// NULL or a string); `statuses` is writable for `count` values, `item_errors` NULL or
+// writable for `count` pointers; `added_out` is NULL or writable; `progress` is NULL or
+// safe to call with `user_data`.
+enum AvgStatus avg_index_add_image_files(const struct AvgIndex *index,
+                                         const uint64_t *ids,
+                                         const char *const *keys,
+                                         const char *const *paths,
+                                         size_t count,
+                                         enum AvgStatus *statuses,
+                                         struct AvgError **item_errors,
+                                         size_t *added_out,
+                                         AvgProgressFn progress,
+                                         void *user_data,
+                                         struct AvgError **err);
+
+// Adds `count` photos from encoded bytes (`lens[i]` bytes at `data[i]`), otherwise as
+// `avg_index_add_image_files`; an item's error names its position.
+//
+// # Safety
+// As `avg_index_add_image_files`, with `data` and `lens` holding `count` values and
+// each `data[i]` readable for `lens[i]` bytes.
+enum AvgStatus avg_index_add_image_bytes(const struct AvgIndex *index,
+                                         const uint64_t *ids,
+                                         const char *const *keys,
+                                         const uint8_t *const *data,
+                                         const size_t *lens,
+                                         size_t count,
+                                         enum AvgStatus *statuses,
+                                         struct AvgError **item_errors,
+                                         size_t *added_out,
+                                         AvgProgressFn progress,
+                                         void *user_data,
+                                         struct AvgError **err);
 
 // Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).
 // Thread-safety: any thread.

@@ -1,8 +1,9 @@
 //! `Index`: an open index directory with its records and trained models, safe to share
 //! across threads.
 
+use crate::encoders::{Clip, ImageSource};
 use crate::generator::{self, Generator, GeneratorConfig, GeneratorReport, GeneratorTrainConfig, NewGenerator};
-use crate::progress::Progress;
+use crate::progress::{Progress, Stage};
 use crate::search::{beam, Hit, SearchOptions};
 use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
 use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
@@ -12,8 +13,9 @@ use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The shape of an index, fixed when it is created, and the device it computes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +28,16 @@ pub struct IndexConfig {
     pub voken_len: usize,
     /// "cpu", "cuda" or "cuda:N". Chosen at each open; not part of the stored shape.
     pub device: String,
+    /// A CLIP checkpoint directory (Hugging Face layout) whose towers turn photos,
+    /// captions and queries into vectors inside the library; its `projection_dim` must
+    /// be `dim`. Chosen at each open and not stored: open an index with the encoder
+    /// its vectors came from. `None`: the host supplies every vector.
+    pub image_encoder: Option<PathBuf>,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, device: "cpu".into() }
+        IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, device: "cpu".into(), image_encoder: None }
     }
 }
 
@@ -83,7 +90,19 @@ pub struct Index {
     state: RwLock<State>,
     /// The generation of the last committed save; held while saving.
     saved: Mutex<u64>,
+    clip: Option<Clip>,
 }
+
+/// A photo to add: its id, optional external key, and where its pixels come from.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPhoto<'a> {
+    pub id: u64,
+    pub key: Option<&'a str>,
+    pub source: ImageSource<'a>,
+}
+
+/// Photos decoded and embedded per step of `add_photos` (and per progress report).
+const PHOTO_CHUNK: usize = 32;
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,15 +120,17 @@ impl Index {
             c.validate()?;
         }
         let device = device::open(config.map_or("cpu", |c| &c.device))?;
+        let clip = config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
         let store = Store::open(dir)?;
         let Some(loaded) = store.load(&device)? else {
             let config = config.ok_or_else(|| {
                 Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
             })?;
+            check_encoder(clip.as_ref(), config.dim)?;
             let records = Records::new(config.dim);
             store.commit(1, config.shape(), &records, Vec::new())?;
             let state = State { records, tokenizer: None, generator: None };
-            return Ok(Index { store, config: config.clone(), device, state: RwLock::new(state), saved: Mutex::new(1) });
+            return Ok(Index { store, config: config.clone(), device, state: RwLock::new(state), saved: Mutex::new(1), clip });
         };
         let s = loaded.shape;
         let config = match config {
@@ -121,8 +142,9 @@ impl Index {
                 )))
             }
             Some(c) => c.clone(),
-            None => IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, device: "cpu".into() },
+            None => IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, ..Default::default() },
         };
+        check_encoder(clip.as_ref(), s.dim)?;
         let mut models = loaded.models;
         let tokenizer = models
             .remove(TOKENIZER)
@@ -150,7 +172,7 @@ impl Index {
             .transpose()?;
         let state = State { records: loaded.records, tokenizer, generator };
         device.synchronize()?; // as in train_generator: uploads done before other threads read
-        Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation) })
+        Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation), clip })
     }
 
     pub fn config(&self) -> &IndexConfig {
@@ -190,9 +212,81 @@ impl Index {
         encode_rows(q, &flat, d, &self.device)
     }
 
-    /// Appends captions to an image.
+    /// The CLIP towers named in the config, if any.
+    pub fn image_encoder(&self) -> Option<&Clip> {
+        self.clip.as_ref()
+    }
+
+    fn encoder(&self) -> Result<&Clip> {
+        self.clip.as_ref().ok_or_else(|| {
+            Error::WrongState("the index has no image encoder (open it with image_encoder set to a CLIP directory)".into())
+        })
+    }
+
+    /// Adds photos, embedding them with the image encoder: decoding and preprocessing
+    /// on all cores, the vision tower in batches. One result per photo, in order: a
+    /// photo that cannot be read, or whose id is taken, fails alone and the rest go in.
+    /// `progress` is called after every batch of 32 (stage `Images`, `step` counting
+    /// batches); when it returns false the photos not yet reached fail with
+    /// `Error::Cancelled` and those added stay. The call itself fails only without an
+    /// encoder, for a batch over the limit, or when the model fails.
+    pub fn add_photos(&self, photos: &[NewPhoto], mut progress: impl FnMut(&Progress) -> bool) -> Result<Vec<Result<()>>> {
+        let clip = self.encoder()?;
+        limits::check_batch(photos.len())?;
+        let start = Instant::now();
+        let chunks = photos.len().div_ceil(PHOTO_CHUNK);
+        let mut out: Vec<Result<()>> = Vec::with_capacity(photos.len());
+        for (step, chunk) in photos.chunks(PHOTO_CHUNK).enumerate() {
+            let sources: Vec<ImageSource> = chunk.iter().map(|p| p.source).collect();
+            let vectors = clip.embed_images(&sources)?;
+            let images: Vec<NewImage> = chunk
+                .iter()
+                .zip(&vectors)
+                .filter_map(|(p, v)| v.as_ref().ok().map(|v| NewImage { id: p.id, key: p.key, vector: v }))
+                .collect();
+            // All at once; if that is refused (a taken id), one by one to tell which.
+            let mut added = match self.add_images(&images) {
+                Ok(()) => images.iter().map(|_| Ok(())).collect(),
+                Err(_) => images.iter().map(|i| self.add_images(std::slice::from_ref(i))).collect::<Vec<_>>(),
+            }
+            .into_iter();
+            out.extend(vectors.into_iter().map(|v| v.and_then(|_| added.next().expect("one result per embedded photo"))));
+            let report = Progress {
+                stage: Stage::Images,
+                epochs: 1,
+                step,
+                steps_per_epoch: chunks,
+                samples_per_second: out.len() as f32 / start.elapsed().as_secs_f32().max(1e-9),
+                ..Default::default()
+            };
+            if !progress(&report) {
+                break;
+            }
+        }
+        out.resize_with(photos.len(), || Err(Error::Cancelled));
+        Ok(out)
+    }
+
+    /// Appends captions to an image. With an image encoder, captions given without a
+    /// text vector get one from its text tower.
     pub fn add_captions(&self, image: u64, captions: &[NewCaption]) -> Result<()> {
-        self.state.write().records.add_captions(image, captions)
+        let computed = match &self.clip {
+            Some(clip) if captions.iter().any(|c| c.vector.is_none()) => {
+                let texts: Vec<&str> = captions.iter().filter(|c| c.vector.is_none()).map(|c| c.text).collect();
+                limits::check_batch(texts.len())?;
+                clip.embed_texts(&texts)?
+            }
+            _ => Vec::new(),
+        };
+        let mut computed = computed.iter();
+        let captions: Vec<NewCaption> = captions
+            .iter()
+            .map(|c| match c.vector {
+                None if self.clip.is_some() => NewCaption { text: c.text, vector: computed.next().map(Vec::as_slice) },
+                _ => *c,
+            })
+            .collect();
+        self.state.write().records.add_captions(image, &captions)
     }
 
     /// Removes an image and its captions.
@@ -341,7 +435,7 @@ impl Index {
 
     /// Answers a text query: beam search over the vokens of the indexed images, best
     /// first. `query_vector` (the query's text vector, of the index dimension) is needed
-    /// only for `rerank`. Safe to call from many threads, also while images are added.
+    /// only for `rerank`, and not even then with an image encoder, which computes it. Safe to call from many threads, also while images are added.
     pub fn search(&self, query: &str, opts: &SearchOptions, query_vector: Option<&[f32]>) -> Result<Vec<Hit>> {
         let vectors = query_vector.map(|v| vec![v]);
         Ok(self.search_batch(&[query], opts, vectors.as_deref())?.remove(0))
@@ -357,6 +451,15 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
+        let computed;
+        let query_vectors = match (opts.rerank, query_vectors, &self.clip) {
+            (true, None, Some(clip)) => {
+                computed = clip.embed_texts(queries)?;
+                Some(computed.iter().map(Vec::as_slice).collect::<Vec<_>>())
+            }
+            (_, vs, _) => vs.map(<[_]>::to_vec),
+        };
+        let query_vectors = query_vectors.as_deref();
         if opts.rerank {
             let vs = query_vectors.ok_or_else(|| Error::InvalidArgument("rerank needs the query vectors".into()))?;
             if vs.len() != queries.len() {
@@ -438,6 +541,17 @@ fn mark_saved<T>(current: &mut Option<Model<T>>, saved: Option<Model<T>>, entry:
         if Arc::ptr_eq(&cur.model, &s.model) {
             cur.saved = entry.cloned();
         }
+    }
+}
+
+/// The encoder's joint space must be the index's vector space.
+fn check_encoder(clip: Option<&Clip>, dim: usize) -> Result<()> {
+    match clip {
+        Some(c) if c.dim() != dim => Err(Error::ConfigMismatch(format!(
+            "the image encoder's projection_dim is {}, the index dim {dim}",
+            c.dim()
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -24,7 +24,7 @@ mod vokens;
 pub use encoders::image::{decode as decode_image, Preprocess};
 pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
-pub use index::{Index, IndexConfig};
+pub use index::{Index, IndexConfig, NewPhoto};
 pub use progress::{Progress, Stage};
 pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};

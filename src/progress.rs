@@ -1,15 +1,18 @@
-//! Training progress, reported to the host's callback (also the C struct `AvgProgress`).
+//! Progress of training and of photo adds, reported to the host's callback (also the C struct `AvgProgress`).
 
-/// Which training is reporting.
+/// Which long call is reporting.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stage {
     #[default]
     Tokenizer = 0,
     Generator = 1,
+    /// `add_photos`: one report per batch of photos, no losses.
+    Images = 2,
 }
 
-/// One report, after every optimiser step. Losses of the other stage are 0.
+/// One report, after every optimiser step (or batch of photos). Losses of the other
+/// stage are 0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {

@@ -71,3 +71,27 @@ fn cpp_photo_app_example_does_the_whole_job() {
     assert!(stdout.contains("duplicate add throws: status 6: duplicate image id 0"), "{stdout}");
     assert!(stdout.contains("generator trained for 80 epochs"), "{stdout}");
 }
+
+#[test]
+fn photo_files_example_adds_photos_through_the_image_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("photo_files");
+    build_c("photo_files.c", &exe);
+    let clip = dir.path().join("clip");
+    common::write_clip(&clip, &common::ClipSizes::tiny(), 11);
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/images");
+    let out = Command::new(&exe)
+        .arg(dir.path().join("index"))
+        .arg(&clip)
+        .arg("16")
+        .args([images.join("rgba.png"), images.join("nowhere.jpg"), images.join("rotated.jpg")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "photo_files failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("batch 1/1"), "{stdout}");
+    assert!(stdout.contains("photo 1: added") && stdout.contains("photo 3: added"), "{stdout}");
+    assert!(stdout.contains("photo 2: status 8: I/O error on ") && stdout.contains("nowhere.jpg"), "{stdout}");
+    assert!(stdout.contains("caption of photo 1 has a text vector: yes"), "{stdout}");
+    assert!(stdout.contains("2 of 3 photos added"), "{stdout}");
+}

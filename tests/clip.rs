@@ -4,9 +4,14 @@
 
 mod common;
 
-use avg::{Clip, Error, ImageSource, Preprocess};
+use avg::ffi::*;
+use avg::{
+    Clip, Error, GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewCaption, NewPhoto, Preprocess, SearchOptions, Stage,
+    TokenizerTrainConfig,
+};
 use base64::Engine;
-use common::{write_clip, ClipSizes};
+use common::{clip_words, small_config, tiny_generator_config, write_clip, write_tiny_bert, ClipSizes};
+use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
 fn data() -> PathBuf {
@@ -43,6 +48,12 @@ fn worst(a: &[Vec<f32>], b: &serde_json::Value) -> f32 {
     let b: Vec<Vec<f32>> = serde_json::from_value(b.clone()).unwrap();
     assert_eq!(a.len(), b.len());
     a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Equal up to float rounding (a batch and a single item take different matmul paths).
+fn assert_close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} != {b:?}");
 }
 
 #[test]
@@ -96,8 +107,7 @@ fn embeddings_match_the_reference_implementation() {
     let w = worst(&t, &r["text_embeddings"]);
     assert!(w < 1e-4, "text embeddings differ from the reference by up to {w}");
     // One at a time gives the same as in a padded batch.
-    let single = clip.embed_texts(&texts[1..2]).unwrap();
-    assert!(single[0].iter().zip(&t[1]).all(|(a, b)| (a - b).abs() < 1e-5));
+    assert_close(&clip.embed_texts(&texts[1..2]).unwrap()[0], &t[1]);
 
     let paths: Vec<PathBuf> = names(&r["images"]).iter().map(|n| photo(n)).collect();
     let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
@@ -157,4 +167,176 @@ fn a_broken_checkpoint_is_an_error() {
     assert!(matches!(Clip::load(dir.path(), "cpu"), Err(Error::Model(_))));
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     assert!(matches!(Clip::load(dir.path(), "cpu"), Err(Error::Io { .. })));
+}
+
+/// `n` different PNG photos cut from a real one.
+fn photo_bytes(n: usize) -> Vec<Vec<u8>> {
+    let base = ImageSource::File(&photo("000000000790.jpg")).decode().unwrap();
+    (0..n)
+        .map(|i| {
+            let (x, y, w) = ((i * 37 % 300) as u32, (i * 23 % 150) as u32, 200 + (i % 5) as u32 * 20);
+            let mut out = Vec::new();
+            let crop = image::imageops::crop_imm(&base, x, y, w, 180).to_image();
+            crop.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+            out
+        })
+        .collect()
+}
+
+fn bytes_photos(photos: &[Vec<u8>], first_id: u64) -> Vec<NewPhoto<'_>> {
+    photos.iter().enumerate().map(|(i, b)| NewPhoto { id: first_id + i as u64, key: None, source: ImageSource::Bytes(b) }).collect()
+}
+
+#[test]
+fn an_index_with_an_encoder_takes_photos_and_text_and_answers_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = IndexConfig { image_encoder: Some(tiny()), ..small_config(16) };
+    let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
+    let photos = photo_bytes(24);
+    let mut new = bytes_photos(&photos, 0);
+    new.push(NewPhoto { id: 100, key: Some("lost"), source: ImageSource::File(Path::new("/nonexistent/a.jpg")) });
+    new.push(NewPhoto { id: 3, key: None, source: ImageSource::Bytes(&photos[0]) });
+    let mut reports = Vec::new();
+    let results = index.add_photos(&new, |p| {
+        reports.push((p.stage, p.step, p.steps_per_epoch));
+        true
+    });
+    let results = results.unwrap();
+    assert!(results[..24].iter().all(Result::is_ok), "{results:?}");
+    assert!(matches!(results[24], Err(Error::Io { .. })), "{:?}", results[24]);
+    assert!(matches!(results[25], Err(Error::DuplicateId(3))), "{:?}", results[25]);
+    assert_eq!(reports, vec![(Stage::Images, 0, 1)]);
+    assert_eq!(index.image_count(), 24);
+    let clip = index.image_encoder().unwrap();
+    let v = clip.embed_images(&[ImageSource::Bytes(&photos[5])]).unwrap().remove(0).unwrap();
+    assert_close(&index.image(5).unwrap().vector, &v);
+
+    // Captions given as text get the text tower's vectors; given vectors are kept.
+    let words = clip_words();
+    for i in 0..24 {
+        let text = format!("{} {} {}", words[i], words[(i + 7) % words.len()], words[(i + 13) % words.len()]);
+        index.add_captions(i as u64, &[NewCaption { text: &text, vector: None }]).unwrap();
+    }
+    let own = vec![0.25f32; 16];
+    index.add_captions(0, &[NewCaption { text: "given", vector: Some(&own) }]).unwrap();
+    let record = index.image(2).unwrap();
+    assert_close(record.captions[0].vector.as_deref().unwrap(), &clip.embed_texts(&[&record.captions[0].text]).unwrap()[0]);
+    assert_eq!(index.image(0).unwrap().captions[1].vector.as_deref(), Some(&own[..]));
+
+    // Both stages train on them; a reranked search computes the query's vector.
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 3, batch_size: 8, hidden: 16, ..Default::default() }, |_| true).unwrap();
+    let model = dir.path().join("bert");
+    write_tiny_bert(&model, &words, 5);
+    index.train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    let query = "a dog on grass";
+    let hits = index.search(query, &SearchOptions { k: 5, beam_size: 8, rerank: true }, None).unwrap();
+    assert!(!hits.is_empty());
+    let q = clip.embed_texts(&[query]).unwrap().remove(0);
+    for h in &hits {
+        let dot: f32 = index.image(h.id).unwrap().vector.iter().zip(&q).map(|(a, b)| a * b).sum();
+        assert!((dot - h.score).abs() < 1e-5, "rerank score {} is not the dot product {dot}", h.score);
+    }
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+
+    // Stopping after the first batch of 32 keeps it; the rest are cancelled.
+    let many: Vec<Vec<u8>> = (0..40).map(|i| photos[i % 24].clone()).collect();
+    let results = index.add_photos(&bytes_photos(&many, 1000), |_| false).unwrap();
+    assert!(results[..32].iter().all(Result::is_ok));
+    assert!(results[32..].iter().all(|r| matches!(r, Err(Error::Cancelled))));
+    assert_eq!(index.image_count(), 24 + 32);
+    // New photos get vokens at once.
+    assert!(index.vokens(1000).is_ok());
+}
+
+#[test]
+fn an_encoder_must_fit_the_index_and_is_needed_for_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = IndexConfig { image_encoder: Some(tiny()), ..small_config(8) };
+    assert!(matches!(Index::open(dir.path().join("a"), Some(&wrong)), Err(Error::ConfigMismatch(_))));
+    let index = Index::open(dir.path().join("b"), Some(&small_config(16))).unwrap();
+    let photos = photo_bytes(1);
+    assert!(matches!(index.add_photos(&bytes_photos(&photos, 0), |_| true), Err(Error::WrongState(_))));
+    let missing = IndexConfig { image_encoder: Some(dir.path().join("none")), ..small_config(16) };
+    assert!(matches!(Index::open(dir.path().join("c"), Some(&missing)), Err(Error::Io { .. })));
+}
+
+fn message(e: *mut AvgError) -> String {
+    let m = unsafe { CStr::from_ptr(avg_error_message(e)) }.to_str().unwrap().to_owned();
+    avg_error_free(e);
+    m
+}
+
+#[test]
+fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = CString::new(tiny().to_str().unwrap()).unwrap();
+    let path = CString::new(dir.path().join("index").to_str().unwrap()).unwrap();
+    let bogus = dir.path().join("notes.png");
+    std::fs::write(&bogus, "not a photo").unwrap();
+    let files: Vec<CString> = [photo("rgba.png"), photo("lossless.webp"), PathBuf::from("/nonexistent/b.jpg"), bogus]
+        .iter()
+        .map(|p| CString::new(p.to_str().unwrap()).unwrap())
+        .collect();
+    unsafe {
+        let mut config = std::mem::zeroed::<AvgIndexConfig>();
+        assert_eq!(avg_index_config_default(&mut config, std::ptr::null_mut()), AvgStatus::Ok);
+        config.dim = 16;
+        let mut plain = std::ptr::null_mut();
+        assert_eq!(avg_index_open(path.as_ptr(), &config, &mut plain, std::ptr::null_mut()), AvgStatus::Ok);
+        let ids = [1u64, 2, 3, 4];
+        let ptrs: Vec<*const std::ffi::c_char> = files.iter().map(|f| f.as_ptr()).collect();
+        let mut statuses = [AvgStatus::Panic; 4];
+        let mut errors = [std::ptr::null_mut(); 4];
+        let mut added = 99usize;
+        let mut err = std::ptr::null_mut();
+        let add = |index, statuses: *mut AvgStatus, errors: *mut *mut AvgError, added: *mut usize, err| {
+            avg_index_add_image_files(index, ids.as_ptr(), std::ptr::null(), ptrs.as_ptr(), 4, statuses, errors, added, None, std::ptr::null_mut(), err)
+        };
+        assert_eq!(add(plain, statuses.as_mut_ptr(), errors.as_mut_ptr(), &mut added, &mut err), AvgStatus::WrongState);
+        assert!(message(err).contains("image encoder"));
+        avg_index_free(plain);
+
+        config.image_encoder_dir = encoder.as_ptr();
+        let mut index = std::ptr::null_mut();
+        assert_eq!(avg_index_open(path.as_ptr(), &config, &mut index, std::ptr::null_mut()), AvgStatus::Ok);
+        assert_eq!(add(index, std::ptr::null_mut(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()), AvgStatus::NullPointer);
+        assert_eq!(add(index, statuses.as_mut_ptr(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()), AvgStatus::Ok);
+        assert_eq!(statuses, [AvgStatus::Ok, AvgStatus::Ok, AvgStatus::Io, AvgStatus::InvalidImage]);
+        assert_eq!(added, 2);
+        assert!(errors[..2].iter().all(|e| e.is_null()));
+        assert!(message(errors[2]).contains("/nonexistent/b.jpg"));
+        assert!(message(errors[3]).contains("notes.png"));
+
+        // Bytes; without item errors; the second is cut short.
+        let good = std::fs::read(photo("gray.png")).unwrap();
+        let data = [good.as_ptr(), good.as_ptr()];
+        let lens = [good.len(), good.len() / 3];
+        let keys = [c"gray".as_ptr(), std::ptr::null()];
+        let mut two = [AvgStatus::Panic; 2];
+        let st = avg_index_add_image_bytes(
+            index, [10u64, 11].as_ptr(), keys.as_ptr(), data.as_ptr(), lens.as_ptr(), 2, two.as_mut_ptr(),
+            std::ptr::null_mut(), std::ptr::null_mut(), None, std::ptr::null_mut(), std::ptr::null_mut(),
+        );
+        assert_eq!((st, two), (AvgStatus::Ok, [AvgStatus::Ok, AvgStatus::InvalidImage]));
+        let mut count = 0;
+        avg_index_image_count(index, &mut count, std::ptr::null_mut());
+        assert_eq!(count, 3);
+
+        // A stop from the callback is the call's status too.
+        unsafe extern "C" fn stop(_: *mut std::ffi::c_void, p: *const avg::Progress) -> bool {
+            assert_eq!((*p).stage, Stage::Images);
+            false
+        }
+        let ids: Vec<u64> = (100..140).collect();
+        let data: Vec<*const u8> = vec![good.as_ptr(); 40];
+        let lens = vec![good.len(); 40];
+        let mut forty = vec![AvgStatus::Panic; 40];
+        let st = avg_index_add_image_bytes(
+            index, ids.as_ptr(), std::ptr::null(), data.as_ptr(), lens.as_ptr(), 40, forty.as_mut_ptr(),
+            std::ptr::null_mut(), &mut added, Some(stop), std::ptr::null_mut(), std::ptr::null_mut(),
+        );
+        assert_eq!((st, added), (AvgStatus::Cancelled, 32));
+        assert!(forty[32..].iter().all(|&s| s == AvgStatus::Cancelled));
+        avg_index_free(index);
+    }
 }

@@ -19,7 +19,7 @@ impl Drop for Opened {
 }
 
 fn config() -> AvgIndexConfig {
-    AvgIndexConfig { dim: DIM, codebook_size: 16, voken_len: 2, device: c"cpu".as_ptr() }
+    AvgIndexConfig { dim: DIM, codebook_size: 16, voken_len: 2, device: c"cpu".as_ptr(), image_encoder_dir: std::ptr::null() }
 }
 
 fn open() -> Opened {
@@ -259,6 +259,29 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), NullPointer); // model_dir unset
         let gcfg = AvgGeneratorTrainConfig { model_dir: c"/nonexistent-model".as_ptr(), ..gcfg };
         assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), WrongState); // no tokenizer
+
+        // Photos: NULL handle and arrays, bad UTF-8 paths, no image encoder configured.
+        let path = [c"/nonexistent.jpg".as_ptr()];
+        let bad_path = [bad_utf8.as_ptr()];
+        let mut st = [Panic];
+        let files = |index, ids, paths, statuses, e| {
+            avg_index_add_image_files(index, ids, null(), paths, 1, statuses, null_mut(), null_mut(), None, null_mut(), e)
+        };
+        assert_eq!(refused(|e| files(null(), &id, path.as_ptr(), st.as_mut_ptr(), e)), NullPointer);
+        assert_eq!(refused(|e| files(o.index, null(), path.as_ptr(), st.as_mut_ptr(), e)), NullPointer);
+        assert_eq!(refused(|e| files(o.index, &id, null(), st.as_mut_ptr(), e)), NullPointer);
+        assert_eq!(refused(|e| files(o.index, &id, bad_path.as_ptr(), st.as_mut_ptr(), e)), InvalidUtf8);
+        assert_eq!(refused(|e| files(o.index, &id, path.as_ptr(), st.as_mut_ptr(), e)), WrongState);
+        let bytes = [b"\x89PNG".as_ptr()];
+        let statuses = st.as_mut_ptr();
+        let bytes_call = |data, lens, e| {
+            avg_index_add_image_bytes(o.index, &id, null(), data, lens, 1, statuses, null_mut(), null_mut(), None, null_mut(), e)
+        };
+        assert_eq!(refused(|e| bytes_call(null(), &4, e)), NullPointer);
+        assert_eq!(refused(|e| bytes_call(bytes.as_ptr(), null(), e)), NullPointer);
+        assert_eq!(refused(|e| bytes_call([null()].as_ptr(), &4, e)), NullPointer);
+        assert_eq!(refused(|e| bytes_call(bytes.as_ptr(), &4, e)), WrongState);
+        assert_eq!(st, [Panic]); // untouched when the call fails as a whole
 
         // Reads of one image and of the tokenizer: NULL outputs, unknown ids, too early.
         assert_eq!(refused(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)), Ok);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn config() -> IndexConfig {
-    IndexConfig { dim: 8, codebook_size: 16, voken_len: 2, device: "cpu".into() }
+    IndexConfig { dim: 8, codebook_size: 16, voken_len: 2, ..Default::default() }
 }
 
 /// A bounded pseudo-random vector of each id, in [-1, 1).

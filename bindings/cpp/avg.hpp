@@ -105,6 +105,38 @@ public:
         });
     }
 
+    // The outcome of one photo of add_image_files: AVG_STATUS_OK, or its status and message.
+    struct PhotoResult {
+        AvgStatus status;
+        std::string message;
+    };
+
+    // Photos from files (JPEG, PNG, WebP), embedded by the index's image encoder
+    // (AvgIndexConfig::image_encoder_dir). Each photo succeeds or fails alone; the call
+    // throws only when it fails as a whole (no encoder, bad arguments, stopped by
+    // `progress`, which is called after every batch of 32).
+    std::vector<PhotoResult> add_image_files(const std::vector<std::uint64_t>& ids, const std::vector<std::string>& paths,
+                                             detail::Progress progress = {}) {
+        if (ids.size() != paths.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != paths.size()");
+        std::vector<const char*> ptrs;
+        for (const auto& p : paths) ptrs.push_back(p.c_str());
+        std::vector<AvgStatus> statuses(ids.size(), AVG_STATUS_OK);
+        std::vector<AvgError*> errors(ids.size(), nullptr);
+        std::vector<PhotoResult> results;
+        with_progress(
+            [&](AvgProgressFn fn, void* ud, AvgError** e) {
+                AvgStatus st = avg_index_add_image_files(handle_, ids.data(), nullptr, ptrs.data(), ids.size(), statuses.data(),
+                                                         errors.data(), nullptr, fn, ud, e);
+                for (std::size_t i = 0; i < ids.size(); ++i) {
+                    results.push_back({statuses[i], errors[i] ? avg_error_message(errors[i]) : ""});
+                    avg_error_free(errors[i]);
+                }
+                return st;
+            },
+            progress);
+        return results;
+    }
+
     void save() {
         detail::call([&](AvgError** e) { return avg_index_save(handle_, e); });
     }
@@ -117,11 +149,11 @@ public:
 
     // `progress` is called after every step; returning false stops the training.
     void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {
-        train([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_tokenizer(handle_, &config, fn, ud, e); }, progress);
+        with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_tokenizer(handle_, &config, fn, ud, e); }, progress);
     }
 
     void train_generator(const AvgGeneratorTrainConfig& config, detail::Progress progress = {}) {
-        train([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_generator(handle_, &config, fn, ud, e); }, progress);
+        with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_generator(handle_, &config, fn, ud, e); }, progress);
     }
 
     std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
@@ -137,7 +169,7 @@ public:
 
 private:
     template <typename F>
-    void train(F&& f, detail::Progress& progress) {
+    void with_progress(F&& f, detail::Progress& progress) {
         if (progress) {
             detail::call([&](AvgError** e) { return f(detail::progress_trampoline, &progress, e); });
         } else {

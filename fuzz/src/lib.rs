@@ -83,7 +83,7 @@ pub fn seed_index(path: &Path, scratch: &Path) -> avg::Index {
     let data = common::Synthetic::new(4, 12, 3, 0.5, 7);
     let model = scratch.join("bert");
     common::write_tiny_bert(&model, &common::caption_words(12, 3), 1);
-    let config = avg::IndexConfig { dim: 4, codebook_size: 4, voken_len: 2, device: "cpu".into() };
+    let config = avg::IndexConfig { dim: 4, codebook_size: 4, voken_len: 2, ..Default::default() };
     let index = avg::Index::open(path, Some(&config)).unwrap();
     data.fill_with_texts(&index);
     index.train_tokenizer(&avg::TokenizerTrainConfig { epochs: 2, batch_size: 8, hidden: 8, ..Default::default() }, |_| true).unwrap();

@@ -193,7 +193,7 @@ fn main() {
 
     let dir = a.out.join(format!("index-{}", a.label));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, device: "cpu".into() };
+    let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     const TEST_BASE: u64 = 1 << 32;
     let add = |id: u64, caps: &[String], with_captions: bool| {

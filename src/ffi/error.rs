@@ -79,11 +79,22 @@ pub(crate) fn guard(err: *mut *mut AvgError, body: impl FnOnce() -> crate::Resul
         }
     };
     if !err.is_null() {
-        let message = CString::new(message.replace('\0', "\\0")).expect("NULs were replaced");
         // SAFETY: the caller passed a valid `AvgError **` (checked non-NULL above).
-        unsafe { *err = Box::into_raw(Box::new(AvgError { status, message })) };
+        unsafe { *err = AvgError::raw(status, &message) };
     }
     status
+}
+
+impl AvgError {
+    /// A new error object for `e`, owned by the caller.
+    pub(crate) fn new_raw(e: &Error) -> *mut AvgError {
+        AvgError::raw(AvgStatus::from(e), &e.to_string())
+    }
+
+    fn raw(status: AvgStatus, message: &str) -> *mut AvgError {
+        let message = CString::new(message.replace('\0', "\\0")).expect("NULs were replaced");
+        Box::into_raw(Box::new(AvgError { status, message }))
+    }
 }
 
 /// The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
@@ -108,7 +119,7 @@ pub extern "C" fn avg_error_message(err: *const AvgError) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn avg_error_free(err: *mut AvgError) {
     if !err.is_null() {
-        // SAFETY: `err` came from Box::into_raw in `guard` and is freed once.
+        // SAFETY: `err` came from Box::into_raw in `AvgError::raw` and is freed once.
         drop(unsafe { Box::from_raw(err) });
     }
 }

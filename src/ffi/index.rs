@@ -1,8 +1,9 @@
 //! C entry points for opening an index and for its records.
 
+use super::train::{host_callback, AvgProgressFn};
 use super::{c_out, c_slice, c_str, guard, matrix_len, write_c_str, AvgError, AvgStatus};
-use crate::{Error, Index, IndexConfig, NewCaption, NewImage, Result};
-use std::ffi::c_char;
+use crate::{Error, ImageSource, Index, IndexConfig, NewCaption, NewImage, NewPhoto, Result};
+use std::ffi::{c_char, c_void};
 
 /// An open index. Created by `avg_index_open`, freed by `avg_index_free`.
 /// Safe to share between threads: every call on it may run concurrently with any other,
@@ -23,6 +24,12 @@ pub struct AvgIndexConfig {
     pub voken_len: usize,
     /// "cpu" (also when NULL), "cuda" or "cuda:N".
     pub device: *const c_char,
+    /// NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
+    /// model.safetensors or pytorch_model.bin, tokenizer.json, optionally
+    /// preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
+    /// added from files or bytes, captions without vectors get text vectors, and a
+    /// rerank computes the query's vector. Not stored: name it at every open.
+    pub image_encoder_dir: *const c_char,
 }
 
 impl AvgIndexConfig {
@@ -33,11 +40,16 @@ impl AvgIndexConfig {
             codebook_size: self.codebook_size,
             voken_len: self.voken_len,
             device: device.to_owned(),
+            image_encoder: if self.image_encoder_dir.is_null() {
+                None
+            } else {
+                Some(c_str(self.image_encoder_dir, "config.image_encoder_dir")?.into())
+            },
         })
     }
 }
 
-/// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu".
+/// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
 /// Thread-safety: any thread.
 ///
 /// # Safety
@@ -51,6 +63,7 @@ pub unsafe extern "C" fn avg_index_config_default(config: *mut AvgIndexConfig, e
             codebook_size: d.codebook_size,
             voken_len: d.voken_len,
             device: c"cpu".as_ptr(),
+            image_encoder_dir: std::ptr::null(),
         };
         Ok(())
     })
@@ -146,22 +159,17 @@ pub unsafe extern "C" fn avg_index_add_images(
         }
         let ids = c_slice(ids, count, "ids")?;
         let vectors = c_slice(vectors, matrix_len(count, dim)?, "vectors")?;
-        let keys = if keys.is_null() { None } else { Some(c_slice(keys, count, "keys")?) };
-        let mut images = Vec::with_capacity(count);
-        for (i, &id) in ids.iter().enumerate() {
-            let key = match keys.map(|k| k[i]) {
-                Some(p) if !p.is_null() => Some(c_str(p, "keys[i]")?),
-                _ => None,
-            };
-            images.push(NewImage { id, key, vector: &vectors[i * dim..(i + 1) * dim] });
-        }
+        let keys = optional_keys(keys, count)?;
+        let images: Vec<NewImage> =
+            ids.iter().zip(keys).enumerate().map(|(i, (&id, key))| NewImage { id, key, vector: &vectors[i * dim..(i + 1) * dim] }).collect();
         index.add_images(&images)
     })
 }
 
 /// Appends `count` captions to image `image_id`: the text `texts[i]` and, when `vectors`
 /// is non-NULL, its text vector at `vectors + i * dim` (`dim` must then equal the index
-/// dimension; it is ignored when `vectors` is NULL). All or none.
+/// dimension; it is ignored when `vectors` is NULL). With `vectors` NULL and an image
+/// encoder configured, the text vectors are computed by its text tower. All or none.
 ///
 /// Ownership: everything is copied. Thread-safety: any thread.
 ///
@@ -199,6 +207,135 @@ pub unsafe extern "C" fn avg_index_add_captions(
             .collect::<Result<Vec<_>>>()?;
         index.add_captions(image_id, &captions)
     })
+}
+
+/// Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
+/// WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
+/// optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
+/// Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
+/// missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
+/// taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,
+/// `item_errors[i]` receives NULL or an error object naming the file, which the caller
+/// frees with `avg_error_free`. `*added_out` receives the number added.
+/// `progress` (may be NULL) is called after every batch of 32 photos with stage
+/// `AVG_STAGE_IMAGES`; returning false stops: the photos not reached get
+/// `AVG_STATUS_CANCELLED` and the call returns `AVG_STATUS_CANCELLED`. Otherwise the call
+/// returns `AVG_STATUS_OK` even when some photos failed; it fails as a whole (with
+/// `statuses` untouched) for bad arguments, without an image encoder
+/// (`AVG_STATUS_WRONG_STATE`) or when the model fails.
+///
+/// Ownership: everything is borrowed for the call; `user_data` is passed back untouched.
+/// Thread-safety: any thread; searches and other adds go on meanwhile.
+///
+/// # Safety
+/// `ids` and `paths` hold `count` values, `keys` is NULL or holds `count` pointers (each
+/// NULL or a string); `statuses` is writable for `count` values, `item_errors` NULL or
+/// writable for `count` pointers; `added_out` is NULL or writable; `progress` is NULL or
+/// safe to call with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_add_image_files(
+    index: *const AvgIndex,
+    ids: *const u64,
+    keys: *const *const c_char,
+    paths: *const *const c_char,
+    count: usize,
+    statuses: *mut AvgStatus,
+    item_errors: *mut *mut AvgError,
+    added_out: *mut usize,
+    progress: AvgProgressFn,
+    user_data: *mut c_void,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let paths = c_slice(paths, count, "paths")?;
+        let paths = paths.iter().map(|&p| c_str(p, "paths[i]").map(std::path::Path::new)).collect::<Result<Vec<_>>>()?;
+        let sources = paths.into_iter().map(ImageSource::File).collect();
+        add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
+    })
+}
+
+/// Adds `count` photos from encoded bytes (`lens[i]` bytes at `data[i]`), otherwise as
+/// `avg_index_add_image_files`; an item's error names its position.
+///
+/// # Safety
+/// As `avg_index_add_image_files`, with `data` and `lens` holding `count` values and
+/// each `data[i]` readable for `lens[i]` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_add_image_bytes(
+    index: *const AvgIndex,
+    ids: *const u64,
+    keys: *const *const c_char,
+    data: *const *const u8,
+    lens: *const usize,
+    count: usize,
+    statuses: *mut AvgStatus,
+    item_errors: *mut *mut AvgError,
+    added_out: *mut usize,
+    progress: AvgProgressFn,
+    user_data: *mut c_void,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let data = c_slice(data, count, "data")?;
+        let lens = c_slice(lens, count, "lens")?;
+        let sources = data.iter().zip(lens).map(|(&d, &n)| c_slice(d, n, "data[i]").map(ImageSource::Bytes)).collect::<Result<_>>()?;
+        add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
+    })
+}
+
+/// The shared body of the two photo adds, after their sources are read.
+#[allow(clippy::too_many_arguments)]
+unsafe fn add_photos(
+    index: *const AvgIndex,
+    ids: *const u64,
+    keys: *const *const c_char,
+    sources: Vec<ImageSource>,
+    statuses: *mut AvgStatus,
+    item_errors: *mut *mut AvgError,
+    added_out: *mut usize,
+    progress: impl FnMut(&crate::Progress) -> bool,
+) -> Result<()> {
+    let index = handle(index)?;
+    let count = sources.len();
+    crate::limits::check_batch(count)?;
+    let ids = c_slice(ids, count, "ids")?;
+    let keys = optional_keys(keys, count)?;
+    if count > 0 && statuses.is_null() {
+        return Err(Error::NullPointer("statuses"));
+    }
+    let photos: Vec<NewPhoto> = (0..count).map(|i| NewPhoto { id: ids[i], key: keys[i], source: sources[i] }).collect();
+    let results = index.add_photos(&photos, progress)?;
+    let mut added = 0;
+    let mut cancelled = false;
+    for (i, r) in results.into_iter().enumerate() {
+        *statuses.add(i) = r.as_ref().map_or_else(AvgStatus::from, |_| AvgStatus::Ok);
+        added += r.is_ok() as usize;
+        cancelled |= matches!(r, Err(Error::Cancelled));
+        if !item_errors.is_null() {
+            *item_errors.add(i) = match r {
+                Ok(()) => std::ptr::null_mut(),
+                Err(Error::InvalidImage(m)) if matches!(sources[i], ImageSource::Bytes(_)) => {
+                    AvgError::new_raw(&Error::InvalidImage(format!("data[{i}]: {m}")))
+                }
+                Err(e) => AvgError::new_raw(&e),
+            };
+        }
+    }
+    if let Some(out) = added_out.as_mut() {
+        *out = added;
+    }
+    if cancelled {
+        return Err(Error::Cancelled);
+    }
+    Ok(())
+}
+
+/// `count` optional keys from a NULL-able array of NULL-able strings.
+unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<Vec<Option<&'a str>>> {
+    if keys.is_null() {
+        return Ok(vec![None; count]);
+    }
+    c_slice(keys, count, "keys")?.iter().map(|&p| if p.is_null() { Ok(None) } else { c_str(p, "keys[i]").map(Some) }).collect()
 }
 
 /// Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).

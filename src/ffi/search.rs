@@ -14,7 +14,8 @@ pub struct AvgSearchOptions {
     /// Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
     pub beam_size: usize,
     /// Re-order the beam's candidates by the dot product of the query vector with their
-    /// image vectors. Needs `query_vectors`.
+    /// image vectors. Needs `query_vectors`, unless the index has an image encoder,
+    /// which then computes them.
     pub rerank: bool,
     /// With `rerank`: one vector of `dim` floats per query, contiguous; else NULL.
     pub query_vectors: *const f32,
@@ -49,7 +50,7 @@ unsafe fn run(
     let index = handle(index)?;
     let o = options.as_ref().copied().unwrap_or_default();
     let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank };
-    let vectors = if o.rerank {
+    let vectors = if o.rerank && !(o.query_vectors.is_null() && index.image_encoder().is_some()) {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
         }

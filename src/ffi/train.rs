@@ -5,12 +5,12 @@ use super::{c_out, c_str, guard, AvgError, AvgStatus};
 use crate::{limits, Error, GeneratorTrainConfig, Progress, TokenizerTrainConfig};
 use std::ffi::{c_char, c_void};
 
-/// Called after every training step with the host's `user_data`; return false to stop
-/// the training cleanly. Runs on the thread that called the training function.
+/// Called after every training step (or batch of photos added) with the host's
+/// `user_data`; return false to stop cleanly. Runs on the thread that called the training function.
 pub type AvgProgressFn = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const Progress) -> bool>;
 
 /// The host's progress callback (NULL: never stop) as the Rust API takes it.
-unsafe fn host_callback(progress: AvgProgressFn, user_data: *mut c_void) -> impl FnMut(&Progress) -> bool {
+pub(crate) unsafe fn host_callback(progress: AvgProgressFn, user_data: *mut c_void) -> impl FnMut(&Progress) -> bool {
     // SAFETY: the caller of the training entry point vouches for `progress` and `user_data`.
     move |p| progress.is_none_or(|f| unsafe { f(user_data, p) })
 }

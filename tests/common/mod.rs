@@ -101,7 +101,7 @@ pub fn tiny_generator_config(model: &Path) -> GeneratorTrainConfig {
 }
 
 pub fn small_config(dim: usize) -> IndexConfig {
-    IndexConfig { dim, codebook_size: 32, voken_len: 3, device: "cpu".into() }
+    IndexConfig { dim, codebook_size: 32, voken_len: 3, ..Default::default() }
 }
 
 /// Writes a tiny randomly initialised BERT checkpoint (config.json, model.safetensors

@@ -52,6 +52,7 @@ const (
 	StatusBufferTooSmall     Status = C.AVG_STATUS_BUFFER_TOO_SMALL
 	StatusLimit              Status = C.AVG_STATUS_LIMIT
 	StatusCancelled          Status = C.AVG_STATUS_CANCELLED
+	StatusInvalidImage       Status = C.AVG_STATUS_INVALID_IMAGE
 	StatusPanic              Status = C.AVG_STATUS_PANIC
 )
 
@@ -71,7 +72,12 @@ func check(st C.enum_AvgStatus, err *C.AvgError) error {
 	if st == C.AVG_STATUS_OK {
 		return nil
 	}
-	e := &Error{Code: Status(st), Message: C.GoString(C.avg_error_message(err))}
+	return goError(err)
+}
+
+// goError converts an error object (freed here) into an *Error.
+func goError(err *C.AvgError) *Error {
+	e := &Error{Code: Status(C.avg_error_code(err)), Message: C.GoString(C.avg_error_message(err))}
 	C.avg_error_free(err)
 	return e
 }
@@ -85,6 +91,9 @@ type Config struct {
 	CodebookSize int    // N
 	VokenLen     int    // M
 	Device       string // "cpu" (default), "cuda", "cuda:N"
+	// ImageEncoderDir is a CLIP checkpoint directory (projection_dim = Dim) that turns
+	// photos, captions and queries into vectors inside libavg; "" for none.
+	ImageEncoderDir string
 }
 
 // Index is an open libavg index. Close it when done; a finalizer closes a forgotten one.
@@ -106,6 +115,11 @@ func Open(dir string, cfg *Config) (*Index, error) {
 		cdev := C.CString(dev)
 		defer C.free(unsafe.Pointer(cdev))
 		ccfg = &C.AvgIndexConfig{dim: C.size_t(cfg.Dim), codebook_size: C.size_t(cfg.CodebookSize), voken_len: C.size_t(cfg.VokenLen), device: cdev}
+		if cfg.ImageEncoderDir != "" {
+			cenc := C.CString(cfg.ImageEncoderDir)
+			defer C.free(unsafe.Pointer(cenc))
+			ccfg.image_encoder_dir = cenc
+		}
 	}
 	var h *C.AvgIndex
 	var cerr *C.AvgError
@@ -197,6 +211,37 @@ func (ix *Index) AddCaptions(id uint64, texts []string, vectors []float32, dim i
 	})
 }
 
+// AddImageFiles adds photos from files (JPEG, PNG, WebP), embedded by the index's
+// image encoder. Each photo succeeds or fails alone: itemErrs[i] is nil or its *Error
+// (naming the file). err is non-nil when the call failed as a whole (no image encoder,
+// bad arguments) or was stopped by progress or ctx, which is then wrapped.
+func (ix *Index) AddImageFiles(ctx context.Context, ids []uint64, paths []string, progress func(Progress) bool) (itemErrs []error, err error) {
+	if len(paths) != len(ids) {
+		return nil, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("%d ids but %d paths", len(ids), len(paths))}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pp, free := cStrings(paths)
+	defer free()
+	n := C.size_t(len(ids))
+	statuses := (*C.enum_AvgStatus)(C.malloc(n * C.size_t(unsafe.Sizeof(C.enum_AvgStatus(0)))))
+	defer C.free(unsafe.Pointer(statuses))
+	errs := (**C.AvgError)(C.calloc(n, C.size_t(unsafe.Sizeof((*C.AvgError)(nil)))))
+	defer C.free(unsafe.Pointer(errs))
+	idp := (*C.uint64_t)(unsafe.Pointer(&ids[0]))
+	err = ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_index_add_image_files(h, idp, nil, pp, n, statuses, errs, nil, fn, ud, cerr)
+	})
+	itemErrs = make([]error, len(ids))
+	for i, e := range unsafe.Slice(errs, len(ids)) {
+		if e != nil {
+			itemErrs[i] = goError(e)
+		}
+	}
+	return itemErrs, err
+}
+
 // Save makes everything added so far durable.
 func (ix *Index) Save() error {
 	return ix.with(func(h *C.AvgIndex) error {
@@ -215,9 +260,11 @@ func (ix *Index) ImageCount() (int, error) {
 	return int(n), err
 }
 
-// Progress is one training report (after every optimiser step).
+// Progress is one report of a training (after every optimiser step) or of a photo
+// add (after every batch of photos: Step counts batches, no losses).
 type Progress struct {
 	Generator                   bool // false: the tokenizer is training
+	Images                      bool // adding photos
 	Epoch, Epochs               int
 	Step, StepsPerEpoch         int
 	Loss, LossGen, LossDis      float32
@@ -241,7 +288,7 @@ func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
 		return true
 	}
 	return C.bool(s.fn(Progress{
-		Generator: p.stage == C.AVG_STAGE_GENERATOR,
+		Generator: p.stage == C.AVG_STAGE_GENERATOR, Images: p.stage == C.AVG_STAGE_IMAGES,
 		Epoch:     int(p.epoch), Epochs: int(p.epochs), Step: int(p.step), StepsPerEpoch: int(p.steps_per_epoch),
 		Loss: float32(p.loss), LossGen: float32(p.loss_gen), LossDis: float32(p.loss_dis),
 		LossRecon: float32(p.loss_recon), LossCommit: float32(p.loss_commit), LossAlign: float32(p.loss_align),
@@ -249,9 +296,9 @@ func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
 	}))
 }
 
-// train runs a training call with a progress callback bound to ctx: cancelling ctx
-// stops the training at its next step, and the error then wraps ctx.Err().
-func (ix *Index) train(ctx context.Context, progress func(Progress) bool, call func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus) error {
+// withProgress runs a long call with a progress callback bound to ctx: cancelling ctx
+// stops the call at its next step, and the error then wraps ctx.Err().
+func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool, call func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus) error {
 	handle := cgo.NewHandle(&progressState{ctx: ctx, fn: progress})
 	defer handle.Delete()
 	// C keeps no Go pointer: it gets C memory holding the handle's number.
@@ -281,7 +328,7 @@ func DefaultTokenizerConfig() TokenizerConfig {
 
 // TrainTokenizer trains the tokenizer on the index's images and captions.
 func (ix *Index) TrainTokenizer(ctx context.Context, cfg TokenizerConfig, progress func(Progress) bool) error {
-	return ix.train(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_tokenizer(h, &cfg, fn, ud, cerr)
 	})
 }
@@ -317,7 +364,7 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
 	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
 	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
-	return ix.train(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_generator(h, &c, fn, ud, cerr)
 	})
 }

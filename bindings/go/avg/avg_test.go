@@ -266,3 +266,42 @@ func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// AVG_TEST_CLIP names the tiny CLIP checkpoint (projection 16) that
+// cargo run --release --example tiny_checkpoint -- DIR CLIP_DIR writes.
+func TestAddImageFilesReportsEachPhoto(t *testing.T) {
+	clip := os.Getenv("AVG_TEST_CLIP")
+	if clip == "" {
+		t.Fatal("set AVG_TEST_CLIP: cargo run --release --example tiny_checkpoint -- DIR CLIP_DIR")
+	}
+	photos := filepath.Join("..", "..", "..", "tests", "data", "images")
+	ix, err := Open(t.TempDir(), &Config{Dim: dim, CodebookSize: 32, VokenLen: 3, ImageEncoderDir: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	paths := []string{filepath.Join(photos, "rgba.png"), filepath.Join(photos, "missing.png"), filepath.Join(photos, "lossless.webp")}
+	var batches int
+	itemErrs, err := ix.AddImageFiles(context.Background(), []uint64{1, 2, 3}, paths, func(p Progress) bool {
+		batches++
+		return p.Images
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if itemErrs[0] != nil || itemErrs[2] != nil || !errors.As(itemErrs[1], &e) || e.Code != StatusIO || !strings.Contains(e.Message, "missing.png") {
+		t.Fatalf("item errors: %v", itemErrs)
+	}
+	if n, _ := ix.ImageCount(); n != 2 || batches != 1 {
+		t.Fatalf("%d images, %d progress reports", n, batches)
+	}
+	plain, err := Open(t.TempDir(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.AddImageFiles(context.Background(), []uint64{1}, paths[:1], nil); !errors.As(err, &e) || e.Code != StatusWrongState {
+		t.Fatalf("without an encoder: %v", err)
+	}
+}
