@@ -22,10 +22,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Largest photo side, in pixels, that is decoded (larger files are an error, not an
-// out-of-memory abort).
-#define MAX_IMAGE_SIDE 16384
-
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
 #define AVG_ABI_VERSION 2
 
@@ -46,6 +42,10 @@
 
 // Longest caption, query or key, in bytes.
 #define AVG_MAX_TEXT_BYTES 16384
+
+// Longest side of a photo, in pixels (larger ones are an image error, not an
+// out-of-memory abort).
+#define AVG_MAX_IMAGE_SIDE 16384
 
 // Largest beam size, in search and in training.
 #define MAX_BEAM 256
@@ -144,7 +144,8 @@ typedef struct AvgSearchOptions {
   // Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
   size_t beam_size;
   // Re-order the beam's candidates by the dot product of the query vector with their
-  // image vectors. Needs `query_vectors`.
+  // image vectors. Needs `query_vectors`, unless the index has an image encoder,
+  // which then computes them.
   bool rerank;
   // With `rerank`: one vector of `dim` floats per query, contiguous; else NULL.
   const float *query_vectors;

@@ -15,6 +15,9 @@ pub const MAX_BATCH: usize = 1 << 20;
 pub const MAX_IMAGES: usize = 1 << 27;
 /// Longest caption, query or key, in bytes.
 pub const MAX_TEXT_BYTES: usize = 16_384;
+/// Longest side of a photo, in pixels (larger ones are an image error, not an
+/// out-of-memory abort).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
 pub(crate) fn check_batch(n: usize) -> Result<()> {
     cap("batch size", n, MAX_BATCH)

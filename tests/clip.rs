@@ -70,6 +70,8 @@ fn preprocessing_matches_the_reference_pixels() {
         assert_eq!(got.len(), want.len(), "{name}");
         let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
         let (max, mean) = (*diffs.iter().max().unwrap(), diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64);
+        let same = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
+        eprintln!("{name}: crop differs from the reference by at most {max}, mean {mean:.3}, {:.1}% identical", 100.0 * same);
         if name.ends_with(".jpg") {
             // JPEG decoders round the inverse DCT and the chroma upsampling differently
             // (the reference uses libjpeg-turbo): real photos differ by up to 3 grey
@@ -105,6 +107,7 @@ fn embeddings_match_the_reference_implementation() {
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let t = clip.embed_texts(&texts).unwrap();
     let w = worst(&t, &r["text_embeddings"]);
+    eprintln!("text embeddings: largest difference from the reference {w:.1e}");
     assert!(w < 1e-4, "text embeddings differ from the reference by up to {w}");
     // One at a time gives the same as in a padded batch.
     assert_close(&clip.embed_texts(&texts[1..2]).unwrap()[0], &t[1]);
@@ -113,10 +116,12 @@ fn embeddings_match_the_reference_implementation() {
     let sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
     let v: Vec<Vec<f32>> = clip.embed_images(&sources).unwrap().into_iter().map(Result::unwrap).collect();
     let w = worst(&v, &r["image_embeddings"]);
+    eprintln!("image embeddings, all photos: largest difference from the reference {w:.1e}");
     // JPEG decoding differs from the reference's by a few grey levels (see above).
     assert!(w < 2e-2, "image embeddings differ from the reference by up to {w}");
     let png: Vec<usize> = paths.iter().enumerate().filter(|(_, p)| !p.to_string_lossy().ends_with(".jpg")).map(|(i, _)| i).collect();
     let exact = worst(&png.iter().map(|&i| v[i].clone()).collect::<Vec<_>>(), &serde_json::json!(png.iter().map(|&i| r["image_embeddings"][i].clone()).collect::<Vec<_>>()));
+    eprintln!("image embeddings, PNG and WebP photos: largest difference from the reference {exact:.1e}");
     assert!(exact < 1e-4, "embeddings of losslessly stored photos differ from the reference by up to {exact}");
 }
 

@@ -7,15 +7,12 @@
 //! horizontal and the vertical pass), because the reference CLIP image processor runs
 //! through Pillow and a float resize differs from it by several grey levels.
 
+use crate::limits::MAX_IMAGE_SIDE;
 use crate::{Error, Result};
 use image::{ImageReader, RgbImage};
 use serde::Deserialize;
 use std::io::Cursor;
 use std::path::Path;
-
-/// Largest photo side, in pixels, that is decoded (larger files are an error, not an
-/// out-of-memory abort).
-pub const MAX_IMAGE_SIDE: u32 = 16384;
 
 /// The image processor's settings, as in a Hugging Face `preprocessor_config.json`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -306,6 +306,8 @@ pub struct ClipSizes {
     pub projection_dim: usize,
     /// Resize and crop of `preprocessor_config.json`.
     pub shortest_edge: usize,
+    /// Longest text in tokens.
+    pub max_positions: usize,
 }
 
 impl ClipSizes {
@@ -324,6 +326,7 @@ impl ClipSizes {
             patch_size: 8,
             projection_dim: 16,
             shortest_edge: 32,
+            max_positions: 16,
         }
     }
 
@@ -342,6 +345,7 @@ impl ClipSizes {
             patch_size: 32,
             projection_dim: 512,
             shortest_edge: 224,
+            max_positions: 77,
         }
     }
 }
@@ -361,7 +365,7 @@ pub fn clip_words() -> Vec<String> {
 pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
     let mut vocab: Vec<String> = ["!", "<|startoftext|>", "<unk>", "<|endoftext|>"].iter().map(|s| s.to_string()).collect();
     vocab.extend(clip_words());
-    let (vocab_size, max_pos) = (vocab.len() + 6, 16);
+    let (vocab_size, max_pos) = (vocab.len() + 6, s.max_positions);
     std::fs::create_dir_all(dir).unwrap();
     let tower = |h: usize, layers: usize, heads: usize, act: &str| {
         serde_json::json!({"hidden_size": h, "intermediate_size": h * 4 + 5, "num_hidden_layers": layers,
