@@ -92,7 +92,7 @@ fn main() {
     let vec_of = |item: usize, k: usize| vectors[item * 5 + k].as_slice();
 
     let _ = std::fs::remove_dir_all(&index_dir);
-    let config = IndexConfig { dim: encoder.dim(), codebook_size: 32, voken_len: 3, device: "cpu".into() };
+    let config = IndexConfig { dim: encoder.dim(), codebook_size: 32, voken_len: 3, ..Default::default() };
     let index = Index::open(&index_dir, Some(&config)).expect("open index");
     for (i, (key, caps)) in items.iter().enumerate() {
         index.add_images(&[NewImage { id: i as u64, key: Some(key), vector: vec_of(i, 0) }]).unwrap();

@@ -99,6 +99,12 @@ impl Preprocess {
 /// Decodes a photo from its encoded bytes (format guessed from the content), turns it
 /// upright by its EXIF orientation and converts it to 8-bit RGB.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
+    // A decoder that panics on a malformed file fails that photo, not the batch.
+    std::panic::catch_unwind(|| decode_unguarded(bytes))
+        .unwrap_or_else(|_| Err(Error::InvalidImage("the decoder failed on malformed data".into())))
+}
+
+fn decode_unguarded(bytes: &[u8]) -> Result<RgbImage> {
     let bad = |e: &dyn std::fmt::Display| Error::InvalidImage(e.to_string());
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| bad(&e))?;
     let mut limits = image::Limits::default();

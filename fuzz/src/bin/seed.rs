@@ -1,4 +1,4 @@
-//! Writes the seed corpus of both fuzz targets under DIR (default `corpus`):
+//! Writes the seed corpus of the fuzz targets under DIR (default `corpus`):
 //! `cargo run --release --bin seed -- corpus`.
 
 fn main() {
@@ -22,6 +22,13 @@ fn main() {
     ];
     for (i, input) in inputs.iter().enumerate() {
         std::fs::write(out.join("c_inputs").join(format!("op{i}")), input).unwrap();
+    }
+    // photos: the test photos (PNG, grayscale PNG, lossless WebP, EXIF-rotated JPEG).
+    std::fs::create_dir_all(out.join("photos")).unwrap();
+    let images = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/images");
+    for entry in std::fs::read_dir(images).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, out.join("photos").join(path.file_name().unwrap())).unwrap();
     }
     println!("seeds in {}", out.display());
 }
