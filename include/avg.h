@@ -338,9 +338,10 @@ enum AvgStatus avg_index_add_captions(const struct AvgIndex *index,
 // `progress` (may be NULL) is called after every batch of 32 photos with stage
 // `AVG_STAGE_IMAGES`; returning false stops: the photos not reached get
 // `AVG_STATUS_CANCELLED` and the call returns `AVG_STATUS_CANCELLED`. Otherwise the call
-// returns `AVG_STATUS_OK` even when some photos failed; it fails as a whole (with
-// `statuses` untouched) for bad arguments, without an image encoder
-// (`AVG_STATUS_WRONG_STATE`) or when the model fails.
+// returns `AVG_STATUS_OK` even when some photos failed (should the model fail, the
+// photos of that batch and after get `AVG_STATUS_MODEL`); it fails as a whole, with
+// `statuses` untouched and nothing added, for bad arguments or without an image
+// encoder (`AVG_STATUS_WRONG_STATE`).
 //
 // Ownership: everything is borrowed for the call; `user_data` is passed back untouched.
 // Thread-safety: any thread; searches and other adds go on meanwhile.

@@ -228,8 +228,9 @@ impl Index {
     /// photo that cannot be read, or whose id is taken, fails alone and the rest go in.
     /// `progress` is called after every batch of 32 (stage `Images`, `step` counting
     /// batches); when it returns false the photos not yet reached fail with
-    /// `Error::Cancelled` and those added stay. The call itself fails only without an
-    /// encoder, for a batch over the limit, or when the model fails.
+    /// `Error::Cancelled` and those added stay. Should the model fail, the photos of that
+    /// batch and after carry its error. The call itself fails only without an encoder or
+    /// for a batch over the limit.
     pub fn add_photos(&self, photos: &[NewPhoto], mut progress: impl FnMut(&Progress) -> bool) -> Result<Vec<Result<()>>> {
         let clip = self.encoder()?;
         limits::check_batch(photos.len())?;
@@ -238,7 +239,15 @@ impl Index {
         let mut out: Vec<Result<()>> = Vec::with_capacity(photos.len());
         for (step, chunk) in photos.chunks(PHOTO_CHUNK).enumerate() {
             let sources: Vec<ImageSource> = chunk.iter().map(|p| p.source).collect();
-            let vectors = clip.embed_images(&sources)?;
+            let vectors = match clip.embed_images(&sources) {
+                Ok(v) => v,
+                Err(e) => {
+                    // The photos added so far stay; this batch and the rest carry the error.
+                    let m = e.to_string();
+                    out.resize_with(photos.len(), || Err(Error::Model(m.clone())));
+                    return Ok(out);
+                }
+            };
             let images: Vec<NewImage> = chunk
                 .iter()
                 .zip(&vectors)
