@@ -33,6 +33,14 @@ def dense(run):
     return next(r for r in run["rows"] if r["method"].startswith("dense"))
 
 
+def save(fig, ax, out, ylabel, title, legend_size):
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
 def recall(out, paths):
     fig, ax = plt.subplots(figsize=(6, 4))
     for run in load(paths):
@@ -42,11 +50,7 @@ def recall(out, paths):
         for key in ("r1", "r5", "r10"):
             ax.axhline(dense(run)[key], color="grey", lw=0.8, ls="--")
     ax.set_xlabel("beam size")
-    ax.set_ylabel("recall (%)")
-    ax.set_title("libavg recall vs beam size (grey: dense baseline R@1/5/10)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    save(fig, ax, out, "recall (%)", "libavg recall vs beam size (grey: dense baseline R@1/5/10)", 7)
 
 
 def ablations(out, paths):
@@ -60,11 +64,7 @@ def ablations(out, paths):
         bars = ax.bar(xs, vals, width, label=f"R@{key[1:]}")
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(runs)), labels, fontsize=8)
-    ax.set_ylabel("recall (%), beam 20")
-    ax.set_title("ablations")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    save(fig, ax, out, "recall (%), beam 20", "ablations", 8)
 
 
 def speed(out, path):
@@ -79,11 +79,7 @@ def speed(out, path):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("images in the index")
-    ax.set_ylabel("queries/s (one at a time)")
-    ax.set_title("query speed vs index size")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    save(fig, ax, out, "queries/s (one at a time)", "query speed vs index size", 10)
 
 
 def main():
