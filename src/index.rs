@@ -460,15 +460,12 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
-        let computed;
-        let query_vectors = match (opts.rerank, query_vectors, &self.clip) {
-            (true, None, Some(clip)) => {
-                computed = clip.embed_texts(queries)?;
-                Some(computed.iter().map(Vec::as_slice).collect::<Vec<_>>())
-            }
-            (_, vs, _) => vs.map(<[_]>::to_vec),
+        let computed = match (opts.rerank, query_vectors, &self.clip) {
+            (true, None, Some(clip)) => Some(clip.embed_texts(queries)?),
+            _ => None,
         };
-        let query_vectors = query_vectors.as_deref();
+        let computed: Option<Vec<&[f32]>> = computed.as_ref().map(|c| c.iter().map(Vec::as_slice).collect());
+        let query_vectors = query_vectors.or(computed.as_deref());
         if opts.rerank {
             let vs = query_vectors.ok_or_else(|| Error::InvalidArgument("rerank needs the query vectors".into()))?;
             if vs.len() != queries.len() {

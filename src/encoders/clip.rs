@@ -5,7 +5,7 @@
 //! `tokenizer.json`, optionally `preprocessor_config.json`).
 
 use super::image::{decode, decode_file, Preprocess};
-use super::{model_config, read, text_tokenizer, MAX_LAYERS};
+use super::{model_config, padded_ids, read, read_json, text_tokenizer, MAX_LAYERS};
 use crate::{device, Error, Result};
 use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
 use candle_nn::{layer_norm, linear, linear_no_bias, Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
@@ -331,8 +331,7 @@ impl Clip {
         let config = ClipConfig::from_json(&model_config(dir)?)?;
         let prep_path = dir.join("preprocessor_config.json");
         let preprocess = if prep_path.exists() {
-            let v = serde_json::from_slice(&read(&prep_path)?).map_err(|e| Error::corrupt(&prep_path, e.to_string()))?;
-            Preprocess::from_json(&v, config.image_size)?
+            Preprocess::from_json(&read_json(&prep_path)?, config.image_size)?
         } else {
             Preprocess::openai(config.image_size)
         };
@@ -371,16 +370,9 @@ impl Clip {
             for t in chunk {
                 crate::limits::check_text("text", t)?;
             }
-            let enc = self.tokenizer.encode_batch(chunk.to_vec(), true).map_err(|e| Error::Model(format!("tokenize: {e}")))?;
-            let s = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
-            let mut ids = Vec::with_capacity(chunk.len() * s);
-            let mut pooled = Vec::with_capacity(chunk.len());
-            for (row, e) in enc.iter().enumerate() {
-                let t = e.get_ids();
-                pooled.push((row * s + self.pooled_position(t)) as u32);
-                ids.extend_from_slice(t);
-                ids.resize((row + 1) * s, 0);
-            }
+            let (ids, lens, s) = padded_ids(&self.tokenizer, chunk, 0)?;
+            let pooled: Vec<u32> =
+                lens.iter().enumerate().map(|(row, &n)| (row * s + self.pooled_position(&ids[row * s..row * s + n])) as u32).collect();
             if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
                 return Err(Error::Model(format!("tokenizer.json gives id {bad}, beyond vocab_size {}", self.config.vocab_size)));
             }
@@ -423,10 +415,13 @@ impl Clip {
     /// batches. One result per photo: a photo that cannot be read is an error for it
     /// alone. An error of the model itself fails the call.
     pub fn embed_images(&self, sources: &[ImageSource]) -> Result<Vec<Result<Vec<f32>>>> {
-        let pixels = parallel_map(sources, |s| s.decode().map(|img| self.preprocess.pixels(&img)));
-        let good: Vec<Vec<f32>> = pixels.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut good = Vec::new();
+        let decoded: Vec<Result<()>> = parallel_map(sources, |s| s.decode().map(|img| self.preprocess.pixels(&img)))
+            .into_iter()
+            .map(|p| p.map(|pixels| good.push(pixels)))
+            .collect();
         let mut vectors = self.embed_pixels(&good)?.into_iter();
-        Ok(pixels.into_iter().map(|p| p.map(|_| vectors.next().expect("one vector per good photo"))).collect())
+        Ok(decoded.into_iter().map(|d| d.map(|()| vectors.next().expect("one vector per good photo"))).collect())
     }
 }
 

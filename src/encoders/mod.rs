@@ -27,8 +27,12 @@ pub(crate) fn model_tensors(dir: &Path, device: &Device) -> Result<HashMap<Strin
 
 /// `config.json` of a checkpoint directory.
 pub(crate) fn model_config(dir: &Path) -> Result<serde_json::Value> {
-    let path = dir.join("config.json");
-    serde_json::from_slice(&read(&path)?).map_err(|e| Error::corrupt(&path, e.to_string()))
+    read_json(&dir.join("config.json"))
+}
+
+/// A JSON file of a checkpoint directory.
+pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_slice(&read(path)?).map_err(|e| Error::corrupt(path, e.to_string()))
 }
 
 /// A BERT-family model from its `config.json` value and weights, after checking that
@@ -60,17 +64,22 @@ pub(crate) fn text_tokenizer(json: &[u8], max_tokens: usize) -> Result<tokenizer
     Ok(t)
 }
 
-/// Token ids of `texts`, padded with `pad`: ids and 0/1 mask, [B, S].
-pub(crate) fn tokenize(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32, device: &Device) -> Result<(Tensor, Tensor)> {
+/// Token ids of `texts`, each row padded with `pad` to the longest: the ids row-major
+/// [B * S], each row's real length, and S.
+pub(crate) fn padded_ids(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32) -> Result<(Vec<u32>, Vec<usize>, usize)> {
     let enc = t.encode_batch(texts.to_vec(), true).map_err(|e| Error::Model(format!("tokenize: {e}")))?;
     let s = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
     let mut ids = Vec::with_capacity(texts.len() * s);
-    let mut mask = Vec::with_capacity(texts.len() * s);
     for e in &enc {
-        let n = e.get_ids().len();
         ids.extend_from_slice(e.get_ids());
-        ids.resize(ids.len() + s - n, pad);
-        mask.extend((0..s).map(|i| (i < n) as u32));
+        ids.resize(ids.len() + s - e.get_ids().len(), pad);
     }
+    Ok((ids, enc.iter().map(|e| e.get_ids().len()).collect(), s))
+}
+
+/// Token ids of `texts`, padded with `pad`: ids and 0/1 mask, [B, S].
+pub(crate) fn tokenize(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32, device: &Device) -> Result<(Tensor, Tensor)> {
+    let (ids, lens, s) = padded_ids(t, texts, pad)?;
+    let mask: Vec<u32> = lens.iter().flat_map(|&n| (0..s).map(move |i| (i < n) as u32)).collect();
     Ok((Tensor::from_vec(ids, (texts.len(), s), device)?, Tensor::from_vec(mask, (texts.len(), s), device)?))
 }
