@@ -431,8 +431,7 @@ impl Index {
             Ok(found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
         };
         let mut checkpoint = |g: &Generator| -> Result<()> {
-            let tensors = g.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.copy()?))).collect::<Result<_>>()?;
-            let snapshot = Generator::from_saved(g.config.clone(), tensors, &self.device)?;
+            let snapshot = g.frozen_copy()?;
             // Candle queues CUDA work on the calling thread's stream: finish the copies
             // before searches on other threads read them.
             self.device.synchronize()?;

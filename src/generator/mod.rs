@@ -9,6 +9,7 @@
 //! N + s); decoder token id = `voken_offset` + local number. Logits are only ever
 //! computed over voken rows: generation is always constrained to vokens.
 
+mod small_matmul;
 pub(crate) mod t5;
 #[cfg(test)]
 mod tests;
@@ -205,6 +206,14 @@ impl Generator {
         Ok(out)
     }
 
+    /// A copy for search while training goes on: its own weights, with no link to the
+    /// training graph (a plain copy of a `Var` keeps one, and then every search step
+    /// records a backprop graph and misses the inference-only kernels).
+    pub(crate) fn frozen_copy(&self) -> Result<Self> {
+        let tensors = self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
+        Self::from_saved(self.config.clone(), tensors, self.device())
+    }
+
     pub(crate) fn trainable(&self) -> Vec<candle_core::Var> {
         self.params.vars()
     }
@@ -276,12 +285,7 @@ impl Generator {
     /// embeddings scale the states by d_model^-1/2, as the reference T5 does.
     pub(crate) fn logits(&self, hidden: &Tensor, rows: &Tensor) -> Result<Tensor> {
         let h = if self.lm_head.is_none() { (hidden * (self.d_model as f64).powf(-0.5))? } else { hidden.clone() };
-        let dims = h.dims().to_vec();
-        let d = *dims.last().expect("non-scalar");
-        let flat = h.reshape(((), d))?.matmul(&rows.t()?)?;
-        let mut out = dims[..dims.len() - 1].to_vec();
-        out.push(rows.dim(0)?);
-        Ok(flat.reshape(out)?)
+        small_matmul::matmul_nt(&h, rows)
     }
 
     pub(crate) fn cross_kv(&self, enc: &Encoded) -> Result<Vec<Kv>> {

@@ -67,7 +67,8 @@ impl T5Config {
 }
 
 /// A bias-free linear layer; 3-D inputs go through one 2-D matmul (a broadcast batched
-/// matmul has a much slower backward pass in Candle).
+/// matmul has a much slower backward pass in Candle), a search step's few rows through
+/// `small_matmul`.
 pub(crate) struct Lin {
     w: Tensor,
 }
@@ -82,13 +83,7 @@ impl Lin {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let (last, lead) = dims.split_last().expect("non-scalar input");
-        let n: usize = lead.iter().product();
-        let y = x.reshape((n, *last))?.matmul(&self.w.t()?)?;
-        let mut out = lead.to_vec();
-        out.push(self.w.dim(0)?);
-        Ok(y.reshape(out)?)
+        super::small_matmul::matmul_nt(x, &self.w)
     }
 }
 

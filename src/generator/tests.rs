@@ -115,6 +115,16 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let found = beam::search(&g, &t, &g.encode(&texts).unwrap(), 5).unwrap();
     let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
     assert!(right >= 20, "{right}/24 captions generate their own vokens first");
+
+    // The copy that answers searches during training is detached from the training graph,
+    // so it takes the inference-only kernels, and finds the same.
+    let copy = g.frozen_copy().unwrap();
+    assert!(copy.named_tensors().unwrap().iter().all(|(_, t)| !t.track_op()));
+    let again = beam::search(&copy, &t, &copy.encode(&texts).unwrap(), 5).unwrap();
+    for (a, b) in found.iter().zip(&again) {
+        assert_eq!(a.iter().map(|f| f.id).collect::<Vec<_>>(), b.iter().map(|f| f.id).collect::<Vec<_>>());
+        assert!(a.iter().zip(b).all(|(x, y)| (x.score - y.score).abs() < 1e-4));
+    }
 }
 
 /// Where the parity test leaves its checkpoints, for `tests/data/t5_reference.py`.
