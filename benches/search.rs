@@ -1,13 +1,15 @@
-//! Query speed on one handle as the index grows (20k, 100k, 1M images), beam 20,
+//! Query speed on one handle as the index grows (1k to 1M images), beam 20,
 //! with a t5-small-sized generator (random weights: speed does not depend on them),
 //! beside an exact dense baseline (blocked matmul over all image vectors, both cores)
 //! on the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
 //!
-//! Images past the first 20,000 get their vokens from the trained tokenizer as they are
-//! added, as in a host. Their vectors (dimension 512) are synthetic but structured like
-//! embeddings: one of 20,000 random topic directions plus noise, normalised.
+//! The tokenizer and generator train on 20,000 images; the smaller sizes remove images
+//! from that index, and images past the first 20,000 get their vokens from the trained
+//! tokenizer as they are added, as in a host. Their vectors (dimension 512) are
+//! synthetic but structured like embeddings: one of 20,000 random topic directions plus
+//! noise, normalised.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -68,38 +70,52 @@ fn main() {
     println!("generator (t5-small size, one step of batch 32 with saving): {:.1} s", t.elapsed().as_secs_f64());
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
-    println!("| images | libavg beam 20 p50 ms | p99 ms | queries/s | dense p50 ms | dense queries/s |");
-    println!("|---|---|---|---|---|---|");
-    let mut size = 10_000u64;
-    while size <= max {
+    // Below 20,000 images: the trained index with images removed (their trie branches go
+    // with them); above: new images get their vokens from the tokenizer as they are added.
+    let mut rows = Vec::new();
+    for size in [20_000u64, 10_000, 1_000, 100_000, 1_000_000].into_iter().filter(|&s| s <= max.max(20_000)) {
         let have = index.image_count() as u64;
+        for id in (size..have).rev() {
+            index.remove_image(id).unwrap();
+        }
+        vectors.truncate(size.min(have) as usize * DIM);
         if have < size {
             add_images(&index, &mut gen, have, size, &mut vectors);
         }
-        // Below 20,000 the index holds the 20,000 images the tokenizer trained on.
-        let n = index.image_count();
-        let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
-        index.search(&queries[0], &opts, None).unwrap();
-        let mut lat = Vec::new();
-        for q in &queries {
-            let t = Instant::now();
-            let hits = index.search(q, &opts, None).unwrap();
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
-            assert!(hits.iter().all(|h| (h.id as usize) < n));
-        }
-        lat.sort_by(f64::total_cmp);
-        let x: Vec<Tensor> = vectors.chunks(16_384 * DIM).map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap()).collect();
-        let mut dlat = Vec::new();
-        for _ in 0..10 {
-            let q = Tensor::from_vec(gen.next(), (DIM, 1), &Device::Cpu).unwrap();
-            let t = Instant::now();
-            dense_top10(&x, &q);
-            dlat.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        dlat.sort_by(f64::total_cmp);
-        let mean = lat.iter().sum::<f64>() / lat.len() as f64;
-        let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
-        println!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean, common::percentile(&dlat, 0.5), 1e3 / dmean);
-        size *= 10;
+        eprintln!("measuring {size} images");
+        rows.push((size, measure(&index, &queries, &vectors, &mut gen)));
     }
+    rows.sort_by_key(|r| r.0);
+    println!("| images | libavg beam 20 p50 ms | p99 ms | queries/s | dense p50 ms | dense queries/s |");
+    println!("|---|---|---|---|---|---|");
+    for (_, row) in rows {
+        println!("{row}");
+    }
+}
+
+/// One table row: beam-20 search over the index beside the dense baseline over `vectors`.
+fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common::TopicVectors) -> String {
+    let n = index.image_count();
+    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
+    index.search(&queries[0], &opts, None).unwrap();
+    let mut lat = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let hits = index.search(q, &opts, None).unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(hits.iter().all(|h| (h.id as usize) < n));
+    }
+    lat.sort_by(f64::total_cmp);
+    let x: Vec<Tensor> = vectors.chunks(16_384 * DIM).map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap()).collect();
+    let mut dlat = Vec::new();
+    for _ in 0..10 {
+        let q = Tensor::from_vec(gen.next(), (DIM, 1), &Device::Cpu).unwrap();
+        let t = Instant::now();
+        dense_top10(&x, &q);
+        dlat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    dlat.sort_by(f64::total_cmp);
+    let mean = lat.iter().sum::<f64>() / lat.len() as f64;
+    let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
+    format!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean, common::percentile(&dlat, 0.5), 1e3 / dmean)
 }

@@ -11,6 +11,8 @@ struct Node {
 #[derive(Debug, Clone)]
 pub(crate) struct Trie {
     nodes: Vec<Node>,
+    /// Inner nodes unlinked by removals, reused by later inserts.
+    free: Vec<u64>,
     depth: usize,
     len: usize,
 }
@@ -20,7 +22,7 @@ pub(crate) const ROOT: u32 = 0;
 
 impl Trie {
     pub(crate) fn new(depth: usize) -> Self {
-        Trie { nodes: vec![Node::default()], depth, len: 0 }
+        Trie { nodes: vec![Node::default()], free: Vec::new(), depth, len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -42,14 +44,20 @@ impl Trie {
                 Ok(i) if last => self.nodes[node].next[i] = id,
                 Ok(i) => node = n.next[i] as usize,
                 Err(i) => {
-                    let next = if last { id } else { self.nodes.len() as u64 };
+                    let next = if last {
+                        id
+                    } else {
+                        self.free.pop().unwrap_or_else(|| {
+                            self.nodes.push(Node::default());
+                            self.nodes.len() as u64 - 1
+                        })
+                    };
                     let n = &mut self.nodes[node];
                     n.tokens.insert(i, tok);
                     n.next.insert(i, next);
                     if last {
                         self.len += 1;
                     } else {
-                        self.nodes.push(Node::default());
                         node = next as usize;
                     }
                 }
@@ -57,19 +65,31 @@ impl Trie {
         }
     }
 
-    /// Removes `seq`; empty inner nodes stay (they cost little and are reused).
+    /// Removes `seq`, and every prefix left without an image under it: a beam must never
+    /// spend itself on a prefix that leads nowhere.
     pub(crate) fn remove(&mut self, seq: &[u32]) {
+        if seq.len() != self.depth {
+            return;
+        }
+        // (node, index of the token taken there) from the root down.
+        let mut path = Vec::with_capacity(self.depth);
         let mut node = ROOT as usize;
-        for (level, &tok) in seq.iter().enumerate() {
+        for &tok in seq {
             let Ok(i) = self.nodes[node].tokens.binary_search(&tok) else { return };
-            if level + 1 == self.depth {
-                let n = &mut self.nodes[node];
-                n.tokens.remove(i);
-                n.next.remove(i);
-                self.len -= 1;
-                return;
-            }
+            path.push((node, i));
             node = self.nodes[node].next[i] as usize;
+        }
+        self.len -= 1;
+        while let Some((node, i)) = path.pop() {
+            let n = &mut self.nodes[node];
+            n.tokens.remove(i);
+            let child = n.next.remove(i);
+            if path.len() + 1 < self.depth {
+                self.free.push(child);
+            }
+            if !self.nodes[node].tokens.is_empty() || node == ROOT as usize {
+                break;
+            }
         }
     }
 
@@ -128,6 +148,32 @@ mod tests {
         assert_eq!((tok, ids), (&[0, 1][..], &[10, 11][..]));
         t.remove(&[1, 2, 0]);
         t.remove(&[9, 9, 9]);
+        t.remove(&[1, 2]);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn removal_prunes_empty_prefixes_and_reuses_their_nodes() {
+        let mut t = Trie::new(3);
+        t.insert(&[1, 2, 0], 10);
+        t.insert(&[1, 5, 0], 12);
+        t.insert(&[3, 4, 0], 13);
+        let nodes = t.nodes.len();
+        t.remove(&[1, 2, 0]);
+        let one = t.find(&[1]).unwrap();
+        assert_eq!(t.children(one).0, [5]);
+        assert_eq!(t.find(&[1, 2]), None);
+        t.remove(&[1, 5, 0]);
+        assert_eq!(t.children(ROOT).0, [3]);
+        assert_eq!(t.find(&[1]), None);
+        t.insert(&[7, 8, 1], 14);
+        t.insert(&[7, 9, 1], 15);
+        assert_eq!(t.nodes.len(), nodes, "unlinked nodes are reused");
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.children(t.find(&[7, 9]).unwrap()), (&[1][..], &[15][..]));
+        t.remove(&[3, 4, 0]);
+        t.remove(&[7, 8, 1]);
+        t.remove(&[7, 9, 1]);
+        assert_eq!((t.len(), t.children(ROOT).0.len()), (0, 0));
     }
 }
