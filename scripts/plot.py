@@ -2,6 +2,7 @@
 
     python3 scripts/plot.py recall OUT.png EVAL.json...       recall vs beam size (avg-eval JSON)
     python3 scripts/plot.py ablations OUT.png EVAL.json...    beam-20 R@1/5/10 per run (avg-eval JSON)
+    python3 scripts/plot.py sweeps OUT.png EVAL.json...       the same, titled for the N / M sweeps
     python3 scripts/plot.py speed OUT.png SEARCH_BENCH.txt    queries/s vs index size
                                                               (the output of cargo bench --bench search)
 """
@@ -53,7 +54,8 @@ def recall(out, paths):
     save(fig, ax, out, "recall (%)", "libavg recall vs beam size (grey: dense baseline R@1/5/10)", 7)
 
 
-def ablations(out, paths):
+def bars(out, paths, title):
+    """Beam-20 R@1/5/10 of each run, side by side."""
     runs = load(paths)
     labels = [r["label"] for r in runs]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -64,7 +66,7 @@ def ablations(out, paths):
         bars = ax.bar(xs, vals, width, label=f"R@{key[1:]}")
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(runs)), labels, fontsize=8)
-    save(fig, ax, out, "recall (%), beam 20", "ablations", 8)
+    save(fig, ax, out, "recall (%), beam 20", title, 8)
 
 
 def speed(out, path):
@@ -83,13 +85,15 @@ def speed(out, path):
 
 
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ("recall", "ablations", "speed"):
+    if len(sys.argv) < 4 or sys.argv[1] not in ("recall", "ablations", "sweeps", "speed"):
         sys.exit(__doc__)
     kind, out, inputs = sys.argv[1], sys.argv[2], sys.argv[3:]
     if kind == "speed":
         speed(out, inputs[0])
+    elif kind == "recall":
+        recall(out, inputs)
     else:
-        {"recall": recall, "ablations": ablations}[kind](out, inputs)
+        bars(out, inputs, {"ablations": "ablations", "sweeps": "codebook size N and code length M"}[kind])
 
 
 if __name__ == "__main__":

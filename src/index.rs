@@ -431,7 +431,7 @@ impl Index {
             Ok(found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
         };
         let mut checkpoint = |g: &Generator| -> Result<()> {
-            let snapshot = g.frozen_copy()?;
+            let snapshot = g.frozen(true)?;
             // Candle queues CUDA work on the calling thread's stream: finish the copies
             // before searches on other threads read them.
             self.device.synchronize()?;

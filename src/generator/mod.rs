@@ -206,11 +206,16 @@ impl Generator {
         Ok(out)
     }
 
-    /// A copy for search while training goes on: its own weights, with no link to the
-    /// training graph (a plain copy of a `Var` keeps one, and then every search step
-    /// records a backprop graph and misses the inference-only kernels).
-    pub(crate) fn frozen_copy(&self) -> Result<Self> {
-        let tensors = self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
+    /// The same model for search only: plain tensors with no link to the training graph,
+    /// so that searching records no backprop graph and takes the inference kernels. With
+    /// `copy` it owns a snapshot of the weights (to answer searches while training goes
+    /// on); without, it sees the training weights as the optimiser updates them in place.
+    pub(crate) fn frozen(&self, copy: bool) -> Result<Self> {
+        let tensors = self
+            .named_tensors()?
+            .into_iter()
+            .map(|(n, t)| Ok((n, if copy { t.detach().copy()? } else { t.detach() })))
+            .collect::<Result<_>>()?;
         Self::from_saved(self.config.clone(), tensors, self.device())
     }
 

@@ -138,6 +138,8 @@ pub(crate) fn train(
         return Err(Error::WrongState("the index holds no captions to train the generator on".into()));
     }
     let prepared = prepare(g, examples)?;
+    // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights.
+    let searcher = g.frozen(false)?;
     let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
     let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
@@ -164,7 +166,8 @@ pub(crate) fn train(
             let mut dis_value = 0.0;
             if cfg.dis && cfg.dis_weight > 0.0 {
                 let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
-                let dis = dis_loss(g, &enc.first(n)?, &ctx, &targets[..n], candidates, cfg.dis_temperature)?;
+                let beams = candidates(&searcher, &enc.first(n)?.detached()?)?;
+                let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature)?;
                 dis_value = dis.to_scalar::<f32>()?;
                 loss = (loss + (dis * cfg.dis_weight as f64)?)?;
             }
@@ -272,15 +275,15 @@ fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>]) -> Result<Tensor
 }
 
 /// Softmax cross-entropy over each caption's candidates (the right sequence first,
-/// then the beam's others); a candidate's score is the sum of its voken log-probs.
-fn dis_loss(g: &Generator, enc: &Encoded, ctx: &Context, targets: &[Vec<u32>], candidates: &Candidates, temperature: f32) -> Result<Tensor> {
-    let beams = candidates(g, &enc.detached()?)?;
+/// then the beam's others, `beams` per caption); a candidate's score is the sum of its
+/// voken log-probs.
+fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec<u32>>], temperature: f32) -> Result<Tensor> {
     let k = beams.iter().map(Vec::len).max().unwrap_or(0) + 1;
     // Every caption gets k candidates: the positive, the beam's others, padded by
     // repeating the positive (masked out of the softmax).
     let mut seqs = Vec::with_capacity(targets.len() * k);
     let mut valid = Vec::with_capacity(targets.len() * k);
-    for (t, cands) in targets.iter().zip(&beams) {
+    for (t, cands) in targets.iter().zip(beams) {
         seqs.push(t.clone());
         valid.push(0.0f32);
         let others: Vec<&Vec<u32>> = cands.iter().filter(|c| *c != t).collect();
@@ -326,8 +329,7 @@ pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::
     let enc = g.encode(&texts)?;
     let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
     let ctx = Context::new(g, &enc)?;
-    let candidates = |g: &Generator, enc: &Encoded| -> Result<Vec<Vec<Vec<u32>>>> {
-        Ok(crate::search::beam::search(g, trie, enc, beam)?.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
-    };
-    Ok((gen_loss(g, &ctx, &targets)? + dis_loss(g, &enc, &ctx, &targets, &candidates, 0.5)?)?)
+    let found = crate::search::beam::search(&g.frozen(false)?, trie, &enc.detached()?, beam)?;
+    let beams: Vec<Vec<Vec<u32>>> = found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect();
+    Ok((gen_loss(g, &ctx, &targets)? + dis_loss(g, &ctx, &targets, &beams, 0.5)?)?)
 }
