@@ -138,8 +138,9 @@ pub(crate) fn train(
         return Err(Error::WrongState("the index holds no captions to train the generator on".into()));
     }
     let prepared = prepare(g, examples)?;
-    // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights.
-    let searcher = g.frozen(false)?;
+    // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
+    // made only when L_dis is on.
+    let searcher = if cfg.dis && cfg.dis_weight > 0.0 { Some(g.frozen(false)?) } else { None };
     let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
     let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
@@ -164,9 +165,9 @@ pub(crate) fn train(
             let gen = gen_loss(g, &ctx, &targets)?;
             let mut loss = (&gen * cfg.gen_weight as f64)?;
             let mut dis_value = 0.0;
-            if cfg.dis && cfg.dis_weight > 0.0 {
+            if let Some(searcher) = &searcher {
                 let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
-                let beams = candidates(&searcher, &enc.first(n)?.detached()?)?;
+                let beams = candidates(searcher, &enc.first(n)?.detached()?)?;
                 let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature)?;
                 dis_value = dis.to_scalar::<f32>()?;
                 loss = (loss + (dis * cfg.dis_weight as f64)?)?;

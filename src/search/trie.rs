@@ -84,10 +84,11 @@ impl Trie {
             let n = &mut self.nodes[node];
             n.tokens.remove(i);
             let child = n.next.remove(i);
+            let emptied = n.tokens.is_empty() && node != ROOT as usize;
             if path.len() + 1 < self.depth {
                 self.free.push(child);
             }
-            if !self.nodes[node].tokens.is_empty() || node == ROOT as usize {
+            if !emptied {
                 break;
             }
         }
