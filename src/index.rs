@@ -361,6 +361,7 @@ impl Index {
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<TokenizerReport> {
         cfg.validate()?;
+        let _heap = crate::heap::retain();
         let data = self.with_records(|r| training_set(r, cfg.align))?;
         let c = &self.config;
         let (model, mut report) = quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
@@ -399,6 +400,7 @@ impl Index {
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<GeneratorReport> {
         cfg.validate()?;
+        let _heap = crate::heap::retain();
         let (examples, vokens, codebook) = {
             let st = self.state.read();
             let r = &st.records;

@@ -7,6 +7,7 @@
 mod device;
 mod encoders;
 mod generator;
+mod heap;
 mod optim;
 mod params;
 mod progress;

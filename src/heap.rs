@@ -1,0 +1,68 @@
+//! Keeps freed memory in the process while models train.
+//!
+//! glibc's malloc hands large freed blocks straight back to the kernel: blocks above
+//! its mmap threshold are unmapped, and a free top of heap above its trim threshold is
+//! trimmed. A training step frees and reallocates the same few hundred MB of tensors
+//! every step, so on glibc each step page-faulted all of them in again: a quarter of a
+//! t5-small step on the CPU. While any training runs, large blocks come from the heap
+//! and the heap is not trimmed; when the last training ends, the thresholds go to the
+//! ceilings glibc's own adjustment reaches (32 and 64 MiB), the mmap count limit back
+//! to its default, and the heap is trimmed, so the memory goes back to the system.
+//! Elsewhere than glibc this does nothing.
+
+use std::sync::Mutex;
+
+static TRAININGS: Mutex<usize> = Mutex::new(0);
+
+/// Held for the length of a training call.
+pub(crate) struct Retain(());
+
+pub(crate) fn retain() -> Retain {
+    let mut n = TRAININGS.lock().unwrap_or_else(|e| e.into_inner());
+    if *n == 0 {
+        glibc::retain();
+    }
+    *n += 1;
+    Retain(())
+}
+
+impl Drop for Retain {
+    fn drop(&mut self) {
+        let mut n = TRAININGS.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            glibc::release();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod glibc {
+    use libc::{mallopt, M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD};
+
+    const MIB: i32 = 1 << 20;
+
+    pub(super) fn retain() {
+        // SAFETY: mallopt only sets malloc's tuning parameters, under malloc's own lock.
+        unsafe {
+            mallopt(M_MMAP_MAX, 0);
+            mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+
+    pub(super) fn release() {
+        // SAFETY: as above; malloc_trim only returns free memory to the system.
+        unsafe {
+            mallopt(M_MMAP_MAX, 65536);
+            mallopt(M_MMAP_THRESHOLD, 32 * MIB);
+            mallopt(M_TRIM_THRESHOLD, 64 * MIB);
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod glibc {
+    pub(super) fn retain() {}
+    pub(super) fn release() {}
+}
