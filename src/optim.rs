@@ -1,6 +1,9 @@
 //! AdamW with global-norm gradient clipping. On the CPU the update is one fused in-place
 //! pass over each parameter (Candle's op-by-op AdamW allocates a dozen full-size
 //! temporaries per parameter and step); other devices run the same arithmetic as tensor ops.
+//!
+//! A table that a step reads only a few rows of (an embedding) can take part as a
+//! [`Gathered`] leaf: its gradient then never exists at full size.
 
 use crate::Result;
 use candle_core::backprop::GradStore;
@@ -25,6 +28,46 @@ const B1: f64 = 0.9;
 const B2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 
+/// The rows of a parameter table that one step reads, copied into a leaf of their own.
+/// Through Candle's `index_select` the gradient of a table is dense, several full-size
+/// temporaries per step (t5-small's embedding: 34k rows, of which a step reads a few
+/// thousand); the leaf's gradient holds the read rows only, and the optimiser applies
+/// it to the table with every other row's gradient zero, as the dense update would.
+pub(crate) struct Gathered {
+    table: Var,
+    /// Table rows, sorted, without repeats; leaf row i is table row `rows[i]`.
+    rows: Vec<u32>,
+    leaf: Var,
+}
+
+impl Gathered {
+    pub(crate) fn new(table: &Var, mut rows: Vec<u32>) -> Result<Self> {
+        rows.sort_unstable();
+        rows.dedup();
+        let ids = Tensor::from_slice(&rows, rows.len(), table.device())?;
+        let leaf = Var::from_tensor(&table.as_tensor().index_select(&ids, 0)?)?;
+        Ok(Gathered { table: table.clone(), rows, leaf })
+    }
+
+    /// The leaf rows of table rows `ids` (each must be among the gathered rows).
+    pub(crate) fn local(&self, ids: &[u32]) -> Vec<u32> {
+        ids.iter().map(|id| self.rows.binary_search(id).expect("a gathered row") as u32).collect()
+    }
+
+    /// Table rows `ids`, read through the leaf: [ids, D].
+    pub(crate) fn select(&self, ids: &[u32]) -> Result<Tensor> {
+        let local = Tensor::from_vec(self.local(ids), ids.len(), self.leaf.device())?;
+        Ok(self.leaf.as_tensor().index_select(&local, 0)?)
+    }
+
+    /// Table rows `start..start + len`, all gathered: [len, D].
+    pub(crate) fn range(&self, start: u32, len: usize) -> Result<Tensor> {
+        let first = self.local(&[start])[0] as usize;
+        debug_assert_eq!(self.rows.get(first + len - 1), Some(&(start + len as u32 - 1)));
+        Ok(self.leaf.as_tensor().narrow(0, first, len)?)
+    }
+}
+
 impl AdamW {
     pub(crate) fn new(vars: Vec<Var>, lr: f64, weight_decay: f64, max_grad_norm: f64) -> Result<Self> {
         let state = vars
@@ -40,17 +83,24 @@ impl AdamW {
         Ok(AdamW { vars, state, step: 0, lr, weight_decay, max_grad_norm })
     }
 
-    /// Backpropagates `loss` and updates every parameter; returns the gradient norm
-    /// before clipping.
-    pub(crate) fn backward_step(&mut self, loss: &Tensor) -> Result<f32> {
+    /// Backpropagates `loss` and updates every parameter, the tables of `gathered`
+    /// through their leaves; returns the gradient norm before clipping.
+    pub(crate) fn backward_step(&mut self, loss: &Tensor, gathered: &[&Gathered]) -> Result<f32> {
         let grads = loss.backward()?;
-        self.apply(&grads)
+        self.apply(&grads, gathered)
     }
 
-    fn apply(&mut self, grads: &GradStore) -> Result<f32> {
-        let gs: Vec<Option<Tensor>> = self.vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();
+    fn apply(&mut self, grads: &GradStore, gathered: &[&Gathered]) -> Result<f32> {
+        let gs: Vec<Option<Grad>> = self
+            .vars
+            .iter()
+            .map(|v| match gathered.iter().find(|g| g.table.as_tensor().id() == v.as_tensor().id()) {
+                Some(g) => grads.get(g.leaf.as_tensor()).map(|t| Grad { t: t.clone(), rows: Some(&g.rows) }),
+                None => grads.get(v.as_tensor()).map(|t| Grad { t: t.clone(), rows: None }),
+            })
+            .collect();
         // One device-to-host read per step for the global norm, not one per parameter.
-        let sums = gs.iter().flatten().map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+        let sums = gs.iter().flatten().map(|g| g.t.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
         let norm = if sums.is_empty() { 0.0 } else { (Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt() };
         let scale = if self.max_grad_norm > 0.0 && norm > self.max_grad_norm { self.max_grad_norm / norm } else { 1.0 };
         self.step += 1;
@@ -60,10 +110,17 @@ impl AdamW {
             let Some(g) = g else { continue };
             match state {
                 Moments::Host { m, v } => {
-                    let op = FusedStep { h, moments: Mutex::new((m.as_mut_slice(), v.as_mut_slice())) };
-                    var.as_tensor().inplace_op2(&g.contiguous()?, &op)?;
+                    let op = FusedStep { h, rows: g.rows, moments: Mutex::new((m.as_mut_slice(), v.as_mut_slice())) };
+                    var.as_tensor().inplace_op2(&g.t.contiguous()?, &op)?;
                 }
                 Moments::Device { m, v } => {
+                    let g = match g.rows {
+                        Some(rows) => {
+                            let ids = Tensor::from_slice(rows, rows.len(), g.t.device())?;
+                            var.as_tensor().zeros_like()?.index_add(&ids, &g.t, 0)?
+                        }
+                        None => g.t,
+                    };
                     let g = (g * scale)?;
                     *m = ((&*m * B1)? + (&g * (1.0 - B1))?)?;
                     *v = ((&*v * B2)? + (g.sqr()? * (1.0 - B2))?)?;
@@ -78,6 +135,12 @@ impl AdamW {
     }
 }
 
+/// A parameter's gradient: the whole of it, or the rows `rows` of it (the others zero).
+struct Grad<'a> {
+    t: Tensor,
+    rows: Option<&'a [u32]>,
+}
+
 #[derive(Clone, Copy)]
 struct Hyper {
     lr: f64,
@@ -89,6 +152,7 @@ struct Hyper {
 
 struct FusedStep<'a> {
     h: Hyper,
+    rows: Option<&'a [u32]>,
     moments: Mutex<(&'a mut [f32], &'a mut [f32])>,
 }
 
@@ -104,18 +168,44 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         let (Some((p0, p1)), Some((g0, g1))) = (pl.contiguous_offsets(), gl.contiguous_offsets()) else {
             candle_core::bail!("fused AdamW needs contiguous tensors")
         };
+        let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
         let mut guard = self.moments.lock().expect("not poisoned");
         let (m, v) = &mut *guard;
-        let Hyper { lr, wd, scale, bc1, bc2 } = self.h;
-        let (lr, wd, scale) = (lr as f32, wd as f32, scale as f32);
-        let (b1, b2, bc1, bc2, eps) = (B1 as f32, B2 as f32, bc1 as f32, bc2 as f32, EPS as f32);
-        for (((p, &g), m), v) in p[p0..p1].iter_mut().zip(&g[g0..g1]).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let step = self.h;
+        let Some(rows) = self.rows else {
+            step.apply(p, m, v, Some(g));
+            return Ok(());
+        };
+        // Row by row: the gathered rows with their gradient, the rows between with zero.
+        let d = pl.dims().last().copied().unwrap_or(1);
+        let mut done = 0;
+        for (i, &r) in rows.iter().enumerate() {
+            let (a, b) = (r as usize * d, (r as usize + 1) * d);
+            step.apply(&mut p[done..a], &mut m[done..a], &mut v[done..a], None);
+            step.apply(&mut p[a..b], &mut m[a..b], &mut v[a..b], Some(&g[i * d..(i + 1) * d]));
+            done = b;
+        }
+        let n = p.len();
+        step.apply(&mut p[done..], &mut m[done..n], &mut v[done..n], None);
+        Ok(())
+    }
+}
+
+impl Hyper {
+    /// Updates parameters `p` and their moments by gradient `g` (`None`: zero).
+    fn apply(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: Option<&[f32]>) {
+        let (lr, wd, scale) = (self.lr as f32, self.wd as f32, self.scale as f32);
+        let (b1, b2, bc1, bc2, eps) = (B1 as f32, B2 as f32, self.bc1 as f32, self.bc2 as f32, EPS as f32);
+        let one = |p: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
             let g = g * scale;
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= lr * ((*m / bc1) / ((*v / bc2).sqrt() + eps) + wd * *p);
+        };
+        match g {
+            Some(g) => p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g).for_each(|(((p, m), v), &g)| one(p, m, v, g)),
+            None => p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).for_each(|((p, m), v)| one(p, m, v, 0.0)),
         }
-        Ok(())
     }
 }
 
@@ -132,10 +222,32 @@ mod tests {
         let params = candle_nn::ParamsAdamW { lr: 0.01, weight_decay: 0.1, ..Default::default() };
         let mut theirs = <candle_nn::AdamW as candle_nn::Optimizer>::new(vec![b.clone()], params).unwrap();
         for _ in 0..5 {
-            ours.backward_step(&a.sqr().unwrap().sum_all().unwrap()).unwrap();
+            ours.backward_step(&a.sqr().unwrap().sum_all().unwrap(), &[]).unwrap();
             candle_nn::Optimizer::backward_step(&mut theirs, &b.sqr().unwrap().sum_all().unwrap()).unwrap();
         }
         let diff = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn a_gathered_table_takes_the_dense_update() {
+        let init = Tensor::arange(0f32, 24.0, &Device::Cpu).unwrap().reshape((6, 4)).unwrap();
+        let (a, b) = (Var::from_tensor(&init).unwrap(), Var::from_tensor(&init).unwrap());
+        let mut dense = AdamW::new(vec![a.clone()], 0.01, 0.1, 1.0).unwrap();
+        let mut sparse = AdamW::new(vec![b.clone()], 0.01, 0.1, 1.0).unwrap();
+        // Repeats and unsorted ids: both paths must sum a row's gradients.
+        let ids = [4u32, 1, 4, 2];
+        let loss = |rows: &Tensor| rows.sqr().unwrap().sum_all().unwrap();
+        for _ in 0..3 {
+            let t = Tensor::new(&ids, &Device::Cpu).unwrap();
+            dense.backward_step(&loss(&a.as_tensor().index_select(&t, 0).unwrap()), &[]).unwrap();
+            let g = Gathered::new(&b, ids.to_vec()).unwrap();
+            sparse.backward_step(&loss(&g.select(&ids).unwrap()), &[&g]).unwrap();
+        }
+        let diff = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6, "{diff}");
+        // Rows no step read moved too (weight decay and momentum), as in the dense update.
+        let row0 = b.as_tensor().get(0).unwrap().to_vec1::<f32>().unwrap();
+        assert!(row0 != [0f32, 1.0, 2.0, 3.0]);
     }
 }

@@ -19,6 +19,7 @@ pub use train::{GeneratorReport, GeneratorTrainConfig};
 pub(crate) use train::{train, Example};
 
 use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer, tokenize};
+use crate::optim::Gathered;
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -72,6 +73,22 @@ pub(crate) struct Generator {
 pub(crate) struct Encoded {
     pub states: Tensor,
     pub mask: Tensor,
+}
+
+/// The rows of the embedding tables one training step reads, gathered so that their
+/// gradient stays small (see `optim::Gathered`): the start token, every voken row and,
+/// for t5, the step's caption tokens; and the voken rows of an untied output head.
+/// Functions that take `Option<&StepRows>` read from it in training and from the
+/// tables themselves (`None`) otherwise.
+pub(crate) struct StepRows {
+    embed: Gathered,
+    head: Option<Gathered>,
+}
+
+impl StepRows {
+    pub(crate) fn gathered(&self) -> impl Iterator<Item = &Gathered> {
+        std::iter::once(&self.embed).chain(&self.head)
+    }
 }
 
 const TOKENIZER_TENSOR: &str = "text_tokenizer.json";
@@ -241,10 +258,25 @@ impl Generator {
         }
     }
 
+    /// The gathered rows of a training step whose captions have token ids `text_ids`.
+    pub(crate) fn step_rows(&self, text_ids: &[u32]) -> Result<StepRows> {
+        let c = &self.config;
+        let vokens = c.voken_offset..c.voken_offset + 2 * c.codebook_size as u32;
+        // A BERT encoder's token ids are not rows of the decoder's table.
+        let text = if matches!(self.encoder, Encoder::T5(_)) { text_ids } else { &[] };
+        let rows = text.iter().copied().chain([c.start_token]).chain(vokens.clone()).collect();
+        let var = |name: &str| self.params.var(name).ok_or_else(|| Error::WrongState(format!("{name} is not trainable")));
+        let head = match self.lm_head {
+            Some(_) => Some(Gathered::new(var("lm_head.weight")?, vokens.collect())?),
+            None => None,
+        };
+        Ok(StepRows { embed: Gathered::new(var("shared.weight")?, rows)?, head })
+    }
+
     /// Encoder states [B, S, D]; `frozen` is what `frozen_states` gave for these ids.
-    pub(crate) fn encode_ids(&self, ids: &Tensor, mask: &Tensor, frozen: Option<&Tensor>) -> Result<Encoded> {
+    pub(crate) fn encode_ids(&self, ids: &Tensor, mask: &Tensor, frozen: Option<&Tensor>, rows: Option<&StepRows>) -> Result<Encoded> {
         let states = match (&self.encoder, frozen) {
-            (Encoder::T5(stack), _) => stack.encode(&self.embed_tokens(ids)?, mask)?,
+            (Encoder::T5(stack), _) => stack.encode(&self.embed_tokens(ids, rows)?, mask)?,
             (Encoder::Bert { proj, .. }, Some(f)) => proj.forward(f)?,
             (Encoder::Bert { proj, .. }, None) => proj.forward(&self.frozen_states(ids, mask)?.expect("bert"))?,
         };
@@ -253,36 +285,37 @@ impl Generator {
 
     pub(crate) fn encode(&self, texts: &[&str]) -> Result<Encoded> {
         let (ids, mask) = self.tokenize(texts)?;
-        self.encode_ids(&ids, &mask, None)
+        self.encode_ids(&ids, &mask, None, None)
     }
 
-    fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+    fn embed_tokens(&self, ids: &Tensor, rows: Option<&StepRows>) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.d_model))?)
+        let flat = ids.flatten_all()?;
+        let e = match rows {
+            Some(r) => r.embed.select(&flat.to_vec1::<u32>()?)?,
+            None => self.embed.index_select(&flat, 0)?,
+        };
+        Ok(e.reshape((b, t, self.d_model))?)
     }
 
     /// Teacher-forcing inputs for voken sequences (local numbers, all of one length):
     /// the start token, then all but the last voken, as embeddings [B, T, D].
-    pub(crate) fn decoder_inputs(&self, seqs: &[Vec<u32>]) -> Result<Tensor> {
+    pub(crate) fn decoder_inputs(&self, seqs: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
         let t = seqs.first().map_or(0, Vec::len);
         let ids: Vec<u32> = seqs
             .iter()
             .flat_map(|s| std::iter::once(self.config.start_token).chain(s[..t - 1].iter().map(|&v| self.token_of_local(v))))
             .collect();
-        self.embed_tokens(&Tensor::from_vec(ids, (seqs.len(), t), self.device())?)
+        self.embed_tokens(&Tensor::from_vec(ids, (seqs.len(), t), self.device())?, rows)
     }
 
-    /// Output rows of the given local vokens [R] (all 2N when `None`): [R, D].
-    pub(crate) fn output_rows(&self, local: Option<&Tensor>) -> Result<Tensor> {
-        let w = match &self.lm_head {
-            Some(l) => l.weight(),
-            None => &self.embed,
-        };
-        let off = self.config.voken_offset as usize;
-        let all = w.narrow(0, off, 2 * self.config.codebook_size)?;
-        Ok(match local {
-            Some(ids) => all.index_select(ids, 0)?,
-            None => all,
+    /// The output rows of the 2N vokens: [2N, D].
+    pub(crate) fn output_rows(&self, rows: Option<&StepRows>) -> Result<Tensor> {
+        let (off, n) = (self.config.voken_offset, 2 * self.config.codebook_size);
+        Ok(match (rows, &self.lm_head) {
+            (Some(r), _) => r.head.as_ref().unwrap_or(&r.embed).range(off, n)?,
+            (None, Some(l)) => l.weight().narrow(0, off as usize, n)?,
+            (None, None) => self.embed.narrow(0, off as usize, n)?,
         })
     }
 
@@ -305,7 +338,7 @@ impl Generator {
     /// Embedding of one decoder input token per row: the start token, or a voken.
     pub(crate) fn embed_step(&self, tokens: &[u32]) -> Result<Tensor> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.device())?;
-        self.embed_tokens(&ids)
+        self.embed_tokens(&ids, None)
     }
 
     pub(crate) fn token_of_local(&self, local: u32) -> u32 {

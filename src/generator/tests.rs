@@ -142,10 +142,10 @@ fn reference_inputs_logits(g: &Generator, inputs: &serde_json::Value) -> Vec<f32
     let rows = |key: &str| -> Vec<Vec<u32>> { serde_json::from_value(inputs[key].clone()).unwrap() };
     let tensor = |v: Vec<Vec<u32>>| Tensor::new(v, &dev).unwrap();
     let (ids, mask, dec) = (tensor(rows("input_ids")), tensor(rows("attention_mask")), tensor(rows("decoder_input_ids")));
-    let enc = g.encode_ids(&ids, &mask, None).unwrap();
+    let enc = g.encode_ids(&ids, &mask, None, None).unwrap();
     let cross = g.cross_kv(&enc).unwrap();
     let bias = super::t5::padding_bias(&enc.mask).unwrap();
-    let hidden = g.decode(&g.embed_tokens(&dec).unwrap(), &cross, &bias, &mut super::Cache::default()).unwrap();
+    let hidden = g.decode(&g.embed_tokens(&dec, None).unwrap(), &cross, &bias, &mut super::Cache::default()).unwrap();
     let vocab = g.config.voken_offset as usize;
     let out = g.lm_head.as_ref().map_or(&g.embed, |l| l.weight()).narrow(0, 0, vocab).unwrap();
     g.logits(&hidden, &out).unwrap().flatten_all().unwrap().to_vec1().unwrap()

@@ -4,7 +4,7 @@
 //! gradient clipping.
 
 use super::t5::Kv;
-use super::{Encoded, Generator};
+use super::{Encoded, Generator, StepRows};
 use crate::optim::AdamW;
 use crate::progress::{Progress, Stage};
 use crate::rng::Rng;
@@ -159,20 +159,20 @@ pub(crate) fn train(
                 let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
                 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
             };
-            let enc = batch_encoding(g, &prepared, chunk)?;
+            let (enc, rows) = batch_encoding(g, &prepared, chunk)?;
             let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| examples[i].vokens.clone()).collect();
             let ctx = Context::new(g, &enc)?;
-            let gen = gen_loss(g, &ctx, &targets)?;
+            let gen = gen_loss(g, &ctx, &targets, Some(&rows))?;
             let mut loss = (&gen * cfg.gen_weight as f64)?;
             let mut dis_value = 0.0;
             if let Some(searcher) = &searcher {
                 let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
                 let beams = candidates(searcher, &enc.first(n)?.detached()?)?;
-                let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature)?;
+                let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature, Some(&rows))?;
                 dis_value = dis.to_scalar::<f32>()?;
                 loss = (loss + (dis * cfg.dis_weight as f64)?)?;
             }
-            opt.backward_step(&loss)?;
+            opt.backward_step(&loss, &rows.gathered().collect::<Vec<_>>())?;
             let gen_value = gen.to_scalar::<f32>()?;
             sums[0] += gen_value;
             sums[1] += dis_value;
@@ -221,7 +221,8 @@ fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
     Ok(out)
 }
 
-fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Result<Encoded> {
+/// The encoded captions of a batch, and the embedding rows its step reads.
+fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Result<(Encoded, StepRows)> {
     let s = chunk.iter().map(|&i| prepared[i].ids.len()).max().unwrap_or(1).max(1);
     let (mut ids, mut mask, mut frozen) = (Vec::new(), Vec::new(), Vec::new());
     for &i in chunk {
@@ -235,10 +236,11 @@ fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Resu
         }
     }
     let d = g.device();
+    let rows = g.step_rows(&ids)?;
     let ids = Tensor::from_vec(ids, (chunk.len(), s), d)?;
     let mask = Tensor::from_vec(mask, (chunk.len(), s), d)?;
     let frozen = if frozen.is_empty() { None } else { Some(Tensor::stack(&frozen, 0)?) };
-    g.encode_ids(&ids, &mask, frozen.as_ref())
+    Ok((g.encode_ids(&ids, &mask, frozen.as_ref(), Some(&rows))?, rows))
 }
 
 /// The decoder's view of encoded captions: cross-attention keys and values of every
@@ -261,14 +263,14 @@ impl Context {
 }
 
 /// Log-probabilities [B, T, 2N] of teacher-forced voken sequences (all of one length).
-fn sequence_log_probs(g: &Generator, ctx: &Context, seqs: &[Vec<u32>]) -> Result<Tensor> {
-    let hidden = g.decode(&g.decoder_inputs(seqs)?, &ctx.cross, &ctx.bias, &mut Default::default())?;
-    let logits = g.logits(&hidden, &g.output_rows(None)?)?;
+fn sequence_log_probs(g: &Generator, ctx: &Context, seqs: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
+    let hidden = g.decode(&g.decoder_inputs(seqs, rows)?, &ctx.cross, &ctx.bias, &mut Default::default())?;
+    let logits = g.logits(&hidden, &g.output_rows(rows)?)?;
     Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
 }
 
-fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>]) -> Result<Tensor> {
-    let lp = sequence_log_probs(g, ctx, targets)?;
+fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
+    let lp = sequence_log_probs(g, ctx, targets, rows)?;
     let (b, t, v) = lp.dims3()?;
     let flat: Vec<u32> = targets.iter().flatten().copied().collect();
     let tgt = Tensor::from_vec(flat, b * t, g.device())?;
@@ -278,7 +280,7 @@ fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>]) -> Result<Tensor
 /// Softmax cross-entropy over each caption's candidates (the right sequence first,
 /// then the beam's others, `beams` per caption); a candidate's score is the sum of its
 /// voken log-probs.
-fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec<u32>>], temperature: f32) -> Result<Tensor> {
+fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec<u32>>], temperature: f32, rows: Option<&StepRows>) -> Result<Tensor> {
     let k = beams.iter().map(Vec::len).max().unwrap_or(0) + 1;
     // Every caption gets k candidates: the positive, the beam's others, padded by
     // repeating the positive (masked out of the softmax).
@@ -303,7 +305,7 @@ fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec
     }
     let b = targets.len();
     let rep = Tensor::from_vec((0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect::<Vec<_>>(), b * k, g.device())?;
-    let lp = sequence_log_probs(g, &ctx.select(&rep)?, &seqs)?;
+    let lp = sequence_log_probs(g, &ctx.select(&rep)?, &seqs, rows)?;
     let (_, t, _) = lp.dims3()?;
     let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
     let tgt = Tensor::from_vec(flat, (b * k, t, 1), g.device())?;
@@ -332,5 +334,5 @@ pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::
     let ctx = Context::new(g, &enc)?;
     let found = crate::search::beam::search(&g.frozen(false)?, trie, &enc.detached()?, beam)?;
     let beams: Vec<Vec<Vec<u32>>> = found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect();
-    Ok((gen_loss(g, &ctx, &targets)? + dis_loss(g, &ctx, &targets, &beams, 0.5)?)?)
+    Ok((gen_loss(g, &ctx, &targets, None)? + dis_loss(g, &ctx, &targets, &beams, 0.5, None)?)?)
 }
