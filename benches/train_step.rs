@@ -2,7 +2,10 @@
 //! a t5-small-sized model (random weights), batch 32, captions of 24 tokens, M+1 = 5
 //! output tokens, L_gen, AdamW with gradient clipping.
 //!
-//!     cargo bench --bench train_step [-- PYTHON]
+//!     cargo bench --bench train_step [-- [--thread] [PYTHON]]
+//!
+//! With `--thread` libavg trains on a thread of its own, as a host that trains off its
+//! main thread does (glibc then allocates from a thread arena).
 //!
 //! With PYTHON (an interpreter with torch and transformers, such as a venv made for the
 //! measurement) the same step also runs in Hugging Face transformers'
@@ -21,6 +24,7 @@ const TEXT_TOKENS: usize = 24;
 
 fn main() {
     let python = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let thread = std::env::args().any(|a| a == "--thread");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
@@ -40,9 +44,14 @@ fn main() {
     index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, ..Default::default() }, |_| true).unwrap();
 
     let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: BATCH, dis: false, max_text_tokens: TEXT_TOKENS, ..Default::default() };
-    let steps = common::train_step_seconds(&index, &cfg);
+    let steps = if thread {
+        std::thread::scope(|s| s.spawn(|| common::train_step_seconds(&index, &cfg)).join().unwrap())
+    } else {
+        common::train_step_seconds(&index, &cfg)
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads");
+    let on = if thread { "a spawned thread" } else { "the main thread" };
+    println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads, trained on {on}");
     println!("libavg (Candle): {:.0} ms per step (median of {})", common::percentile(&steps, 0.5) * 1e3, steps.len());
 
     if let Some(python) = python {

@@ -541,6 +541,11 @@ enum AvgStatus avg_tokenizer_train_config_default(struct AvgTokenizerTrainConfig
 // Thread-safety: any thread; other calls on the index (adds, reads, searches) may run
 // meanwhile. Two trainings of one index at once are allowed; the later one wins.
 //
+// Memory: on glibc, while any training runs, malloc keeps freed memory in the process
+// for reuse (its mmap, trim and top-pad settings change process-wide); when the last
+// training ends they are set to glibc's own ceilings and defaults and the heap is
+// trimmed, giving the memory back.
+//
 // # Safety
 // `index` is NULL or a live handle; `config` NULL or valid; `progress` NULL or a
 // function that is safe to call with `user_data`.
@@ -591,6 +596,8 @@ enum AvgStatus avg_generator_train_config_default(struct AvgGeneratorTrainConfig
 //
 // Ownership: `config` and its strings are borrowed for the call. Thread-safety: any
 // thread; searches and adds may run meanwhile.
+//
+// Memory: as `avg_train_tokenizer`.
 //
 // # Safety
 // As `avg_train_tokenizer`; `config` must not be NULL.

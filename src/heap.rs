@@ -1,14 +1,15 @@
 //! Keeps freed memory in the process while models train.
 //!
 //! glibc's malloc hands large freed blocks straight back to the kernel: blocks above
-//! its mmap threshold are unmapped, and a free top of heap above its trim threshold is
-//! trimmed. A training step frees and reallocates the same few hundred MB of tensors
-//! every step, so on glibc each step page-faulted all of them in again: a quarter of a
-//! t5-small step on the CPU. While any training runs, large blocks come from the heap
-//! and the heap is not trimmed; when the last training ends, the thresholds go to the
-//! ceilings glibc's own adjustment reaches (32 and 64 MiB), the mmap count limit back
-//! to its default, and the heap is trimmed, so the memory goes back to the system.
-//! Elsewhere than glibc this does nothing.
+//! its mmap threshold are unmapped, a free top of heap above its trim threshold is
+//! trimmed, and a thread arena's 64 MiB heaps are unmapped once empty unless the top pad
+//! asks to keep them. A training step frees and reallocates the same few hundred MB of
+//! tensors every step, so on glibc each step page-faulted all of them in again: a
+//! quarter of a t5-small step on the CPU. While any training runs, large blocks come
+//! from the heap and no heap is trimmed or unmapped; when the last training ends, the
+//! thresholds go to the ceilings glibc's own adjustment reaches (32 and 64 MiB), the
+//! mmap count limit and top pad back to their defaults, and the heap is trimmed, so the
+//! memory goes back to the system. Elsewhere than glibc this does nothing.
 
 use std::sync::Mutex;
 
@@ -38,7 +39,7 @@ impl Drop for Retain {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod glibc {
-    use libc::{mallopt, M_MMAP_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD};
+    use libc::{mallopt, M_MMAP_MAX, M_MMAP_THRESHOLD, M_TOP_PAD, M_TRIM_THRESHOLD};
 
     const MIB: i32 = 1 << 20;
 
@@ -47,6 +48,7 @@ mod glibc {
         unsafe {
             mallopt(M_MMAP_MAX, 0);
             mallopt(M_TRIM_THRESHOLD, i32::MAX);
+            mallopt(M_TOP_PAD, 64 * MIB);
         }
     }
 
@@ -54,6 +56,7 @@ mod glibc {
         // SAFETY: as above; malloc_trim only returns free memory to the system.
         unsafe {
             mallopt(M_MMAP_MAX, 65536);
+            mallopt(M_TOP_PAD, 128 << 10);
             mallopt(M_MMAP_THRESHOLD, 32 * MIB);
             mallopt(M_TRIM_THRESHOLD, 64 * MIB);
             libc::malloc_trim(0);

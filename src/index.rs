@@ -355,6 +355,11 @@ impl Index {
     /// may return false to stop: the call then fails with `Error::Cancelled` and the
     /// index keeps its previous tokenizer and vokens. Searches and adds go on meanwhile;
     /// images added during training get their vokens from the new tokenizer.
+    ///
+    /// On glibc, training changes malloc's settings for the process while it runs, so
+    /// that freed tensors are reused instead of handed back to the kernel and faulted in
+    /// again every step; when the last training ends, the memory goes back to the system.
+    /// The same holds for `train_generator`.
     pub fn train_tokenizer(
         &self,
         cfg: &TokenizerTrainConfig,
@@ -428,10 +433,7 @@ impl Index {
             },
             &self.device,
         )?;
-        let candidates = |g: &Generator, enc: &generator::Encoded| -> Result<Vec<Vec<Vec<u32>>>> {
-            let found = beam::search(g, vokens.trie(), enc, cfg.beam_size)?;
-            Ok(found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
-        };
+        let candidates = |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
         let mut checkpoint = |g: &Generator| -> Result<()> {
             let snapshot = g.frozen(true)?;
             // Candle queues CUDA work on the calling thread's stream: finish the copies

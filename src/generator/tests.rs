@@ -106,9 +106,7 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let ex = examples();
     let t = trie(&ex);
     let cfg = GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
-    let candidates = |g: &Generator, enc: &super::Encoded| -> crate::Result<Vec<Vec<Vec<u32>>>> {
-        Ok(beam::search(g, &t, enc, 3)?.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
-    };
+    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
     let view = g.frozen(false).unwrap();
     let report = train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
     assert!(report.loss_gen < 0.5, "L_gen {}", report.loss_gen);

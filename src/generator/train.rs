@@ -332,7 +332,6 @@ pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::
     let enc = g.encode(&texts)?;
     let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
     let ctx = Context::new(g, &enc)?;
-    let found = crate::search::beam::search(&g.frozen(false)?, trie, &enc.detached()?, beam)?;
-    let beams: Vec<Vec<Vec<u32>>> = found.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect();
+    let beams = crate::search::beam::sequences(&g.frozen(false)?, trie, &enc.detached()?, beam)?;
     Ok((gen_loss(g, &ctx, &targets, None)? + dis_loss(g, &ctx, &targets, &beams, 0.5, None)?)?)
 }

@@ -26,6 +26,11 @@ struct Beam {
     id: u64,
 }
 
+/// The voken sequences of `search`'s results, per query, best first (L_dis's candidates).
+pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Vec<u32>>>> {
+    Ok(search(g, trie, enc, beam)?.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
+}
+
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
 pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
     let b = enc.states.dim(0)?;
