@@ -145,11 +145,12 @@ fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<
     let todo: Vec<&str> = texts.iter().filter(|t| !known.contains_key(t.as_str())).map(|t| t.as_str()).collect();
     if !todo.is_empty() {
         let t0 = Instant::now();
-        for chunk in todo.chunks(1024) {
+        // The cache also holds other data sets' captions: count this run's new ones.
+        for (i, chunk) in todo.chunks(1024).enumerate() {
             for (t, v) in chunk.iter().zip(encoder.embed(chunk).unwrap_or_else(|e| die(&e.to_string()))) {
                 known.insert(t.to_string(), v);
             }
-            eprintln!("embedded {}/{} captions", known.len(), texts.len());
+            eprintln!("embedded {}/{} uncached captions", i * 1024 + chunk.len(), todo.len());
         }
         eprintln!("embedding: {:.1} captions/s", todo.len() as f64 / t0.elapsed().as_secs_f64());
         std::fs::write(cache, serde_json::to_vec(&known).unwrap()).unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
