@@ -49,21 +49,25 @@ impl Gathered {
         Ok(Gathered { table: table.clone(), rows, leaf })
     }
 
-    /// The leaf rows of table rows `ids` (each must be among the gathered rows).
-    pub(crate) fn local(&self, ids: &[u32]) -> Vec<u32> {
-        ids.iter().map(|id| self.rows.binary_search(id).expect("a gathered row") as u32).collect()
+    /// The leaf row of table row `id`.
+    fn local(&self, id: u32) -> Result<u32> {
+        let i = self.rows.binary_search(&id).map_err(|_| crate::Error::Model(format!("embedding row {id} was not gathered for this step")))?;
+        Ok(i as u32)
     }
 
     /// Table rows `ids`, read through the leaf: [ids, D].
     pub(crate) fn select(&self, ids: &[u32]) -> Result<Tensor> {
-        let local = Tensor::from_vec(self.local(ids), ids.len(), self.leaf.device())?;
-        Ok(self.leaf.as_tensor().index_select(&local, 0)?)
+        let local = ids.iter().map(|&id| self.local(id)).collect::<Result<Vec<_>>>()?;
+        Ok(self.leaf.as_tensor().index_select(&Tensor::from_vec(local, ids.len(), self.leaf.device())?, 0)?)
     }
 
-    /// Table rows `start..start + len`, all gathered: [len, D].
+    /// Table rows `start..start + len`, all gathered: [len, D]. Rows are sorted and
+    /// unique, so the first and last being there means all are, in order.
     pub(crate) fn range(&self, start: u32, len: usize) -> Result<Tensor> {
-        let first = self.local(&[start])[0] as usize;
-        debug_assert_eq!(self.rows.get(first + len - 1), Some(&(start + len as u32 - 1)));
+        let first = self.local(start)? as usize;
+        if len == 0 || self.local(start + len as u32 - 1)? as usize != first + len - 1 {
+            return Err(crate::Error::Model(format!("embedding rows {start}..+{len} were not all gathered")));
+        }
         Ok(self.leaf.as_tensor().narrow(0, first, len)?)
     }
 }
