@@ -175,9 +175,8 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         let (p, g) = (&mut p[p0..p1], &g[g0..g1]);
         let mut guard = self.moments.lock().expect("not poisoned");
         let (m, v) = &mut *guard;
-        let step = self.h;
         let Some(rows) = self.rows else {
-            step.apply(p, m, v, Some(g));
+            self.h.apply(p, m, v, Some(g));
             return Ok(());
         };
         // Row by row: the gathered rows with their gradient, the rows between with zero.
@@ -185,12 +184,11 @@ impl candle_core::InplaceOp2 for FusedStep<'_> {
         let mut done = 0;
         for (i, &r) in rows.iter().enumerate() {
             let (a, b) = (r as usize * d, (r as usize + 1) * d);
-            step.apply(&mut p[done..a], &mut m[done..a], &mut v[done..a], None);
-            step.apply(&mut p[a..b], &mut m[a..b], &mut v[a..b], Some(&g[i * d..(i + 1) * d]));
+            self.h.apply(&mut p[done..a], &mut m[done..a], &mut v[done..a], None);
+            self.h.apply(&mut p[a..b], &mut m[a..b], &mut v[a..b], Some(&g[i * d..(i + 1) * d]));
             done = b;
         }
-        let n = p.len();
-        step.apply(&mut p[done..], &mut m[done..n], &mut v[done..n], None);
+        self.h.apply(&mut p[done..], &mut m[done..], &mut v[done..], None);
         Ok(())
     }
 }
