@@ -79,6 +79,35 @@ impl Error {
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
-        Error::Model(e.to_string())
+        Error::Model(candle_message(&e))
+    }
+}
+
+/// A Candle error as a message for users: with `RUST_BACKTRACE` set in the host's
+/// environment Candle attaches a backtrace (kilobytes, with build paths), left out here.
+fn candle_message(e: &candle_core::Error) -> String {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => candle_message(inner),
+        E::Context { inner, context } => format!("{context}: {}", candle_message(inner)),
+        E::WithPath { inner, path } => format!("{}: {}", path.display(), candle_message(inner)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_backtraces_stay_out_of_messages() {
+        let inner = candle_core::Error::Msg("shape mismatch".into());
+        let e = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner.with_path("/tmp/w.safetensors").context("loading")),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(e.to_string().len() > 200, "the backtrace is there to leave out");
+        let msg = Error::from(e).to_string();
+        assert_eq!(msg, "model error: loading: /tmp/w.safetensors: shape mismatch");
     }
 }

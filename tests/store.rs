@@ -105,15 +105,71 @@ fn manifest_from_a_newer_version_or_pointing_outside_is_refused() {
     saved_index(dir.path());
     let m = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
-    let newer = text.replacen("\"format_version\": 1", "\"format_version\": 2", 1);
+    let newer = text.replacen("\"format_version\": 2", "\"format_version\": 3", 1);
     std::fs::write(&m, newer).unwrap();
-    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 2, supported: 1 })));
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 3, supported: 2 })));
     let file = data_file(dir.path(), "records-");
     let name = file.file_name().unwrap().to_str().unwrap();
     std::fs::write(&m, text.replace(name, "../../etc/passwd")).unwrap();
     assert!(matches!(Index::open(dir.path(), None), Err(Error::Corrupt { .. })));
     std::fs::write(&m, "[]").unwrap();
     assert!(matches!(Index::open(dir.path(), None), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn data_files_without_a_manifest_are_corrupt_and_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
+    let before = names(dir.path());
+    // Opened with a config (the usual open-or-create call), it must not become a new,
+    // empty index whose first save deletes the old records.
+    let err = Index::open(dir.path(), Some(&config())).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }) && err.to_string().contains("records-"), "{err}");
+    assert_eq!(names(dir.path()), before);
+}
+
+#[test]
+fn files_that_are_not_plain_or_are_too_large_are_refused_unread() {
+    // A link to a device, a named pipe and an oversized file, as data file and as manifest.
+    for target in ["records-", "manifest.json"] {
+        for kind in ["zero", "fifo", "large", "dir"] {
+            let dir = tempfile::tempdir().unwrap();
+            saved_index(dir.path());
+            let f = if target == "manifest.json" { dir.path().join(target) } else { data_file(dir.path(), target) };
+            std::fs::remove_file(&f).unwrap();
+            match kind {
+                "zero" => std::os::unix::fs::symlink("/dev/zero", &f).unwrap(),
+                "fifo" => assert!(Command::new("mkfifo").arg(&f).status().unwrap().success()),
+                "dir" => std::fs::create_dir(&f).unwrap(),
+                // Sparse: 3 GB that cost no disk, and must cost no memory either.
+                _ => std::fs::File::create(&f).unwrap().set_len(3 << 30).unwrap(),
+            }
+            let err = Index::open(dir.path(), None).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{target} {kind}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_save_deletes_only_its_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), Some(&config())).unwrap();
+    for name in ["photos.safetensors", "records-notes.json", "backup.tmp"] {
+        std::fs::write(dir.path().join(name), b"the user's").unwrap();
+    }
+    add(&index, 0..5);
+    index.save().unwrap();
+    let left = names(dir.path());
+    for name in ["photos.safetensors", "records-notes.json", "backup.tmp"] {
+        assert!(left.contains(&name.to_string()), "{name} was deleted: {left:?}");
+    }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    n.sort();
+    n
 }
 
 #[test]
@@ -124,8 +180,7 @@ fn old_generations_are_removed_after_a_save() {
         add(&index, round * 10..round * 10 + 10);
         index.save().unwrap();
     }
-    let names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let names = names(dir.path());
     assert_eq!(names.len(), 4, "{names:?}"); // manifest, LOCK, one records and one vectors file
 }
 

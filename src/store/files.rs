@@ -2,7 +2,8 @@
 
 use crate::{Error, Result};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +29,33 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
 }
 
-pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).map_err(|e| Error::io(path, e))
+/// Reads a file of the index: it must be a regular file (not a pipe, device or
+/// directory, which could block or never end) of `size` bytes, or of at most `max`
+/// bytes when `size` is `None`. Nothing past that is read.
+pub(crate) fn read_regular(path: &Path, size: Option<u64>, max: u64) -> Result<Vec<u8>> {
+    // Non-blocking, so that opening a named pipe returns at once (and fstat refuses it).
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::corrupt(path, "not a regular file"));
+    }
+    let len = meta.len();
+    match size {
+        Some(n) if len != n => return Err(Error::corrupt(path, format!("{len} bytes, manifest says {n}"))),
+        None if len > max => return Err(Error::corrupt(path, format!("{len} bytes, more than the {max} allowed"))),
+        _ => {}
+    }
+    let limit = size.unwrap_or(max);
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 != len {
+        return Err(Error::corrupt(path, format!("changed while it was read ({} of {len} bytes)", bytes.len())));
+    }
+    Ok(bytes)
 }
 
 /// 64-bit FNV-1a over 8-byte words: cheap enough for gigabytes, catches truncation and

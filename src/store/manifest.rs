@@ -7,10 +7,23 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Highest on-disk format this library reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Highest on-disk format this library reads and the one it writes. Format 2 added the
+/// texts attached to images; format 1 indexes open as they are.
+pub const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
+/// A manifest names files and model configs only: anything larger is not one.
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// Whether `name` is a data file a save writes (`records-7.json`, `generator-7.safetensors`,
+/// or its temporary `….tmp`): the only files the store ever deletes.
+pub(crate) fn is_data_file(name: &str) -> bool {
+    let name = name.strip_suffix(".tmp").unwrap_or(name);
+    let Some((stem, ext)) = name.rsplit_once('.') else { return false };
+    let Some((kind, generation)) = stem.rsplit_once('-') else { return false };
+    let known = matches!((kind, ext), ("records", "json") | ("vectors" | "tokenizer" | "generator", "safetensors"));
+    known && !generation.is_empty() && generation.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// The index shape fixed at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,10 +80,7 @@ impl FileRef {
             return Err(Error::corrupt(dir.join(MANIFEST), format!("bad file name {:?}", self.file)));
         }
         let path = dir.join(&self.file);
-        let bytes = files::read(&path)?;
-        if bytes.len() as u64 != self.bytes {
-            return Err(Error::corrupt(&path, format!("{} bytes, manifest says {}", bytes.len(), self.bytes)));
-        }
+        let bytes = files::read_regular(&path, Some(self.bytes), self.bytes)?;
         let sum = file_checksum(&bytes);
         if sum != self.checksum {
             return Err(Error::corrupt(&path, format!("checksum {sum}, manifest says {}", self.checksum)));

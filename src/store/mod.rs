@@ -15,7 +15,7 @@ use crate::records::Records;
 use crate::{Error, Result};
 use files::DirLock;
 use candle_core::{Device, Tensor};
-use manifest::{FileRef, Manifest, MANIFEST};
+use manifest::{is_data_file, FileRef, Manifest, MANIFEST, MAX_MANIFEST_BYTES};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -66,10 +66,21 @@ impl Store {
     /// that holds no index yet.
     pub(crate) fn load(&self, device: &Device) -> Result<Option<Loaded>> {
         let path = self.dir.join(MANIFEST);
-        let bytes = match fs::read(&path) {
+        let bytes = match files::read_regular(&path, None, MAX_MANIFEST_BYTES) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                // Data files without a manifest are a damaged index, never a new one: a
+                // save into it would delete them.
+                let orphans = self.data_files();
+                if orphans.is_empty() {
+                    return Ok(None);
+                }
+                return Err(Error::corrupt(
+                    &path,
+                    format!("missing, but the directory holds index data files ({})", orphans.join(", ")),
+                ));
+            }
+            Err(e) => return Err(e),
         };
         let m = Manifest::parse(&path, &bytes)?;
         let records_json = m.records.read_verified(&self.dir)?;
@@ -135,15 +146,20 @@ impl Store {
     /// Deletes data files no longer named by the manifest (older generations, temporary
     /// files of an interrupted save). Best effort: a file left behind costs only space.
     fn remove_stale(&self, m: &Manifest) {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return };
         let live = m.files();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let ours = name.ends_with(".safetensors") || name.starts_with("records-") || name.ends_with(".tmp");
-            if ours && !live.contains(&name) {
-                let _ = fs::remove_file(entry.path());
+        for name in self.data_files() {
+            if !live.contains(&name.as_str()) {
+                let _ = fs::remove_file(self.dir.join(name));
             }
         }
+    }
+
+    /// The names of the data files in the directory (see `manifest::is_data_file`).
+    fn data_files(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return Vec::new() };
+        let mut names: Vec<String> =
+            entries.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| is_data_file(n)).collect();
+        names.sort();
+        names
     }
 }

@@ -9,8 +9,8 @@ The checkpoint is the test's own (seeded, Hugging Face layout, in
 $TMPDIR/avg-clip-parity/tiny). The reference implementation is transformers'
 CLIPModel in float32 and its Pillow image processor (CLIPImageProcessorPil, which does
 what OpenAI's preprocessing does: Pillow bicubic resize of the shortest side, centre
-crop, mean/std), after Pillow's EXIF transpose and RGB conversion. The real photos are
-read from ../shared/data/coco-mini.
+crop, mean/std), after Pillow's EXIF transpose and RGB conversion. The real photo,
+images/000000000790.jpg, is an MS-COCO photo under CC BY 2.0 (images/ATTRIBUTION.md).
 
 Pixel references are stored as the 8-bit crops (base64, row-major RGB): the script
 checks that normalising them reproduces the processor's float tensor to 1e-6, so
@@ -33,8 +33,6 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGES = os.path.join(HERE, "images")
-COCO = os.path.join(HERE, "..", "..", "..", "shared", "data", "coco-mini", "train2017")
-REAL = ["000000000790.jpg", "000000069468.jpg", "000000054718.jpg"]
 TEXTS = ["a photo of a dog", "Two people riding bikes near the water", "red car", "a zebra"]
 PIXEL_SIZE = 64
 
@@ -62,7 +60,7 @@ def write_synthetic():
 
 def photos():
     names = sorted(os.listdir(IMAGES))
-    return [(n, os.path.join(IMAGES, n)) for n in names] + [(n, os.path.join(COCO, n)) for n in REAL]
+    return [(n, os.path.join(IMAGES, n)) for n in names if n != "ATTRIBUTION.md"]
 
 
 def load(path):
