@@ -54,7 +54,7 @@ fn main() {
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
     for beam_size in [1, 5, 20] {
-        let opts = SearchOptions { k: 10, beam_size, rerank: false };
+        let opts = SearchOptions { k: 10, beam_size, rerank: false, ..Default::default() };
         index.search(&queries[0], &opts, None).unwrap();
         let mut lat: Vec<f64> = queries
             .iter()
@@ -68,7 +68,7 @@ fn main() {
         let mean = lat.iter().sum::<f64>() / lat.len() as f64;
         println!("search beam {beam_size}, one query at a time: p50 {:.1} ms, p99 {:.1} ms, {:.1} queries/s", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean);
     }
-    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
+    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
     let t = Instant::now();
     index.search_batch(&q, &opts, None).unwrap();

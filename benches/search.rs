@@ -96,7 +96,7 @@ fn main() {
 /// One table row: beam-20 search over the index beside the dense baseline over `vectors`.
 fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common::TopicVectors) -> String {
     let n = index.image_count();
-    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
+    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
     index.search(&queries[0], &opts, None).unwrap();
     let mut lat = Vec::new();
     for q in queries {

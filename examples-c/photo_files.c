@@ -1,13 +1,25 @@
 /*
  * A photo app that hands libavg its photo files: the index's image encoder (a CLIP
- * checkpoint directory) decodes, preprocesses and embeds them, and turns typed
- * captions into text vectors. A file that cannot be read fails alone.
+ * checkpoint directory) decodes, preprocesses and embeds them. Each photo's file name
+ * is attached as its text, which avg_train_generator learns as a query of that photo
+ * (no captions needed). A file that cannot be read fails alone.
  *
  * usage: photo_files INDEX_DIR CLIP_DIR DIM PHOTO...
  */
 #include <avg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* "photos/red_car-2019.jpg" -> "red car 2019": the words a user may search for. */
+static void name_words(const char *path, char *out, size_t cap) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strcspn(base, ".");
+    if (n >= cap) n = cap - 1;
+    for (size_t i = 0; i < n; i++) out[i] = (base[i] == '_' || base[i] == '-') ? ' ' : base[i];
+    out[n] = '\0';
+}
 
 static bool report(void *user_data, const AvgProgress *p) {
     (void)user_data;
@@ -48,26 +60,22 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < n; i++) {
         if (statuses[i] == AVG_STATUS_OK) {
-            const char *caption[] = {"a photo on the street"};
-            /* No vector: the encoder's text tower computes it. */
-            st = avg_index_add_captions(index, ids[i], caption, NULL, 1, 0, &err);
+            char words[256];
+            name_words(argv[4 + i], words, sizeof words);
+            const char *texts[] = {words};
+            st = avg_index_attach_texts(index, ids[i], texts, 1, &err);
             if (st != AVG_STATUS_OK) {
-                fprintf(stderr, "caption: %s\n", avg_error_message(err));
+                fprintf(stderr, "attach: %s\n", avg_error_message(err));
                 avg_error_free(err);
                 return 1;
             }
-            printf("photo %llu: added\n", (unsigned long long)ids[i]);
+            printf("photo %llu: added, text \"%s\"\n", (unsigned long long)ids[i], words);
         } else {
             printf("photo %llu: status %d: %s\n", (unsigned long long)ids[i], (int)statuses[i], avg_error_message(item_errors[i]));
             avg_error_free(item_errors[i]);
         }
     }
-    float *vector = malloc(cfg.dim * sizeof *vector);
-    bool has_vector = false;
-    if (added > 0 && avg_index_caption_vector(index, ids[0], 0, vector, cfg.dim, &has_vector, NULL) == AVG_STATUS_OK)
-        printf("caption of photo 1 has a text vector: %s\n", has_vector ? "yes" : "no");
     printf("%zu of %zu photos added\n", added, n);
-    free(vector);
     free(ids);
     free(statuses);
     free(item_errors);

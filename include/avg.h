@@ -22,8 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The fused score's default dense weight, chosen on a validation split (README).
+#define DEFAULT_DENSE_WEIGHT 20.0
+
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-#define AVG_ABI_VERSION 2
+#define AVG_ABI_VERSION 3
 
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
@@ -50,8 +53,9 @@
 // Largest beam size, in search and in training.
 #define MAX_BEAM 256
 
-// Highest on-disk format this library reads and the one it writes.
-#define AVG_FORMAT_VERSION 1
+// Highest on-disk format this library reads and the one it writes. Format 2 added the
+// texts attached to images; format 1 indexes open as they are.
+#define AVG_FORMAT_VERSION 2
 
 // The outcome of a fallible call. Values are stable across releases.
 typedef enum AvgStatus {
@@ -139,7 +143,8 @@ typedef bool (*AvgProgressFn)(void *user_data,
 
 // How to answer queries.
 typedef struct AvgSearchOptions {
-  // Most hits per query (1 to `beam_size`).
+  // Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
+  // outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
   size_t k;
   // Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
   size_t beam_size;
@@ -147,9 +152,17 @@ typedef struct AvgSearchOptions {
   // image vectors. Needs `query_vectors`, unless the index has an image encoder,
   // which then computes them.
   bool rerank;
-  // With `rerank`: one vector of `dim` floats per query, contiguous; else NULL.
+  // With `rerank`, or `fused` and a `dense_weight` above 0: one vector of `dim` floats
+  // per query, contiguous; else NULL.
   const float *query_vectors;
   size_t dim;
+  // Generate the M codes only and return every image under the `beam_size` best code
+  // prefixes, scored by code log-probability + `dense_weight` x (query vector . image
+  // vector). Finds images whose disambiguator the generator never learned (photos
+  // added later, without captions). Takes precedence over `rerank`.
+  bool fused;
+  // Weight of the dense similarity in the fused score (finite, at least 0).
+  float dense_weight;
 } AvgSearchOptions;
 
 // One result: an indexed image and its score (the sum of its vokens' log-probabilities,
@@ -220,6 +233,19 @@ typedef struct AvgGeneratorTrainConfig {
   size_t decoder_d_model;
   size_t max_text_tokens;
   uint64_t seed;
+  // Also learn the texts attached to images (`avg_index_attach_texts`) as
+  // pseudo-queries of them (true), or captions alone.
+  bool index_texts;
+  // Give the generator a vector memory slot (true): captions enter with their text
+  // vectors, queries with theirs (`AvgSearchOptions.query_vectors`, or the image
+  // encoder's), and images with no text at all are learned from their own vectors.
+  bool index_vectors;
+  // An indexing pass: the current generator goes on learning the images added since
+  // it trained, replaying as many pairs of images it learned before, for `epochs`;
+  // installed when the pass ends (a cancelled pass leaves the previous generator
+  // serving). `AVG_STATUS_WRONG_STATE` without a trained generator; nothing new to
+  // learn is OK and trains nothing. `model_dir` may then be NULL.
+  bool incremental;
 } AvgGeneratorTrainConfig;
 
 #ifdef __cplusplus
@@ -325,6 +351,22 @@ enum AvgStatus avg_index_add_captions(const struct AvgIndex *index,
                                       const float *vectors,
                                       size_t count,
                                       size_t dim,
+                                      struct AvgError **err);
+
+// Attaches `count` texts to image `image_id` for indexing: words that describe it
+// (tags, an album or file name, its own caption). `avg_train_generator` teaches the
+// generator to write the image's vokens from each, so that photos without training
+// captions are found by text. Not training captions: they never train the tokenizer.
+// All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
+//
+// Ownership: everything is copied. Thread-safety: any thread.
+//
+// # Safety
+// `texts` holds `count` NUL-terminated strings.
+enum AvgStatus avg_index_attach_texts(const struct AvgIndex *index,
+                                      uint64_t image_id,
+                                      const char *const *texts,
+                                      size_t count,
                                       struct AvgError **err);
 
 // Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
@@ -480,7 +522,8 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, no rerank.
+// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, dense weight
+// 20 (used when `fused` is set).
 // Thread-safety: any thread.
 //
 // # Safety
@@ -579,7 +622,8 @@ enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
 
 // Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 // clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
+// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on) and
+// `model_dir` NULL, which must be set.
 // Thread-safety: any thread.
 //
 // # Safety
@@ -587,7 +631,8 @@ enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
 enum AvgStatus avg_generator_train_config_default(struct AvgGeneratorTrainConfig *config,
                                                   struct AvgError **err);
 
-// Trains the generator on every caption in the index paired with its image's vokens
+// Trains the generator on every caption and attached text in the index, each paired
+// with its image's vokens
 // (the tokenizer must be trained: else `AVG_STATUS_WRONG_STATE`). After each epoch the
 // model so far answers searches and is saved in the index directory; reopening needs
 // neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the

@@ -4,7 +4,7 @@
 use crate::encoders::{Clip, ImageSource};
 use crate::generator::{self, Generator, GeneratorConfig, GeneratorReport, GeneratorTrainConfig, NewGenerator};
 use crate::progress::{Progress, Stage};
-use crate::search::{beam, Hit, SearchOptions};
+use crate::search::{beam, quantized, Hit, SearchOptions};
 use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
 use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
 use crate::store::{ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
@@ -298,7 +298,15 @@ impl Index {
         self.state.write().records.add_captions(image, &captions)
     }
 
-    /// Removes an image and its captions.
+    /// Attaches texts that describe an image (tags, an album or file name, the image's
+    /// own caption) for indexing: `train_generator` teaches the generator to write the
+    /// image's vokens from each, so that an image is found by text even when it has no
+    /// training captions. Unlike captions, texts never train the tokenizer's alignment.
+    pub fn attach_texts(&self, image: u64, texts: &[&str]) -> Result<()> {
+        self.state.write().records.attach_texts(image, texts)
+    }
+
+    /// Removes an image, its captions and its texts.
     pub fn remove_image(&self, image: u64) -> Result<()> {
         self.state.write().records.remove(image)
     }
@@ -394,11 +402,13 @@ impl Index {
         Ok(report)
     }
 
-    /// Trains the generator on every caption in the index, paired with its image's
-    /// vokens (the tokenizer must be trained). After each epoch the model so far
+    /// Trains the generator on every caption and attached text in the index, paired with
+    /// its image's vokens (the tokenizer must be trained). After each epoch the model so far
     /// answers searches and is saved; `progress` may return false to stop, and the call
     /// then fails with `Error::Cancelled`, leaving the last completed epoch's model (or
-    /// the previous generator, before the first epoch ends).
+    /// the previous generator, before the first epoch ends). Should the tokenizer be
+    /// retrained meanwhile, the call fails with `Error::WrongState` at the end of the
+    /// epoch and installs nothing: a generator only ever serves the vokens it learned.
     pub fn train_generator(
         &self,
         cfg: &GeneratorTrainConfig,
@@ -406,43 +416,98 @@ impl Index {
     ) -> Result<GeneratorReport> {
         cfg.validate()?;
         let _heap = crate::heap::retain();
-        let (examples, vokens, codebook) = {
+        let base = match cfg.incremental {
+            true => Some(self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
+                Error::WrongState("an indexing pass needs a trained generator (train without incremental first)".into())
+            })?),
+            false => None,
+        };
+        // The architecture of the model being trained decides whether pairs carry vectors.
+        let with_vectors = base.as_ref().map_or(cfg.index_vectors, |b| b.reads_vectors());
+        let (examples, owners, vokens, codebook, tokenizer) = {
             let st = self.state.read();
             let r = &st.records;
             let (Some(v), Some(t)) = (&r.vokens, &st.tokenizer) else { return Err(not_tokenized()) };
-            let mut examples = Vec::with_capacity(r.caption_count());
+            let mut examples = Vec::with_capacity(r.caption_count() + r.text_count());
+            let mut owners = Vec::with_capacity(examples.capacity());
             for row in 0..r.len() {
-                for c in &r.captions[row] {
-                    examples.push(generator::Example { text: c.text.clone(), vokens: v.local(v.row(row)) });
+                let vokens = v.local(v.row(row));
+                let example = |text: &str, vector: Option<&[f32]>| generator::Example {
+                    text: text.to_owned(),
+                    vector: vector.filter(|_| with_vectors).map(<[f32]>::to_vec),
+                    vokens: vokens.clone(),
+                };
+                examples.extend(r.captions[row].iter().map(|c| example(&c.text, c.vector.as_deref())));
+                let texts = if cfg.index_texts { r.texts[row].as_slice() } else { &[] };
+                examples.extend(texts.iter().map(|t| example(t, None)));
+                if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
+                    // An image with no text at all is learned from its own vector.
+                    examples.push(example("", Some(r.vector(row))));
                 }
+                owners.resize(examples.len(), r.ids[row]);
             }
-            let codebook = if cfg.init_from_codebook { Some(t.model.codebook_embeddings()?) } else { None };
-            (examples, v.clone(), codebook)
+            let codebook = if cfg.init_from_codebook && base.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
+            (examples, owners, v.clone(), codebook, t.model.clone())
+        };
+        let (examples, learned, new_images) = match &base {
+            None => {
+                let learned: Vec<u64> = owners.clone();
+                let n = images_in(&owners);
+                (examples, learned, n)
+            }
+            Some(b) => match replay_set(b.learned(), examples, &owners, cfg) {
+                Some(set) => set,
+                None => return Ok(GeneratorReport::default()),
+            },
         };
         let c = &self.config;
-        let g = Generator::from_pretrained(
-            &NewGenerator {
-                model_dir: &cfg.model_dir,
-                codebook_size: c.codebook_size,
-                levels: c.voken_len,
-                codebook,
-                decoder_layers: cfg.decoder_layers,
-                decoder_d_model: cfg.decoder_d_model,
-                max_text_tokens: cfg.max_text_tokens,
-                seed: cfg.seed,
-            },
-            &self.device,
-        )?;
+        let mut g = match &base {
+            Some(b) => b.trainable_copy()?,
+            None => Generator::from_pretrained(
+                &NewGenerator {
+                    model_dir: &cfg.model_dir,
+                    codebook_size: c.codebook_size,
+                    levels: c.voken_len,
+                    codebook,
+                    decoder_layers: cfg.decoder_layers,
+                    decoder_d_model: cfg.decoder_d_model,
+                    max_text_tokens: cfg.max_text_tokens,
+                    seed: cfg.seed,
+                    vector_dim: cfg.index_vectors.then_some(c.dim),
+                },
+                &self.device,
+            )?,
+        };
+        g.set_learned(learned);
         let candidates = |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
-        let mut checkpoint = |g: &Generator| -> Result<()> {
+        let install = |g: &Generator| -> Result<()> {
             let snapshot = g.frozen(true)?;
             // Candle queues CUDA work on the calling thread's stream: finish the copies
             // before searches on other threads read them.
             self.device.synchronize()?;
-            self.state.write().generator = Some(Model { model: Arc::new(snapshot), saved: None });
+            let mut st = self.state.write();
+            // A tokenizer retrained meanwhile gave the images other vokens: this model
+            // answers for the old ones and must never serve or be saved beside the new.
+            if !st.tokenizer.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, &tokenizer)) {
+                return Err(Error::WrongState(
+                    "the tokenizer was retrained while the generator trained; the generator was not installed \
+                     (train it again for the new vokens)"
+                        .into(),
+                ));
+            }
+            st.generator = Some(Model { model: Arc::new(snapshot), saved: None });
+            drop(st);
             self.save()
         };
-        generator::train(&g, &examples, cfg, &candidates, &mut progress, &mut checkpoint)
+        // A full training installs every epoch's model; an indexing pass only its end, so
+        // that a stopped pass leaves the previous model serving.
+        let mut checkpoint = |g: &Generator| if base.is_none() { install(g) } else { Ok(()) };
+        let mut report = generator::train(&g, &examples, cfg, &candidates, &mut progress, &mut checkpoint)?;
+        if base.is_some() {
+            install(&g)?;
+        }
+        report.new_images = new_images;
+        Ok(report)
     }
 
     /// Answers a text query: beam search over the vokens of the indexed images, best
@@ -455,42 +520,47 @@ impl Index {
 
     /// `search` for many queries at once (one encoder and decoder pass per step for all).
     pub fn search_batch(&self, queries: &[&str], opts: &SearchOptions, query_vectors: Option<&[&[f32]]>) -> Result<Vec<Vec<Hit>>> {
-        if opts.k == 0 || opts.beam_size == 0 {
-            return Err(Error::InvalidArgument("k and beam_size must be at least 1".into()));
-        }
-        limits::cap("beam size", opts.beam_size, limits::MAX_BEAM)?;
+        opts.validate()?;
         limits::check_batch(queries.len())?;
         for q in queries {
             limits::check_text("query", q)?;
         }
-        let computed = match (opts.rerank, query_vectors, &self.clip) {
-            (true, None, Some(clip)) => Some(clip.embed_texts(queries)?),
-            _ => None,
-        };
-        let computed: Option<Vec<&[f32]>> = computed.as_ref().map(|c| c.iter().map(Vec::as_slice).collect());
-        let query_vectors = query_vectors.or(computed.as_deref());
-        if opts.rerank {
-            let vs = query_vectors.ok_or_else(|| Error::InvalidArgument("rerank needs the query vectors".into()))?;
-            if vs.len() != queries.len() {
-                return Err(Error::InvalidArgument(format!("{} queries but {} query vectors", queries.len(), vs.len())));
-            }
-            for v in vs {
-                check_vector(self.config.dim, v, || "query vector".into())?;
-            }
-        }
-        if queries.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Encode outside the lock; search under it with the same generator (a training
-        // may have swapped in another meanwhile: then encode again).
+        let dense = if opts.fused { opts.dense_weight > 0.0 } else { opts.rerank };
         let current = || {
             self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
             })
         };
         let mut g = current()?;
+        // Query vectors: the host's, else the image encoder's text tower's when the
+        // ranking or the generator reads them.
+        let computed = match (dense || g.reads_vectors(), query_vectors, &self.clip) {
+            (true, None, Some(clip)) if !queries.is_empty() => Some(clip.embed_texts(queries)?),
+            _ => None,
+        };
+        let computed: Option<Vec<&[f32]>> = computed.as_ref().map(|c| c.iter().map(Vec::as_slice).collect());
+        let query_vectors = query_vectors.or(computed.as_deref());
+        if let Some(vs) = query_vectors {
+            if vs.len() != queries.len() {
+                return Err(Error::InvalidArgument(format!("{} queries but {} query vectors", queries.len(), vs.len())));
+            }
+            for v in vs {
+                check_vector(self.config.dim, v, || "query vector".into())?;
+            }
+        } else if dense {
+            return Err(Error::InvalidArgument("rerank and fused search with a dense weight need the query vectors".into()));
+        }
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slots: Vec<Option<&[f32]>> = match query_vectors {
+            Some(vs) => vs.iter().map(|v| Some(*v)).collect(),
+            None => vec![None; queries.len()],
+        };
+        // Encode outside the lock; search under it with the same generator (a training
+        // may have swapped in another meanwhile: then encode again).
         let (st, enc) = loop {
-            let enc = g.encode(queries)?;
+            let enc = g.encode(queries, &slots)?;
             let st = self.state.read();
             match &st.generator {
                 Some(now) if Arc::ptr_eq(&now.model, &g) => break (st, enc),
@@ -501,23 +571,47 @@ impl Index {
             }
         };
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        let vectors = query_vectors.filter(|_| dense);
+        if opts.fused {
+            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size)?;
+            return Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors));
+        }
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
         Ok(found
             .into_iter()
             .enumerate()
             .map(|(q, f)| {
                 let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
-                if let (true, Some(vs)) = (opts.rerank, query_vectors) {
-                    for h in &mut hits {
-                        let row = st.records.row(h.id).expect("trie ids are indexed");
-                        h.score = st.records.vector(row).iter().zip(vs[q]).map(|(a, b)| a * b).sum();
-                    }
+                if let Some(vs) = vectors {
+                    hits.iter_mut().for_each(|h| h.score = similarity(&st.records, h.id, vs[q]));
                     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
                 }
                 hits.truncate(opts.k);
                 hits
             })
             .collect())
+    }
+
+    /// The no-training reference (a diagnostic): the tokenizer's own quantisation of
+    /// each query vector walks the trie of indexed codes, keeping the `beam_size`
+    /// prefixes nearest the query; the hits are every image under them, scored as a
+    /// fused search scores them with minus the squared distance in place of the
+    /// generator's log-probability. `opts.fused` is implied; no generator is needed.
+    pub fn search_by_quantization(&self, query_vectors: &[&[f32]], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
+        opts.validate()?;
+        limits::check_batch(query_vectors.len())?;
+        for v in query_vectors {
+            check_vector(self.config.dim, v, || "query vector".into())?;
+        }
+        let q = self.state.read().tokenizer.as_ref().map(|t| t.model.clone()).ok_or_else(not_tokenized)?;
+        let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
+        let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
+        let (latents, books) = q.host_view(&x)?;
+        let st = self.state.read();
+        let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        let prefixes = latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &books, z, opts.beam_size)).collect();
+        let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
+        Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
     }
 
     /// Makes everything added and trained so far durable. Adds and reads go on
@@ -542,6 +636,76 @@ impl Index {
         mark_saved(&mut st.generator, generator, entries.get(GENERATOR));
         Ok(())
     }
+}
+
+/// The number of distinct ids in `owners` (each image's examples are consecutive).
+fn images_in(owners: &[u64]) -> usize {
+    owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
+}
+
+/// An indexing pass's pairs: those of images the base generator has not learned, and as
+/// many of the learned ones again (at least a batch), drawn at random, replayed so that
+/// they are not forgotten. With the ids learned afterwards and the number of new images;
+/// `None` when every image is learned already.
+fn replay_set(
+    learned: &[u64],
+    examples: Vec<generator::Example>,
+    owners: &[u64],
+    cfg: &GeneratorTrainConfig,
+) -> Option<(Vec<generator::Example>, Vec<u64>, usize)> {
+    let known = |id: &u64| learned.binary_search(id).is_ok();
+    let (mut fresh, mut old) = (Vec::new(), Vec::new());
+    let mut new_ids = Vec::new();
+    for (e, id) in examples.into_iter().zip(owners) {
+        if known(id) {
+            old.push(e);
+        } else {
+            fresh.push(e);
+            new_ids.push(*id);
+        }
+    }
+    if fresh.is_empty() {
+        return None;
+    }
+    let new_images = images_in(&new_ids);
+    let mut rng = crate::rng::Rng::new(cfg.seed ^ 0x1d3a);
+    rng.shuffle(&mut old);
+    old.truncate(fresh.len().max(cfg.batch_size));
+    fresh.extend(old);
+    let learned = learned.iter().copied().chain(new_ids).collect();
+    Some((fresh, learned, new_images))
+}
+
+/// Every image under each query's code prefixes (trie node, prefix score), scored
+/// `prefix score + dense_weight * (query vector . image vector)`, best `k` first.
+fn fused_hits(
+    records: &Records,
+    vokens: &Vokens,
+    prefixes: Vec<Vec<(u32, f32)>>,
+    opts: &SearchOptions,
+    vectors: Option<&[&[f32]]>,
+) -> Vec<Vec<Hit>> {
+    prefixes
+        .into_iter()
+        .enumerate()
+        .map(|(q, prefixes)| {
+            let mut hits: Vec<Hit> = prefixes
+                .into_iter()
+                .flat_map(|(node, score)| vokens.trie().children(node).1.iter().map(move |&id| Hit { id, score }))
+                .collect();
+            if let Some(vs) = vectors {
+                hits.iter_mut().for_each(|h| h.score += opts.dense_weight * similarity(records, h.id, vs[q]));
+            }
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            hits.truncate(opts.k);
+            hits
+        })
+        .collect()
+}
+
+/// The dot product of an indexed image's vector with `v` (0 for an id no longer there).
+fn similarity(records: &Records, id: u64, v: &[f32]) -> f32 {
+    records.row(id).map_or(0.0, |row| records.vector(row).iter().zip(v).map(|(a, b)| a * b).sum())
 }
 
 /// Records the saved entry of a model, unless it was replaced during the save.

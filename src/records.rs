@@ -34,6 +34,8 @@ pub struct ImageRecord {
     pub key: Option<String>,
     pub vector: Vec<f32>,
     pub captions: Vec<Caption>,
+    /// Texts attached for indexing (see [`crate::Index::attach_texts`]).
+    pub texts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -44,6 +46,10 @@ pub(crate) struct Records {
     /// Row-major, `ids.len() * dim`.
     pub vectors: Vec<f32>,
     pub captions: Vec<Vec<Caption>>,
+    /// Texts the host attached to describe each image (tags, an album or file name, its
+    /// own caption): the generator learns them as pseudo-queries of that image. Never
+    /// training captions, which teach the mapping itself.
+    pub texts: Vec<Vec<String>>,
     /// Present once a tokenizer is trained: then every row has its sequence.
     pub vokens: Option<Vokens>,
     row_of: HashMap<u64, usize>,
@@ -77,6 +83,7 @@ impl Records {
             key: self.keys[row].clone(),
             vector: self.vector(row).to_vec(),
             captions: self.captions[row].clone(),
+            texts: self.texts[row].clone(),
         })
     }
 
@@ -101,7 +108,7 @@ impl Records {
         }
         self.reserve(images.len());
         for (i, img) in images.iter().enumerate() {
-            self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new());
+            self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new(), Vec::new());
             if let (Some(vokens), Some(codes)) = (&mut self.vokens, codes) {
                 vokens.push(&codes[i], img.id);
             }
@@ -125,6 +132,23 @@ impl Records {
         Ok(())
     }
 
+    pub(crate) fn attach_texts(&mut self, id: u64, texts: &[&str]) -> Result<()> {
+        let row = self.row(id)?;
+        limits::check_batch(texts.len())?;
+        for t in texts {
+            limits::check_text("text", t)?;
+            if t.trim().is_empty() {
+                return Err(Error::InvalidArgument(format!("an empty text for image {id}")));
+            }
+        }
+        self.texts[row].extend(texts.iter().map(|t| t.to_string()));
+        Ok(())
+    }
+
+    pub(crate) fn text_count(&self) -> usize {
+        self.texts.iter().map(Vec::len).sum()
+    }
+
     /// Removes an image and its captions.
     pub(crate) fn remove(&mut self, id: u64) -> Result<()> {
         let row = self.row(id)?;
@@ -133,6 +157,7 @@ impl Records {
         self.ids.swap_remove(row);
         self.keys.swap_remove(row);
         self.captions.swap_remove(row);
+        self.texts.swap_remove(row);
         if let Some(v) = &mut self.vokens {
             v.swap_remove(row);
         }
@@ -150,16 +175,18 @@ impl Records {
         self.keys.reserve(n);
         self.vectors.reserve(n * self.dim);
         self.captions.reserve(n);
+        self.texts.reserve(n);
         self.row_of.reserve(n);
     }
 
     /// Appends a row without checks; callers have validated it.
-    pub(crate) fn push(&mut self, id: u64, key: Option<String>, vector: &[f32], captions: Vec<Caption>) {
+    pub(crate) fn push(&mut self, id: u64, key: Option<String>, vector: &[f32], captions: Vec<Caption>, texts: Vec<String>) {
         self.row_of.insert(id, self.ids.len());
         self.ids.push(id);
         self.keys.push(key);
         self.vectors.extend_from_slice(vector);
         self.captions.push(captions);
+        self.texts.push(texts);
     }
 
     pub(crate) fn contains(&self, id: u64) -> bool {

@@ -248,6 +248,14 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, null_mut(), &mut n, e)), NullPointer);
         assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), WrongState);
+        // k above the beam: refused by both calls before anything is written (a batch
+        // with k = 1e9 used to write past `out`, and k = 2^62 to overlap queries' hits).
+        let two = [text.as_ptr(), text.as_ptr()];
+        for k in [opts.beam_size + 1, 1_000_000_000, 1 << 62] {
+            let big = AvgSearchOptions { k, ..opts };
+            assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &big, hits.as_mut_ptr(), 4, &mut n, e)), InvalidArgument);
+            assert_eq!(refused(|e| avg_search_batch(o.index, two.as_ptr(), 2, &big, hits.as_mut_ptr(), &mut n, e)), InvalidArgument);
+        }
 
         // Training: NULL handle, invalid configs, nothing to train on, wrong order.
         assert_eq!(refused(|e| avg_train_tokenizer(null(), &tcfg, None, null_mut(), e)), NullPointer);

@@ -19,7 +19,7 @@ fn setup(n: usize, topics: usize, dir: &std::path::Path) -> (Index, Synthetic, s
 fn top1_accuracy(index: &Index, data: &Synthetic) -> f32 {
     let queries: Vec<String> = data.images.iter().map(|(id, _)| caption_text(data.topic(*id), *id, 0)).collect();
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
-    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false }, None).unwrap();
+    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None).unwrap();
     let right = hits.iter().zip(&data.images).filter(|(h, (id, _))| h.first().map(|x| x.id) == Some(*id)).count();
     right as f32 / data.images.len() as f32
 }
@@ -43,7 +43,7 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     assert!(acc >= 0.8, "top-1 on training captions {acc}");
 
     // Every hit is an indexed image, best first, at most k.
-    let hits = index.search(&caption_text(2, 8, 0), &SearchOptions { k: 3, beam_size: 8, rerank: false }, None).unwrap();
+    let hits = index.search(&caption_text(2, 8, 0), &SearchOptions { k: 3, beam_size: 8, rerank: false, ..Default::default() }, None).unwrap();
     assert!(hits.len() <= 3 && !hits.is_empty());
     assert!(hits.iter().all(|h| index.contains(h.id)));
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
@@ -58,7 +58,7 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     // An image added now is searchable at once, and rerank orders by the dot product.
     let v = data.images[8].1.clone();
     index.add_images(&[avg::NewImage { id: 777, key: None, vector: &v }]).unwrap();
-    let opts = SearchOptions { k: 20, beam_size: 20, rerank: true };
+    let opts = SearchOptions { k: 20, beam_size: 20, rerank: true, ..Default::default() };
     let hits = index.search(&caption_text(2, 8, 0), &opts, Some(&v)).unwrap();
     assert!(hits.iter().any(|h| h.id == 777), "{hits:?}");
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
@@ -84,6 +84,156 @@ fn stopping_keeps_the_last_completed_epoch() {
     drop(index);
     let index = Index::open(dir.path().join("index"), None).unwrap();
     assert_same_hits(&index.search("a photo", &SearchOptions::default(), None).unwrap(), &hits);
+}
+
+/// Images 0..40 have training captions; 40..60 only an attached text (as a photo with
+/// tags or a file name would): trained with `index_texts` on or off, the share of the
+/// caption-free images found first by their text, and by other words.
+fn caption_free_top1(index_texts: bool) -> ([f32; 2], Index, Synthetic, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, topics) = (60, 6);
+    let data = Synthetic::new(16, n, topics, 0.5, 21);
+    let model = dir.path().join("bert");
+    write_tiny_bert(&model, &caption_words(n, topics), 5);
+    let index = Index::open(dir.path().join("index"), Some(&small_config(16))).unwrap();
+    let images: Vec<avg::NewImage> = data.images.iter().map(|(id, v)| avg::NewImage { id: *id, key: None, vector: v }).collect();
+    index.add_images(&images).unwrap();
+    for ((id, _), caps) in data.images.iter().zip(&data.captions) {
+        let text = caption_text(data.topic(*id), *id, 0);
+        if *id < 40 {
+            let other = caption_text(data.topic(*id), *id, 1);
+            let captions = [avg::NewCaption { text: &text, vector: Some(&caps[0]) }, avg::NewCaption { text: &other, vector: Some(&caps[1]) }];
+            index.add_captions(*id, &captions).unwrap();
+        } else {
+            index.attach_texts(*id, &[&text]).unwrap();
+        }
+    }
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    // Text only: this is about the texts (tests of the vector slot are the generator's own).
+    index.train_generator(&GeneratorTrainConfig { index_texts, index_vectors: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    let found = [0, 1].map(|variant| {
+        let first = |id: u64| {
+            let hits = index.search(&caption_text(data.topic(id), id, variant), &SearchOptions::default(), None).unwrap();
+            hits.first().map(|h| h.id) == Some(id)
+        };
+        (40..n as u64).filter(|&id| first(id)).count() as f32 / 20.0
+    });
+    (found, index, data, dir)
+}
+
+#[test]
+fn photos_without_captions_are_found_through_their_attached_texts() {
+    let (with, index, data, _dir) = caption_free_top1(true);
+    let (without, ..) = caption_free_top1(false);
+    eprintln!("caption-free images found first by their text / by other words: {with:?} with their texts learned, {without:?} without");
+    assert!(with[0] >= 0.6, "top-1 {with:?} with attached texts");
+    assert!(without[0] <= 0.2, "top-1 {without:?} without them: the test would not tell");
+
+    // Texts survive a reopen; empty ones are refused.
+    assert!(matches!(index.attach_texts(41, &["  "]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(index.attach_texts(9999, &["x"]), Err(Error::UnknownId(9999))));
+    index.save().unwrap();
+    let path = index.path().to_path_buf();
+    drop(index);
+    let index = Index::open(&path, None).unwrap();
+    assert_eq!(index.image(41).unwrap().texts, vec![caption_text(data.topic(41), 41, 0)]);
+
+    // Fused search: an image added after training (its disambiguator never learned) is
+    // found through its codes and the dense similarity, and every hit is indexed.
+    let v = data.images[8].1.clone();
+    index.add_images(&[avg::NewImage { id: 777, key: None, vector: &v }]).unwrap();
+    let opts = SearchOptions { fused: true, k: 5, ..Default::default() };
+    let hits = index.search(&caption_text(data.topic(8), 8, 1), &opts, Some(&v)).unwrap();
+    assert!(hits.iter().take(2).any(|h| h.id == 777), "{hits:?}");
+    assert!(hits.iter().all(|h| index.contains(h.id)) && hits.windows(2).all(|w| w[0].score >= w[1].score));
+    let no_vector = index.search("x", &opts, None).unwrap_err();
+    assert!(matches!(no_vector, Error::InvalidArgument(_)), "{no_vector}");
+    let generator_only = SearchOptions { dense_weight: 0.0, ..opts };
+    assert!(!index.search("x", &generator_only, None).unwrap().is_empty());
+    let nan = SearchOptions { dense_weight: f32::NAN, ..opts };
+    assert!(matches!(index.search("x", &nan, Some(&v)), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn an_indexing_pass_learns_images_added_after_training_and_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, topics) = (60, 6);
+    let data = Synthetic::new(16, n, topics, 0.5, 21);
+    let model = dir.path().join("bert");
+    write_tiny_bert(&model, &caption_words(n, topics), 5);
+    let path = dir.path().join("index");
+    let index = Index::open(&path, Some(&small_config(16))).unwrap();
+    let add = |ids: std::ops::Range<usize>| {
+        for (id, v) in &data.images[ids] {
+            index.add_images(&[avg::NewImage { id: *id, key: None, vector: v }]).unwrap();
+            index.attach_texts(*id, &[&caption_text(data.topic(*id), *id, 0)]).unwrap();
+        }
+    };
+    add(0..40);
+    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    // Text only: the images have texts and no vectors to learn from.
+    let full_cfg = GeneratorTrainConfig { index_vectors: false, epochs: 160, ..tiny_generator_config(&model) };
+    let pass = GeneratorTrainConfig { incremental: true, epochs: 80, ..full_cfg.clone() };
+    assert!(matches!(index.train_generator(&pass, |_| true), Err(Error::WrongState(_))), "a pass needs a generator");
+    let full = index.train_generator(&full_cfg, |_| true).unwrap();
+    assert_eq!(full.new_images, 40);
+    let found = |ids: std::ops::Range<u64>| {
+        let first = |id: u64| {
+            let hits = index.search(&caption_text(data.topic(id), id, 0), &SearchOptions::default(), None).unwrap();
+            hits.first().map(|h| h.id) == Some(id)
+        };
+        ids.filter(|&id| first(id)).count()
+    };
+    let old_before = found(0..40);
+    add(40..60);
+    let new_before = found(40..60);
+
+    // A stopped pass leaves the previous generator serving.
+    let opts = SearchOptions::default();
+    let before = index.search("a photo of t1a", &opts, None).unwrap();
+    let err = index.train_generator(&pass, |p| p.epoch < 1).unwrap_err();
+    assert!(matches!(err, Error::Cancelled));
+    assert_same_hits(&index.search("a photo of t1a", &opts, None).unwrap(), &before);
+
+    let report = index.train_generator(&pass, |_| true).unwrap();
+    assert_eq!(report.new_images, 20);
+    let (old_after, new_after) = (found(0..40), found(40..60));
+    eprintln!("found first: old images {old_before} -> {old_after} of 40, new {new_before} -> {new_after} of 20");
+    assert!(new_after >= 12 && new_after >= new_before + 8, "new images {new_before} -> {new_after}");
+    assert!(old_after + 4 >= old_before, "old images {old_before} -> {old_after}");
+
+    // What was learned survives a reopen: a second pass finds nothing new.
+    drop(index);
+    let index = Index::open(&path, None).unwrap();
+    let again = index.train_generator(&pass, |_| true).unwrap();
+    assert_eq!((again.new_images, again.steps), (0, 0));
+}
+
+#[test]
+fn a_generator_whose_vokens_were_retrained_meanwhile_is_not_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _, model) = setup(30, 3, dir.path());
+    let cfg = GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) };
+    index.train_generator(&cfg, |_| true).unwrap();
+    let tok = TokenizerTrainConfig { epochs: 2, batch_size: 64, hidden: 64, seed: 7, ..Default::default() };
+    let mut retrained = false;
+    // The tokenizer is retrained on the same handle while the generator trains (the
+    // progress callback runs off the index lock, as a host thread would).
+    let err = index
+        .train_generator(&cfg, |_| {
+            if !retrained {
+                retrained = true;
+                index.train_tokenizer(&tok, |_| true).unwrap();
+            }
+            true
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongState(_)) && err.to_string().contains("retrained"), "{err}");
+    // Neither the old generator nor the stale one serves the new vokens, in memory or saved.
+    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    drop(index);
+    let index = Index::open(dir.path().join("index"), None).unwrap();
+    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
 }
 
 #[test]
@@ -134,7 +284,7 @@ fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
     index.train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let opts = SearchOptions { k: 5, beam_size: 8, rerank: false };
+    let opts = SearchOptions { k: 5, beam_size: 8, rerank: false, ..Default::default() };
     let expected = index.search(&caption_text(1, 4, 0), &opts, None).unwrap();
     let returned = std::sync::Mutex::new(std::collections::HashSet::new());
     std::thread::scope(|s| {

@@ -78,7 +78,7 @@ fn the_tokenizer_trains_on_cuda_as_on_the_cpu() {
 
 fn top1(index: &Index, queries: &[String]) -> Vec<Option<u64>> {
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
-    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false }, None).unwrap();
+    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None).unwrap();
     hits.iter().map(|h| h.first().map(|x| x.id)).collect()
 }
 
@@ -120,7 +120,7 @@ fn the_generator_trains_and_searches_on_cuda_as_on_the_cpu() {
     copy_dir(&cpu_dir, &moved);
     let cpu = Index::open(&cpu_dir, None).unwrap();
     let gpu = Index::open(&moved, Some(&config(CUDA))).unwrap();
-    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false };
+    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
     assert_eq!(top1(&cpu, &queries), top1(&gpu, &queries), "the same model's top-1 differs between the devices");
     for q in queries.iter().take(10) {
         assert_same_hits(&cpu.search(q, &opts, None).unwrap(), &gpu.search(q, &opts, None).unwrap());

@@ -105,6 +105,14 @@ public:
         });
     }
 
+    // Texts that describe image id (tags, album or file name, its own caption), learned
+    // by the generator as pseudo-queries of it: photos without captions become findable.
+    void attach_texts(std::uint64_t id, const std::vector<std::string>& texts) {
+        std::vector<const char*> ptrs;
+        for (const auto& t : texts) ptrs.push_back(t.c_str());
+        detail::call([&](AvgError** e) { return avg_index_attach_texts(handle_, id, ptrs.data(), ptrs.size(), e); });
+    }
+
     // The outcome of one photo of add_image_files: AVG_STATUS_OK, or its status and message.
     struct PhotoResult {
         AvgStatus status;

@@ -7,11 +7,24 @@
 //! training captions with their vectors v_t (training images).
 //!
 //! Split of Flickr8k: image names sorted, shuffled by a SplitMix64 Fisher-Yates with
-//! seed 2024; the first 6,000 train, the next 1,000 validate (unused), the last 1,000
-//! test. `--test-set flickr30k` keeps the Flickr8k training images and tests on the
-//! 1,000 Flickr30K test images instead.
+//! `--seed` (2024); the first 6,000 train, the next 1,000 validate, the last 1,000 test.
+//! `--test-set flickr8k-val` evaluates on the validation images (choose settings there,
+//! such as the fused score's dense weight, never on test); `--test-set flickr30k` keeps
+//! the Flickr8k training images and tests on the 1,000 Flickr30K test images.
 //!
-//! usage: avg-eval --model MINILM_DIR [--data DIR] [--out DIR] [--test-set flickr8k|flickr30k]
+//! Tracks (`--track`), what the generator learns of a test image: `indexed`, its first
+//! caption (the text its vector was made from, never a query), attached as indexing
+//! text; `caption-free`, its vector alone (a photo with no text); `unseen`, nothing (the
+//! test images are added after training, their codes from the trained tokenizer).
+//!
+//! `--incremental N` withholds the first N test images from training, adds them after
+//! it, and runs an indexing pass (`--pass-epochs`): recall of the old and the new test
+//! images before and after it, searched among every indexed image (training images
+//! included), with the first `--dense-weights` value.
+//!
+//! usage: avg-eval --model MINILM_DIR [--data DIR] [--out DIR] [--test-set flickr8k|flickr8k-val|flickr30k]
+//!        [--track indexed|caption-free|unseen] [--seed 2024] [--dense-weights 0,5,10,20,40]
+//!        [--no-index-texts] [--no-index-vectors] [--incremental N] [--pass-epochs 2]
 //!        [--n 1024] [--m 4] [--beams 1,5,10,20,30,40] [--tok-epochs 20] [--gen-epochs 10]
 //!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME]
 //!        [--generator-model DIR (a T5 checkpoint instead of MiniLM + voken decoder)]
@@ -38,6 +51,13 @@ struct Args {
     dis_fraction: f32,
     train_images: usize,
     label: String,
+    track: String,
+    seed: u64,
+    dense_weights: Vec<f32>,
+    index_texts: bool,
+    index_vectors: bool,
+    incremental: Option<usize>,
+    pass_epochs: usize,
 }
 
 fn parse_args() -> Args {
@@ -58,6 +78,13 @@ fn parse_args() -> Args {
         dis_fraction: 1.0,
         train_images: 6000,
         label: "main".into(),
+        track: "unseen".into(),
+        seed: 2024,
+        dense_weights: vec![0.0, 5.0, 10.0, 20.0, 40.0],
+        index_texts: true,
+        index_vectors: true,
+        incremental: None,
+        pass_epochs: 2,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,14 +103,26 @@ fn parse_args() -> Args {
             "--train-images" => a.train_images = num(&val()),
             "--dis-fraction" => a.dis_fraction = val().parse().unwrap_or_else(|_| die("--dis-fraction needs a number")),
             "--label" => a.label = val(),
+            "--track" => a.track = val(),
+            "--seed" => a.seed = num(&val()) as u64,
+            "--dense-weights" => {
+                a.dense_weights = val().split(',').map(|w| w.parse().unwrap_or_else(|_| die("--dense-weights needs numbers"))).collect()
+            }
             "--no-align" => a.align = false,
             "--no-init" => a.init = false,
             "--no-dis" => a.dis = false,
+            "--no-index-texts" => a.index_texts = false,
+            "--no-index-vectors" => a.index_vectors = false,
+            "--incremental" => a.incremental = Some(num(&val())),
+            "--pass-epochs" => a.pass_epochs = num(&val()),
             _ => die(&format!("unknown argument {flag}")),
         }
     }
     if a.model.as_os_str().is_empty() {
         die("--model MINILM_DIR is required");
+    }
+    if !matches!(a.track.as_str(), "unseen" | "indexed" | "caption-free") {
+        die("--track is indexed, caption-free or unseen");
     }
     a
 }
@@ -160,17 +199,92 @@ fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<
 
 struct Recall {
     r: [f64; 3],
+    /// The target anywhere in the list (up to the beam size): candidate recall.
+    candidates: f64,
     qps: f64,
 }
 
 fn recall(ranked: &[Vec<u64>], truth: &[u64], qps: f64) -> Recall {
     let mut r = [0f64; 3];
+    let mut candidates = 0.0;
     for (hits, &t) in ranked.iter().zip(truth) {
         for (i, k) in [1, 5, 10].into_iter().enumerate() {
             r[i] += hits.iter().take(k).any(|&h| h == t) as u8 as f64;
         }
+        candidates += hits.contains(&t) as u8 as f64;
     }
-    Recall { r: r.map(|x| 100.0 * x / truth.len() as f64), qps }
+    let pct = |x: f64| 100.0 * x / truth.len() as f64;
+    Recall { r: r.map(pct), candidates: pct(candidates), qps }
+}
+
+/// Per level l: the share of queries whose top hit has the target's first l+1 codes.
+fn level_accuracy(index: &Index, ranked: &[Vec<u64>], truth: &[u64], m: usize) -> Vec<f64> {
+    let mut right = vec![0usize; m];
+    for (hits, &t) in ranked.iter().zip(truth) {
+        let (Some(&top), Ok(want)) = (hits.first(), index.vokens(t)) else { continue };
+        let got = index.vokens(top).unwrap_or_default();
+        let same = got.iter().zip(&want).take(m).take_while(|(a, b)| a == b).count();
+        for level in right.iter_mut().take(same) {
+            *level += 1;
+        }
+    }
+    right.into_iter().map(|n| 100.0 * n as f64 / truth.len() as f64).collect()
+}
+
+/// Queries (caption text, the image they belong to) and the pool they search.
+struct Task<'a> {
+    queries: Vec<(&'a String, u64)>,
+    /// (id, vector) of every image a query may find: the dense baseline's candidates.
+    pool: Vec<(u64, &'a [f32])>,
+}
+
+impl<'a> Task<'a> {
+    /// Every caption but the first (the image's own text, its vector's source) of each
+    /// image, as a query of it.
+    fn new(images: &[(u64, &'a [String])], pool: Vec<(u64, &'a [f32])>) -> Self {
+        let queries = images.iter().flat_map(|&(id, caps)| caps[1..].iter().map(move |c| (c, id))).collect();
+        Task { queries, pool }
+    }
+
+    fn truth(&self) -> Vec<u64> {
+        self.queries.iter().map(|(_, t)| *t).collect()
+    }
+}
+
+/// Exact dot products of unit vectors (cosine) against every pooled vector.
+fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Recall {
+    let t0 = Instant::now();
+    let ranked: Vec<Vec<u64>> = task
+        .queries
+        .iter()
+        .map(|(q, _)| {
+            let qv = &vec[*q];
+            let mut s: Vec<(f32, u64)> = task.pool.iter().map(|(id, v)| (v.iter().zip(qv).map(|(x, y)| x * y).sum(), *id)).collect();
+            s.sort_by(|x, y| y.0.total_cmp(&x.0));
+            s.into_iter().take(20).map(|(_, id)| id).collect()
+        })
+        .collect();
+    recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Recall of one search setting; the generator's rows and the no-training reference.
+fn run_search(index: &Index, task: &Task, vec: &HashMap<String, Vec<f32>>, name: &str, opts: &SearchOptions) -> (Recall, Vec<Vec<u64>>) {
+    let t0 = Instant::now();
+    let mut ranked = Vec::with_capacity(task.queries.len());
+    for chunk in task.queries.chunks(32) {
+        let q: Vec<&str> = chunk.iter().map(|(q, _)| q.as_str()).collect();
+        let qv: Vec<&[f32]> = chunk.iter().map(|(q, _)| vec[*q].as_slice()).collect();
+        let hits = if name.starts_with("tokenizer reference") { index.search_by_quantization(&qv, opts) } else { index.search_batch(&q, opts, Some(&qv)) };
+        let hits = hits.unwrap_or_else(|e| die(&e.to_string()));
+        ranked.extend(hits.into_iter().map(|h| h.into_iter().map(|x| x.id).collect::<Vec<_>>()));
+    }
+    let r = recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64());
+    eprintln!("{name}: R@1 {:.1}, candidates {:.1}", r.r[0], r.candidates);
+    (r, ranked)
+}
+
+fn fused(beam: usize, w: f32) -> SearchOptions {
+    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, ..Default::default() }
 }
 
 fn main() {
@@ -178,14 +292,15 @@ fn main() {
     std::fs::create_dir_all(&a.out).unwrap_or_else(|e| die(&format!("{}: {e}", a.out.display())));
     let started = Instant::now();
     let mut images = flickr8k(&a.data);
-    shuffle(&mut images, 2024);
+    shuffle(&mut images, a.seed);
     let train: Vec<_> = images[..a.train_images.min(6000)].to_vec();
     let test: Vec<_> = match a.test_set.as_str() {
         "flickr8k" => images[7000.min(images.len())..].iter().take(1000).cloned().collect(),
+        "flickr8k-val" => images[6000..7000].to_vec(),
         "flickr30k" => flickr30k_test(&a.data),
         other => die(&format!("unknown test set {other}")),
     };
-    eprintln!("{} training images, {} test images ({})", train.len(), test.len(), a.test_set);
+    eprintln!("{} training images, {} test images ({}, track {}, seed {})", train.len(), test.len(), a.test_set, a.track, a.seed);
 
     let encoder = TextEncoder::load(&a.model, "cpu").unwrap_or_else(|e| die(&e.to_string()));
     let all: Vec<&String> = train.iter().chain(&test).flat_map(|(_, c)| c.iter()).collect();
@@ -197,19 +312,30 @@ fn main() {
     let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     const TEST_BASE: u64 = 1 << 32;
-    let add = |id: u64, caps: &[String], with_captions: bool| {
-        index.add_images(&[NewImage { id, key: None, vector: &vec[&caps[0]] }]).unwrap();
-        if with_captions {
-            let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
-            index.add_captions(id, &nc).unwrap();
+    let test_ids: Vec<(u64, &[String])> = test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
+    for (i, (_, caps)) in train.iter().enumerate() {
+        index.add_images(&[NewImage { id: i as u64, key: None, vector: &vec[&caps[0]] }]).unwrap();
+        let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
+        index.add_captions(i as u64, &nc).unwrap();
+    }
+    // A test image enters with its vector; on the indexed track also with its own text
+    // (its first caption, its vector's source), never one of its query captions.
+    let add_test = |images: &[(u64, &[String])]| {
+        for &(id, caps) in images {
+            index.add_images(&[NewImage { id, key: None, vector: &vec[&caps[0]] }]).unwrap();
+            if a.track == "indexed" {
+                index.attach_texts(id, &[&caps[0]]).unwrap();
+            }
         }
     };
-    for (i, (_, caps)) in train.iter().enumerate() {
-        add(i as u64, caps, true);
-    }
-    for (j, (_, caps)) in test.iter().enumerate() {
-        add(TEST_BASE + j as u64, caps, false);
-    }
+    // Unseen: the test images are added after training (their codes from the trained
+    // tokenizer). The incremental run withholds its new images likewise.
+    let held = match (a.track.as_str(), a.incremental) {
+        ("unseen", _) => test_ids.len(),
+        (_, Some(n)) => n.min(test_ids.len()),
+        _ => 0,
+    };
+    add_test(&test_ids[held..]);
 
     let t0 = Instant::now();
     let tok = TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, ..Default::default() };
@@ -224,78 +350,100 @@ fn main() {
         dis: a.dis,
         dis_fraction: a.dis_fraction,
         init_from_codebook: a.init,
+        index_texts: a.index_texts,
+        index_vectors: a.index_vectors,
         ..Default::default()
     };
     let mut last = Instant::now();
-    let gr = index
-        .train_generator(&gen, |p| {
-            if last.elapsed().as_secs() >= 30 || p.step + 1 == p.steps_per_epoch {
-                eprintln!("generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s", p.epoch + 1, p.epochs, p.step + 1, p.steps_per_epoch, p.loss_gen, p.loss_dis, p.samples_per_second);
-                last = Instant::now();
-            }
-            true
-        })
-        .unwrap_or_else(|e| die(&e.to_string()));
-    let gen_secs = t0.elapsed().as_secs_f64();
-
-    // Retrieval is among the test images only, as for the dense baseline.
-    for i in 0..train.len() {
-        index.remove_image(i as u64).unwrap();
-    }
-    let queries: Vec<(&String, u64)> =
-        test.iter().enumerate().flat_map(|(j, (_, caps))| caps[1..].iter().map(move |c| (c, TEST_BASE + j as u64))).collect();
-    let truth: Vec<u64> = queries.iter().map(|(_, t)| *t).collect();
-
-    // Dense baseline: exact dot products of unit vectors (cosine) against every test v_i.
-    let t0 = Instant::now();
-    let dense: Vec<Vec<u64>> = queries
-        .iter()
-        .map(|(q, _)| {
-            let qv = &vec[*q];
-            let mut s: Vec<(f32, u64)> =
-                test.iter().enumerate().map(|(j, (_, caps))| (vec[&caps[0]].iter().zip(qv).map(|(x, y)| x * y).sum(), TEST_BASE + j as u64)).collect();
-            s.sort_by(|x, y| y.0.total_cmp(&x.0));
-            s.into_iter().take(10).map(|(_, id)| id).collect()
-        })
-        .collect();
-    let dense = recall(&dense, &truth, queries.len() as f64 / t0.elapsed().as_secs_f64());
-
-    let mut rows: Vec<(String, Recall)> = vec![("dense baseline (exact cosine, MiniLM)".into(), dense)];
-    for &beam in &a.beams {
-        for rerank in [false, true] {
-            if rerank && beam != 20 {
-                continue;
-            }
-            let opts = SearchOptions { k: 10, beam_size: beam, rerank };
-            let t0 = Instant::now();
-            let mut ranked = Vec::with_capacity(queries.len());
-            for chunk in queries.chunks(32) {
-                let q: Vec<&str> = chunk.iter().map(|(q, _)| q.as_str()).collect();
-                let qv: Vec<&[f32]> = chunk.iter().map(|(q, _)| vec[*q].as_slice()).collect();
-                let hits = index.search_batch(&q, &opts, Some(&qv)).unwrap_or_else(|e| die(&e.to_string()));
-                ranked.extend(hits.into_iter().map(|h| h.into_iter().map(|x| x.id).collect::<Vec<_>>()));
-            }
-            let r = recall(&ranked, &truth, queries.len() as f64 / t0.elapsed().as_secs_f64());
-            let name = format!("libavg beam {beam}{}", if rerank { " + rerank" } else { "" });
-            eprintln!("{name}: R@1 {:.1}", r.r[0]);
-            rows.push((name, r));
+    let mut report = |p: &avg::Progress| {
+        if last.elapsed().as_secs() >= 30 || p.step + 1 == p.steps_per_epoch {
+            eprintln!("generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s", p.epoch + 1, p.epochs, p.step + 1, p.steps_per_epoch, p.loss_gen, p.loss_dis, p.samples_per_second);
+            last = Instant::now();
         }
-    }
+        true
+    };
+    let gr = index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string()));
+    let gen_secs = t0.elapsed().as_secs_f64();
+    add_test(&test_ids[..held]);
+
+    let mut extra = serde_json::Map::new();
+    let rows = match a.incremental {
+        Some(_) if a.track == "unseen" => die("--incremental needs the indexed or caption-free track"),
+        Some(_) => {
+            // Pool: the whole index (training images stay: the pass replays their pairs).
+            let pool: Vec<(u64, &[f32])> = train
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice()))
+                .chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())))
+                .collect();
+            let tasks = [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
+            let opts = fused(20, a.dense_weights[0]);
+            let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
+            let mut rows: Vec<(String, Recall)> = Vec::new();
+            for (set, task) in &tasks {
+                rows.push((format!("dense baseline, {set} images"), dense_baseline(task, &vec)));
+                rows.push((format!("{name}, {set} images, before the pass"), run_search(&index, task, &vec, &name, &opts).0));
+            }
+            let t0 = Instant::now();
+            let pass = GeneratorTrainConfig { incremental: true, epochs: a.pass_epochs, ..gen.clone() };
+            let pr = index.train_generator(&pass, &mut report).unwrap_or_else(|e| die(&e.to_string()));
+            let pass_secs = t0.elapsed().as_secs_f64();
+            for (set, task) in &tasks {
+                rows.push((format!("{name}, {set} images, after the pass"), run_search(&index, task, &vec, &name, &opts).0));
+            }
+            let per_1000 = pass_secs / pr.new_images.max(1) as f64 * 1000.0;
+            eprintln!("indexing pass: {} new images, {} steps, {pass_secs:.0} s ({per_1000:.0} s per 1,000 new images)", pr.new_images, pr.steps);
+            extra.insert("pass".into(), serde_json::json!({"new_images": pr.new_images, "epochs": a.pass_epochs, "steps": pr.steps, "seconds": pass_secs, "seconds_per_1000_new_images": per_1000}));
+            rows
+        }
+        None => {
+            // Retrieval is among the test images only, as for the dense baseline.
+            for i in 0..train.len() {
+                index.remove_image(i as u64).unwrap();
+            }
+            let pool = test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())).collect();
+            let task = Task::new(&test_ids, pool);
+            let mut rows: Vec<(String, Recall)> = vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
+            let mut runs: Vec<(String, SearchOptions)> = Vec::new();
+            for &beam in &a.beams {
+                runs.push((format!("libavg beam {beam}"), SearchOptions { k: beam, beam_size: beam, ..Default::default() }));
+                if beam == 20 {
+                    runs.push((format!("libavg beam {beam} + rerank"), SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() }));
+                    runs.extend(a.dense_weights.iter().map(|&w| (format!("libavg fused beam {beam}, dense weight {w}"), fused(beam, w))));
+                    runs.extend(a.dense_weights.iter().map(|&w| (format!("tokenizer reference (no generator), dense weight {w}"), fused(beam, w))));
+                }
+            }
+            for (name, opts) in runs {
+                let (r, ranked) = run_search(&index, &task, &vec, &name, &opts);
+                if name == "libavg beam 20" {
+                    extra.insert("top1_code_prefix_accuracy".into(), serde_json::json!(level_accuracy(&index, &ranked, &task.truth(), a.m)));
+                }
+                rows.push((name, r));
+            }
+            rows
+        }
+    };
 
     let setting = format!(
-        "{} ({} test images, {} queries), N={}, M={}, align={}, codebook init={}, L_dis={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), total {:.0} s",
-        a.test_set, test.len(), queries.len(), a.n, a.m, a.align, a.init, a.dis, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, started.elapsed().as_secs_f64()
+        "{} ({} test images), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), total {:.0} s",
+        a.test_set, test.len(), a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, started.elapsed().as_secs_f64()
     );
-    let mut md = format!("Text proxy, {setting}\n\n| method | R@1 | R@5 | R@10 | queries/s |\n|---|---|---|---|---|\n");
+    let mut md = format!("Text proxy, {setting}\n\n| method | R@1 | R@5 | R@10 | candidates | queries/s |\n|---|---|---|---|---|---|\n");
     for (name, r) in &rows {
-        md += &format!("| {name} | {:.1} | {:.1} | {:.1} | {:.1} |\n", r.r[0], r.r[1], r.r[2], r.qps);
+        md += &format!("| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n", r.r[0], r.r[1], r.r[2], r.candidates, r.qps);
+    }
+    for (k, v) in &extra {
+        md += &format!("\n{k}: {v}\n");
     }
     println!("{md}");
-    let json = serde_json::json!({
-        "label": a.label, "setting": setting, "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
+    let mut json = serde_json::json!({
+        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set,
+        "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
         "generator": {"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs},
-        "rows": rows.iter().map(|(n, r)| serde_json::json!({"method": n, "r1": r.r[0], "r5": r.r[1], "r10": r.r[2], "qps": r.qps})).collect::<Vec<_>>(),
+        "rows": rows.iter().map(|(n, r)| serde_json::json!({"method": n, "r1": r.r[0], "r5": r.r[1], "r10": r.r[2], "candidates": r.candidates, "qps": r.qps})).collect::<Vec<_>>(),
     });
+    json.as_object_mut().unwrap().extend(extra);
     std::fs::write(a.out.join(format!("{}.json", a.label)), serde_json::to_vec_pretty(&json).unwrap()).unwrap();
     std::fs::write(a.out.join(format!("{}.md", a.label)), md).unwrap();
 }

@@ -209,6 +209,32 @@ pub unsafe extern "C" fn avg_index_add_captions(
     })
 }
 
+/// Attaches `count` texts to image `image_id` for indexing: words that describe it
+/// (tags, an album or file name, its own caption). `avg_train_generator` teaches the
+/// generator to write the image's vokens from each, so that photos without training
+/// captions are found by text. Not training captions: they never train the tokenizer.
+/// All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
+///
+/// Ownership: everything is copied. Thread-safety: any thread.
+///
+/// # Safety
+/// `texts` holds `count` NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_attach_texts(
+    index: *const AvgIndex,
+    image_id: u64,
+    texts: *const *const c_char,
+    count: usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let index = handle(index)?;
+        crate::limits::check_batch(count)?;
+        let texts = c_slice(texts, count, "texts")?.iter().map(|&t| c_str(t, "texts[i]")).collect::<Result<Vec<_>>>()?;
+        index.attach_texts(image_id, &texts)
+    })
+}
+
 /// Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
 /// WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
 /// optional external key `keys[i]` (`keys` may be NULL, and so may any entry).

@@ -9,7 +9,8 @@ use std::ffi::c_char;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct AvgSearchOptions {
-    /// Most hits per query (1 to `beam_size`).
+    /// Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
+    /// outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
     pub k: usize,
     /// Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
     pub beam_size: usize,
@@ -17,19 +18,36 @@ pub struct AvgSearchOptions {
     /// image vectors. Needs `query_vectors`, unless the index has an image encoder,
     /// which then computes them.
     pub rerank: bool,
-    /// With `rerank`: one vector of `dim` floats per query, contiguous; else NULL.
+    /// With `rerank`, or `fused` and a `dense_weight` above 0: one vector of `dim` floats
+    /// per query, contiguous; else NULL.
     pub query_vectors: *const f32,
     pub dim: usize,
+    /// Generate the M codes only and return every image under the `beam_size` best code
+    /// prefixes, scored by code log-probability + `dense_weight` x (query vector . image
+    /// vector). Finds images whose disambiguator the generator never learned (photos
+    /// added later, without captions). Takes precedence over `rerank`.
+    pub fused: bool,
+    /// Weight of the dense similarity in the fused score (finite, at least 0).
+    pub dense_weight: f32,
 }
 
 impl Default for AvgSearchOptions {
     fn default() -> Self {
         let d = SearchOptions::default();
-        AvgSearchOptions { k: d.k, beam_size: d.beam_size, rerank: d.rerank, query_vectors: std::ptr::null(), dim: 0 }
+        AvgSearchOptions {
+            k: d.k,
+            beam_size: d.beam_size,
+            rerank: d.rerank,
+            query_vectors: std::ptr::null(),
+            dim: 0,
+            fused: d.fused,
+            dense_weight: d.dense_weight,
+        }
     }
 }
 
-/// Fills `options` with the defaults: k 10, beam 20, no rerank.
+/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, dense weight
+/// 20 (used when `fused` is set).
 /// Thread-safety: any thread.
 ///
 /// # Safety
@@ -49,8 +67,9 @@ unsafe fn run(
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
     let o = options.as_ref().copied().unwrap_or_default();
-    let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank };
-    let vectors = if o.rerank && !(o.query_vectors.is_null() && index.image_encoder().is_some()) {
+    let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank, fused: o.fused, dense_weight: o.dense_weight };
+    let dense = if o.fused { o.dense_weight > 0.0 } else { o.rerank };
+    let vectors = if dense && !(o.query_vectors.is_null() && index.image_encoder().is_some()) {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
         }

@@ -162,11 +162,25 @@ pub struct AvgGeneratorTrainConfig {
     pub decoder_d_model: usize,
     pub max_text_tokens: usize,
     pub seed: u64,
+    /// Also learn the texts attached to images (`avg_index_attach_texts`) as
+    /// pseudo-queries of them (true), or captions alone.
+    pub index_texts: bool,
+    /// Give the generator a vector memory slot (true): captions enter with their text
+    /// vectors, queries with theirs (`AvgSearchOptions.query_vectors`, or the image
+    /// encoder's), and images with no text at all are learned from their own vectors.
+    pub index_vectors: bool,
+    /// An indexing pass: the current generator goes on learning the images added since
+    /// it trained, replaying as many pairs of images it learned before, for `epochs`;
+    /// installed when the pass ends (a cancelled pass leaves the previous generator
+    /// serving). `AVG_STATUS_WRONG_STATE` without a trained generator; nothing new to
+    /// learn is OK and trains nothing. `model_dir` may then be NULL.
+    pub incremental: bool,
 }
 
 /// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 /// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-/// decoder, 32 text tokens, seed 42) and `model_dir` NULL, which must be set.
+/// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on) and
+/// `model_dir` NULL, which must be set.
 /// Thread-safety: any thread.
 ///
 /// # Safety
@@ -196,12 +210,16 @@ pub unsafe extern "C" fn avg_generator_train_config_default(
             decoder_d_model: d.decoder_d_model,
             max_text_tokens: d.max_text_tokens,
             seed: d.seed,
+            index_texts: d.index_texts,
+            index_vectors: d.index_vectors,
+            incremental: d.incremental,
         };
         Ok(())
     })
 }
 
-/// Trains the generator on every caption in the index paired with its image's vokens
+/// Trains the generator on every caption and attached text in the index, each paired
+/// with its image's vokens
 /// (the tokenizer must be trained: else `AVG_STATUS_WRONG_STATE`). After each epoch the
 /// model so far answers searches and is saved in the index directory; reopening needs
 /// neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
@@ -227,7 +245,10 @@ pub unsafe extern "C" fn avg_train_generator(
         let index = handle(index)?;
         let c = config.as_ref().ok_or(Error::NullPointer("config"))?;
         let cfg = GeneratorTrainConfig {
-            model_dir: c_str(c.model_dir, "config.model_dir")?.into(),
+            model_dir: match c.incremental && c.model_dir.is_null() {
+                true => Default::default(),
+                false => c_str(c.model_dir, "config.model_dir")?.into(),
+            },
             epochs: c.epochs,
             batch_size: c.batch_size,
             learning_rate: c.learning_rate,
@@ -244,6 +265,9 @@ pub unsafe extern "C" fn avg_train_generator(
             decoder_d_model: c.decoder_d_model,
             max_text_tokens: c.max_text_tokens,
             seed: c.seed,
+            index_texts: c.index_texts,
+            index_vectors: c.index_vectors,
+            incremental: c.incremental,
         };
         index.train_generator(&cfg, host_callback(progress, user_data))?;
         Ok(())

@@ -48,6 +48,11 @@ pub(crate) struct GeneratorConfig {
     pub start_token: u32,
     pub pad_token: u32,
     pub max_text_tokens: usize,
+    /// Width of the vectors that enter the encoder output as one extra memory slot (the
+    /// image vector of a pseudo-query, the text vector of a caption or query); `None`
+    /// for a generator that reads text only.
+    #[serde(default)]
+    pub vector_dim: Option<usize>,
 }
 
 enum Encoder {
@@ -67,6 +72,10 @@ pub(crate) struct Generator {
     lm_head: Option<Lin>,
     decoder: Stack,
     d_model: usize,
+    /// Projects a vector into the memory slot (see `GeneratorConfig::vector_dim`).
+    vector_proj: Option<Lin>,
+    /// See `learned`.
+    learned: Vec<u64>,
 }
 
 /// An encoded batch of texts: states [B, S, D] and their 0/1 mask [B, S].
@@ -92,6 +101,8 @@ impl StepRows {
 }
 
 const TOKENIZER_TENSOR: &str = "text_tokenizer.json";
+/// The learned image ids, stored with the weights (as i64, bit for bit).
+const LEARNED_TENSOR: &str = "learned_images";
 const BERT_PREFIX: &str = "frozen_encoder.";
 
 /// Options for a generator built from a pretrained checkpoint.
@@ -106,7 +117,12 @@ pub(crate) struct NewGenerator<'a> {
     pub decoder_d_model: usize,
     pub max_text_tokens: usize,
     pub seed: u64,
+    pub vector_dim: Option<usize>,
 }
+
+/// Start of the vector projection: index vectors are about unit length, so unit-variance
+/// weights give the slot states of the same scale as the text's.
+const VECTOR_PROJ_STD: f32 = 1.0;
 
 impl Generator {
     /// Builds a generator on a pretrained checkpoint directory (`config.json`,
@@ -135,6 +151,10 @@ impl Generator {
                     let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, t5.d_model, rms, &mut rng, device)?;
                     weights.insert(name.into(), Tensor::cat(&[&w, &rows], 0)?);
                 }
+                if let Some(dim) = o.vector_dim {
+                    let w = Tensor::from_vec(rng.normals(t5.d_model * dim, VECTOR_PROJ_STD), (t5.d_model, dim), device)?;
+                    weights.insert("vector_proj.weight".into(), w);
+                }
                 let config = GeneratorConfig {
                     start_token: t5.decoder_start_token_id,
                     backbone: Backbone::T5 { t5: ext },
@@ -143,6 +163,7 @@ impl Generator {
                     voken_offset: offset,
                     pad_token: 0,
                     max_text_tokens: o.max_text_tokens,
+                    vector_dim: o.vector_dim,
                 };
                 Self::build(config, Params::stored(weights, device), HashMap::new(), tokenizer_json)
             }
@@ -172,6 +193,7 @@ impl Generator {
                     start_token: n2 as u32,
                     pad_token: pad,
                     max_text_tokens: o.max_text_tokens,
+                    vector_dim: o.vector_dim,
                 };
                 let g = Self::build(config, Params::fresh(o.seed, device), weights, tokenizer_json)?;
                 let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, o.decoder_d_model, 1.0, &mut rng, device)?;
@@ -187,12 +209,41 @@ impl Generator {
     }
 
     /// A generator read back from the index, for search (its parameters are frozen).
-    pub(crate) fn from_saved(config: GeneratorConfig, mut tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+    pub(crate) fn from_saved(config: GeneratorConfig, tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+        Self::from_tensors(config, tensors, device, false)
+    }
+
+    /// A trainable copy, to learn more (an indexing pass) without touching `self`.
+    pub(crate) fn trainable_copy(&self) -> Result<Self> {
+        let tensors = self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
+        Self::from_tensors(self.config.clone(), tensors, self.device(), true)
+    }
+
+    fn from_tensors(config: GeneratorConfig, mut tensors: HashMap<String, Tensor>, device: &Device, trainable: bool) -> Result<Self> {
         let json = tensors.remove(TOKENIZER_TENSOR).ok_or_else(|| Error::Model("saved generator lacks its tokenizer".into()))?;
         let json = json.to_dtype(DType::U8)?.to_vec1::<u8>()?;
+        // Generators saved before indexing passes existed name no learned images.
+        let learned = match tensors.remove(LEARNED_TENSOR) {
+            Some(t) => t.to_dtype(DType::I64)?.to_vec1::<i64>()?.into_iter().map(|x| x as u64).collect(),
+            None => Vec::new(),
+        };
         let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) = tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
         let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
-        Self::build(config, Params::frozen(trained, device), frozen, json)
+        let params = if trainable { Params::stored(trained, device) } else { Params::frozen(trained, device) };
+        let mut g = Self::build(config, params, frozen, json)?;
+        g.learned = learned;
+        Ok(g)
+    }
+
+    /// The ids of the images whose pairs this generator was trained on (sorted).
+    pub(crate) fn learned(&self) -> &[u64] {
+        &self.learned
+    }
+
+    pub(crate) fn set_learned(&mut self, mut ids: Vec<u64>) {
+        ids.sort_unstable();
+        ids.dedup();
+        self.learned = ids;
     }
 
     fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {
@@ -210,7 +261,9 @@ impl Generator {
         let embed = p.get("shared.weight", &[dc.vocab_size, dc.d_model], crate::params::Init::Normal(1.0))?;
         let decoder = Stack::new(&mut p, "decoder", &dc, true)?;
         let lm_head = if dc.tie_word_embeddings { None } else { Some(Lin::new(&mut p, "lm_head", dc.d_model, dc.vocab_size, (dc.d_model as f32).powf(-0.5))?) };
-        Ok(Generator { d_model: dc.d_model, config, params: p, tokenizer, tokenizer_json, encoder, embed, lm_head, decoder })
+        // Created last, so that a text-only generator draws the same initial weights.
+        let vector_proj = config.vector_dim.map(|d| Lin::new(&mut p, "vector_proj", d, dc.d_model, VECTOR_PROJ_STD)).transpose()?;
+        Ok(Generator { d_model: dc.d_model, config, params: p, tokenizer, tokenizer_json, encoder, embed, lm_head, decoder, vector_proj, learned: Vec::new() })
     }
 
     /// Everything needed to rebuild the generator without the original checkpoint.
@@ -220,6 +273,8 @@ impl Generator {
             out.extend(weights.iter().map(|(n, t)| (format!("{BERT_PREFIX}{n}"), t.clone())));
         }
         out.push((TOKENIZER_TENSOR.into(), Tensor::new(self.tokenizer_json.as_slice(), self.embed.device())?));
+        let learned: Vec<i64> = self.learned.iter().map(|&id| id as i64).collect();
+        out.push((LEARNED_TENSOR.into(), Tensor::from_vec(learned, self.learned.len(), &Device::Cpu)?));
         Ok(out)
     }
 
@@ -283,9 +338,37 @@ impl Generator {
         Ok(Encoded { states, mask: mask.clone() })
     }
 
-    pub(crate) fn encode(&self, texts: &[&str]) -> Result<Encoded> {
+    /// Encoded queries: texts and, for a generator that reads vectors, each query's
+    /// vector (`None`: its slot is masked out).
+    pub(crate) fn encode(&self, texts: &[&str], vectors: &[Option<&[f32]>]) -> Result<Encoded> {
         let (ids, mask) = self.tokenize(texts)?;
-        self.encode_ids(&ids, &mask, None, None)
+        self.with_vectors(self.encode_ids(&ids, &mask, None, None)?, vectors)
+    }
+
+    pub(crate) fn reads_vectors(&self) -> bool {
+        self.vector_proj.is_some()
+    }
+
+    /// Puts each row's vector in front of its encoder states as one more memory slot
+    /// (masked where the row has none). A text-only generator returns `enc` as it is.
+    pub(crate) fn with_vectors(&self, enc: Encoded, vectors: &[Option<&[f32]>]) -> Result<Encoded> {
+        let (Some(proj), Some(dim)) = (&self.vector_proj, self.config.vector_dim) else { return Ok(enc) };
+        let b = enc.states.dim(0)?;
+        let mut flat = vec![0f32; b * dim];
+        let mut present = vec![0u32; b];
+        for (i, v) in vectors.iter().enumerate().take(b) {
+            if let Some(v) = v {
+                if v.len() != dim {
+                    return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
+                }
+                flat[i * dim..(i + 1) * dim].copy_from_slice(v);
+                present[i] = 1;
+            }
+        }
+        let d = self.device();
+        let slot = proj.forward(&Tensor::from_vec(flat, (b, dim), d)?)?.unsqueeze(1)?;
+        let present = Tensor::from_vec(present, (b, 1), d)?.to_dtype(enc.mask.dtype())?;
+        Ok(Encoded { states: Tensor::cat(&[&slot, &enc.states], 1)?, mask: Tensor::cat(&[&present, &enc.mask], 1)? })
     }
 
     fn embed_tokens(&self, ids: &Tensor, rows: Option<&StepRows>) -> Result<Tensor> {

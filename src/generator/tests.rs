@@ -61,15 +61,20 @@ fn examples() -> Vec<Example> {
     (0..24u32)
         .map(|i| Example {
             text: format!("w{} w{} w{}", i % 20, (i * 7 + 3) % 20, if i % 2 == 0 { "1" } else { "2" }),
+            vector: None,
             vokens: vec![i % 8, (i / 3) % 8, 8 + i / 8],
         })
         .collect()
 }
 
 fn generator(dir: &Path, gated: bool, tied: bool) -> Generator {
+    generator_with(dir, gated, tied, None)
+}
+
+fn generator_with(dir: &Path, gated: bool, tied: bool, vector_dim: Option<usize>) -> Generator {
     write_tiny_t5(dir, gated, tied);
     let codebook = Tensor::from_vec((0..8 * 16).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect::<Vec<_>>(), (8, 16), &Device::Cpu).unwrap();
-    let opts = NewGenerator { model_dir: dir, codebook_size: 8, levels: 2, codebook: Some(codebook), decoder_layers: 1, decoder_d_model: 32, max_text_tokens: 16, seed: 1 };
+    let opts = NewGenerator { model_dir: dir, codebook_size: 8, levels: 2, codebook: Some(codebook), decoder_layers: 1, decoder_d_model: 32, max_text_tokens: 16, seed: 1, vector_dim };
     Generator::from_pretrained(&opts, &Device::Cpu).unwrap()
 }
 
@@ -81,12 +86,20 @@ fn trie(examples: &[Example]) -> Trie {
     t
 }
 
+/// A distinct vector of width 6 for example `i`.
+fn vector_of(i: u32) -> Vec<f32> {
+    (0..6u32).map(|k| if k == i % 6 { 1.0 } else if k == (i / 6) % 6 { -0.5 } else { 0.0 }).collect()
+}
+
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for (gated, tied) in [(false, true), (true, false)] {
+    for (gated, tied, vectors) in [(false, true, false), (true, false, false), (false, true, true)] {
         let dir = tempfile::tempdir().unwrap();
-        let g = generator(dir.path(), gated, tied);
-        let ex = examples();
+        let g = generator_with(dir.path(), gated, tied, vectors.then_some(6));
+        let mut ex = examples();
+        if vectors {
+            ex.iter_mut().enumerate().for_each(|(i, e)| e.vector = Some(vector_of(i as u32)));
+        }
         let t = trie(&ex);
         let loss = super::train::step_loss(&g, &ex[..6], &t, 3).unwrap();
         let grads = loss.backward().unwrap();
@@ -111,7 +124,7 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let report = train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
     assert!(report.loss_gen < 0.5, "L_gen {}", report.loss_gen);
     let texts: Vec<&str> = ex.iter().map(|e| e.text.as_str()).collect();
-    let found = beam::search(&g, &t, &g.encode(&texts).unwrap(), 5).unwrap();
+    let found = beam::search(&g, &t, &g.encode(&texts, &[]).unwrap(), 5).unwrap();
     let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
     assert!(right >= 20, "{right}/24 captions generate their own vokens first");
 
@@ -120,12 +133,32 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     // inference-only kernels; both find the same.
     for frozen in [g.frozen(true).unwrap(), view] {
         assert!(frozen.named_tensors().unwrap().iter().all(|(_, t)| !t.track_op()));
-        let again = beam::search(&frozen, &t, &frozen.encode(&texts).unwrap(), 5).unwrap();
+        let again = beam::search(&frozen, &t, &frozen.encode(&texts, &[]).unwrap(), 5).unwrap();
         for (a, b) in found.iter().zip(&again) {
             assert_eq!(a.iter().map(|f| f.id).collect::<Vec<_>>(), b.iter().map(|f| f.id).collect::<Vec<_>>());
             assert!(a.iter().zip(b).all(|(x, y)| (x.score - y.score).abs() < 1e-4));
         }
     }
+}
+
+#[test]
+fn with_a_vector_slot_examples_without_text_are_learned_from_their_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = generator_with(dir.path(), false, true, Some(6));
+    // No text at all: only the vector tells the 24 images apart.
+    let ex: Vec<Example> = examples().into_iter().enumerate().map(|(i, e)| Example { text: String::new(), vector: Some(vector_of(i as u32)), ..e }).collect();
+    let t = trie(&ex);
+    let cfg = GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
+    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
+    train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
+    let vectors: Vec<Option<&[f32]>> = ex.iter().map(|e| e.vector.as_deref()).collect();
+    let texts = vec![""; ex.len()];
+    let found = beam::search(&g, &t, &g.encode(&texts, &vectors).unwrap(), 5).unwrap();
+    let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
+    assert!(right >= 20, "{right}/24 vectors generate their own vokens first");
+    // With the slot masked, the generator has nothing to go on.
+    let blind = beam::search(&g, &t, &g.encode(&texts, &[]).unwrap(), 5).unwrap();
+    assert!(blind.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count() <= 2);
 }
 
 /// Where the parity test leaves its checkpoints, for `tests/data/t5_reference.py`.

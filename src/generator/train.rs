@@ -44,6 +44,21 @@ pub struct GeneratorTrainConfig {
     /// Captions and queries are cut to this many tokens.
     pub max_text_tokens: usize,
     pub seed: u64,
+    /// Also learn every image's attached texts (`Index::attach_texts`) as pseudo-queries
+    /// of it (true), or captions alone (the ablation).
+    pub index_texts: bool,
+    /// Give the generator a vector memory slot: captions enter with their text vectors,
+    /// queries with theirs, and every image with no text at all is learned from its own
+    /// vector (true); or text only (the ablation).
+    pub index_vectors: bool,
+    /// An indexing pass instead of a training from the checkpoint: the index's current
+    /// generator goes on learning, for `epochs`, the pairs of the images it has not
+    /// learned yet (added since it trained), mixed with as many replayed pairs of images
+    /// it has learned (at least a batch). The result is installed only when the pass
+    /// ends; a stopped pass leaves the previous generator serving. `model_dir`,
+    /// `init_from_codebook`, the decoder sizes and `index_vectors` are the trained
+    /// model's and are not read.
+    pub incremental: bool,
 }
 
 impl Default for GeneratorTrainConfig {
@@ -66,6 +81,9 @@ impl Default for GeneratorTrainConfig {
             decoder_d_model: 256,
             max_text_tokens: 32,
             seed: 42,
+            index_texts: true,
+            index_vectors: true,
+            incremental: false,
         }
     }
 }
@@ -107,11 +125,17 @@ pub struct GeneratorReport {
     /// Last epoch's mean losses.
     pub loss_gen: f32,
     pub loss_dis: f32,
+    /// Images whose pairs this call learned for the first time (0: an indexing pass
+    /// found nothing new to learn and trained nothing).
+    pub new_images: usize,
 }
 
-/// One training example: a caption and its image's vokens (local numbers, M+1).
+/// One training example: a caption (or an attached text, or nothing) with its vector
+/// (a caption's text vector, an image's own vector, or none), and its image's vokens
+/// (local numbers, M+1).
 pub(crate) struct Example {
     pub text: String,
+    pub vector: Option<Vec<f32>>,
     pub vokens: Vec<u32>,
 }
 
@@ -119,9 +143,14 @@ pub(crate) struct Example {
 /// indexed images. Supplied by the search module.
 pub(crate) type Candidates<'a> = dyn Fn(&Generator, &Encoded) -> Result<Vec<Vec<Vec<u32>>>> + 'a;
 
+/// Share of steps in which a captioned example's vector is hidden.
+const VECTOR_DROPOUT: f32 = 0.5;
+
 struct Prepared {
     ids: Vec<u32>,
     frozen: Option<Tensor>,
+    vector: Option<Vec<f32>>,
+    textless: bool,
 }
 
 /// Trains `g` in place. After each epoch `checkpoint` receives the model; a stop from
@@ -135,7 +164,7 @@ pub(crate) fn train(
     checkpoint: &mut dyn FnMut(&Generator) -> Result<()>,
 ) -> Result<GeneratorReport> {
     if examples.is_empty() {
-        return Err(Error::WrongState("the index holds no captions to train the generator on".into()));
+        return Err(Error::WrongState("the index holds no captions or attached texts to train the generator on".into()));
     }
     let prepared = prepare(g, examples)?;
     // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
@@ -146,6 +175,8 @@ pub(crate) fn train(
     let total = steps_per_epoch * cfg.epochs;
     let warmup = (total / 20).max(1);
     let mut rng = Rng::new(cfg.seed.wrapping_add(2));
+    // Its own stream, so that a text-only training shuffles exactly as before.
+    let mut hide = Rng::new(cfg.seed.wrapping_add(3));
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let started = Instant::now();
     let mut report = GeneratorReport::default();
@@ -159,7 +190,13 @@ pub(crate) fn train(
                 let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
                 0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
             };
-            let (enc, rows) = batch_encoding(g, &prepared, chunk)?;
+            // A captioned example's vector is hidden at random, so that queries without
+            // a vector are answered too; a vector-only example always keeps its own.
+            let shown: Vec<bool> = match g.reads_vectors() {
+                true => chunk.iter().map(|&i| prepared[i].textless || hide.uniform() >= VECTOR_DROPOUT).collect(),
+                false => vec![false; chunk.len()],
+            };
+            let (enc, rows) = batch_encoding(g, &prepared, chunk, &shown)?;
             let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| examples[i].vokens.clone()).collect();
             let ctx = Context::new(g, &enc)?;
             let gen = gen_loss(g, &ctx, &targets, Some(&rows))?;
@@ -215,6 +252,8 @@ fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
             out.push(Prepared {
                 ids: ids[i][..n].to_vec(),
                 frozen: frozen.as_ref().map(|f| f.get(i)?.narrow(0, 0, n)).transpose()?,
+                vector: chunk[i].vector.clone(),
+                textless: chunk[i].text.trim().is_empty(),
             });
         }
     }
@@ -222,7 +261,7 @@ fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
 }
 
 /// The encoded captions of a batch, and the embedding rows its step reads.
-fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Result<(Encoded, StepRows)> {
+fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize], shown: &[bool]) -> Result<(Encoded, StepRows)> {
     let s = chunk.iter().map(|&i| prepared[i].ids.len()).max().unwrap_or(1).max(1);
     let (mut ids, mut mask, mut frozen) = (Vec::new(), Vec::new(), Vec::new());
     for &i in chunk {
@@ -240,7 +279,8 @@ fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize]) -> Resu
     let ids = Tensor::from_vec(ids, (chunk.len(), s), d)?;
     let mask = Tensor::from_vec(mask, (chunk.len(), s), d)?;
     let frozen = if frozen.is_empty() { None } else { Some(Tensor::stack(&frozen, 0)?) };
-    Ok((g.encode_ids(&ids, &mask, frozen.as_ref(), Some(&rows))?, rows))
+    let vectors: Vec<Option<&[f32]>> = chunk.iter().zip(shown).map(|(&i, &s)| prepared[i].vector.as_deref().filter(|_| s)).collect();
+    Ok((g.with_vectors(g.encode_ids(&ids, &mask, frozen.as_ref(), Some(&rows))?, &vectors)?, rows))
 }
 
 /// The decoder's view of encoded captions: cross-attention keys and values of every
@@ -329,7 +369,8 @@ impl Encoded {
 #[cfg(test)]
 pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::trie::Trie, beam: usize) -> Result<Tensor> {
     let texts: Vec<&str> = batch.iter().map(|e| e.text.as_str()).collect();
-    let enc = g.encode(&texts)?;
+    let vectors: Vec<Option<&[f32]>> = batch.iter().map(|e| e.vector.as_deref()).collect();
+    let enc = g.encode(&texts, &vectors)?;
     let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
     let ctx = Context::new(g, &enc)?;
     let beams = crate::search::beam::sequences(&g.frozen(false)?, trie, &enc.detached()?, beam)?;

@@ -174,6 +174,14 @@ impl Quantizer {
         Ok(self.quantize(&z)?.0.to_vec2::<u32>()?)
     }
 
+    /// Latents of vectors `x` [B, D] and every level's codebook (row-major [N, D]), on
+    /// the host: what a trie walk by quantisation reads (`search::quantized`).
+    pub(crate) fn host_view(&self, x: &Tensor) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let z = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
+        let books = (0..self.config.levels).map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?)).collect::<Result<_>>()?;
+        Ok((z, books))
+    }
+
     /// The codebook rows, to start the generator's code embeddings from: [N, D] for a
     /// shared codebook, the mean over levels otherwise.
     pub(crate) fn codebook_embeddings(&self) -> Result<Tensor> {

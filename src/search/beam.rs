@@ -33,16 +33,30 @@ pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) 
 
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
 pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
+    let out = run(g, trie, enc, beam, trie.depth())?;
+    Ok(out.into_iter().map(|q| q.into_iter().map(|x| Found { id: x.id, seq: x.seq, score: x.score }).collect()).collect())
+}
+
+/// Up to `beam` M-code prefixes per query (the disambiguator is not generated), best
+/// first: the trie node of each, whose children are the images sharing those codes, and
+/// the sum of its code log-probabilities.
+pub(crate) fn search_codes(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+    let out = run(g, trie, enc, beam, trie.depth() - 1)?;
+    Ok(out.into_iter().map(|q| q.into_iter().map(|x| (x.node, x.score)).collect()).collect())
+}
+
+/// The beams of every query after `levels` steps (at most the trie's depth).
+fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize) -> Result<Vec<Vec<Beam>>> {
     let b = enc.states.dim(0)?;
     let mut beams: Vec<Beam> = (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
-    if trie.len() == 0 {
-        return Ok(vec![Vec::new(); b]);
+    if trie.len() == 0 || levels == 0 {
+        return Ok((0..b).map(|_| Vec::new()).collect());
     }
     let all_cross = g.cross_kv(enc)?;
     let all_bias = padding_bias(&enc.mask)?;
     let mut cache = Cache::default();
     let out_rows = g.output_rows(None)?;
-    for level in 0..trie.depth() {
+    for level in 0..levels {
         // One query: its beams share the encoder states as they are (the decoder folds
         // them); several: each beam row gets its query's.
         let (cross, bias) = if b == 1 {
@@ -61,7 +75,7 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
             .collect();
         let hidden = g.decode(&g.embed_step(&tokens)?, &cross, &bias, &mut cache)?;
         let lp = candle_nn::ops::log_softmax(&g.logits(&hidden.squeeze(1)?, &out_rows)?, D::Minus1)?.to_vec2::<f32>()?;
-        let last = level + 1 == trie.depth();
+        let leaf = level + 1 == trie.depth();
         let mut next: Vec<(usize, Beam)> = Vec::new();
         for q in 0..b {
             let mut cands: Vec<(usize, Beam)> = Vec::new();
@@ -70,7 +84,7 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
                 for (&tok, &n) in toks.iter().zip(nexts) {
                     let mut seq = x.seq.clone();
                     seq.push(tok);
-                    let (node, id) = if last { (ROOT, n) } else { (n as u32, 0) };
+                    let (node, id) = if leaf { (ROOT, n) } else { (n as u32, 0) };
                     cands.push((r, Beam { query: q, node, seq, score: x.score + lp[r][tok as usize], id }));
                 }
             }
@@ -78,10 +92,10 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
             cands.truncate(beam);
             next.extend(cands);
         }
-        if last {
-            let mut out = vec![Vec::new(); b];
+        if level + 1 == levels {
+            let mut out: Vec<Vec<Beam>> = (0..b).map(|_| Vec::new()).collect();
             for (_, x) in next {
-                out[x.query].push(Found { id: x.id, seq: x.seq, score: x.score });
+                out[x.query].push(x);
             }
             return Ok(out);
         }

@@ -1,23 +1,50 @@
 //! The query path: the prefix trie of indexed vokens and the constrained beam search.
 
 pub(crate) mod beam;
+pub(crate) mod quantized;
 pub(crate) mod trie;
 
 /// How to answer a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchOptions {
-    /// Most hits to return (at most `beam_size`).
+    /// Most hits to return, 1 to `beam_size`.
     pub k: usize,
     /// Beams kept at every step; recall grows with it up to about 20-40.
     pub beam_size: usize,
     /// Re-order the beam's candidates by the dot product of `query_vector` with their
     /// image vectors (cost independent of the index size). Needs a query vector.
     pub rerank: bool,
+    /// Generate only the M codes (not the disambiguator, which no query can predict)
+    /// and return every image under the `beam_size` best code prefixes, scored by
+    /// `code log-probability + dense_weight * (query vector . image vector)`. Needs a
+    /// query vector when `dense_weight` is above 0; takes precedence over `rerank`.
+    pub fused: bool,
+    /// Weight of the dense similarity in the fused score (finite, at least 0).
+    pub dense_weight: f32,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, beam_size: 20, rerank: false }
+        SearchOptions { k: 10, beam_size: 20, rerank: false, fused: false, dense_weight: DEFAULT_DENSE_WEIGHT }
+    }
+}
+
+/// The fused score's default dense weight, chosen on a validation split (README).
+pub const DEFAULT_DENSE_WEIGHT: f32 = 20.0;
+
+impl SearchOptions {
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
+        if !(self.dense_weight.is_finite() && self.dense_weight >= 0.0) {
+            return Err(crate::Error::InvalidArgument(format!("dense_weight {} must be finite and at least 0", self.dense_weight)));
+        }
+        if self.beam_size == 0 || self.k == 0 || self.k > self.beam_size {
+            return Err(crate::Error::InvalidArgument(format!(
+                "k ({}) must be 1 to beam_size ({}), and beam_size at least 1",
+                self.k, self.beam_size
+            )));
+        }
+        Ok(())
     }
 }
 

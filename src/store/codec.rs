@@ -21,6 +21,9 @@ struct ImageEntry {
     id: u64,
     key: Option<String>,
     captions: Vec<String>,
+    /// Format 2; absent in format 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    texts: Vec<String>,
 }
 
 const IMAGE_VECTORS: &str = "image_vectors";
@@ -34,6 +37,7 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
             id: r.ids[row],
             key: r.keys[row].clone(),
             captions: r.captions[row].iter().map(|c| c.text.clone()).collect(),
+            texts: r.texts[row].clone(),
         })
         .collect();
     let json = serde_json::to_vec(&RecordsFile { images }).expect("records serialise");
@@ -88,7 +92,7 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
                 Caption { text, vector }
             })
             .collect();
-        records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], captions);
+        records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], captions, entry.texts);
     }
     if st.names().contains(&VOKENS) {
         let w = shape.voken_len + 1;
@@ -105,6 +109,7 @@ pub(super) trait Plain: Copy {}
 impl Plain for f32 {}
 impl Plain for u32 {}
 impl Plain for u8 {}
+impl Plain for i64 {}
 
 fn view<T: Plain>(dtype: Dtype, data: &[T], shape: Vec<usize>) -> TensorView<'_> {
     TensorView::new(dtype, shape, le_bytes(data)).expect("shape matches data")
@@ -116,11 +121,13 @@ pub(super) fn le_bytes<T: Plain>(data: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }
 
-/// Model weights (any device) as a safetensors file: bytes stay U8, the rest is F32.
+/// Model weights (any device) as a safetensors file: bytes stay U8, integers I64 (ids),
+/// the rest is F32.
 pub(super) fn encode_tensors(tensors: &[(String, candle_core::Tensor)]) -> Result<Vec<u8>> {
     enum Host {
         F32(Vec<f32>),
         U8(Vec<u8>),
+        I64(Vec<i64>),
     }
     let host: Vec<(&str, Host, Vec<usize>)> = tensors
         .iter()
@@ -128,6 +135,7 @@ pub(super) fn encode_tensors(tensors: &[(String, candle_core::Tensor)]) -> Resul
             let flat = t.flatten_all()?;
             let data = match t.dtype() {
                 candle_core::DType::U8 => Host::U8(flat.to_vec1::<u8>()?),
+                candle_core::DType::I64 => Host::I64(flat.to_vec1::<i64>()?),
                 _ => Host::F32(flat.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?),
             };
             Ok((n.as_str(), data, t.dims().to_vec()))
@@ -137,6 +145,7 @@ pub(super) fn encode_tensors(tensors: &[(String, candle_core::Tensor)]) -> Resul
         let v = match data {
             Host::F32(v) => view(Dtype::F32, v, s.clone()),
             Host::U8(v) => view(Dtype::U8, v, s.clone()),
+            Host::I64(v) => view(Dtype::I64, v, s.clone()),
         };
         (*n, v)
     });

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -104,6 +105,14 @@ type Index struct {
 
 // Open opens the index in dir, creating it when cfg is non-nil and dir holds none.
 func Open(dir string, cfg *Config) (*Index, error) {
+	if err := noNUL("dir", dir); err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		if err := errors.Join(noNUL("Device", cfg.Device), noNUL("ImageEncoderDir", cfg.ImageEncoderDir)); err != nil {
+			return nil, err
+		}
+	}
 	cdir := C.CString(dir)
 	defer C.free(unsafe.Pointer(cdir))
 	var ccfg *C.AvgIndexConfig
@@ -153,10 +162,23 @@ func (ix *Index) with(f func(h *C.AvgIndex) error) error {
 	return f(ix.c)
 }
 
+// noNUL refuses a string that C would cut at its first NUL byte.
+func noNUL(what, s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("%s contains a NUL byte at %d", what, i)}
+	}
+	return nil
+}
+
 // cStrings copies strs to C memory; free releases it.
-func cStrings(strs []string) (ptrs **C.char, free func()) {
+func cStrings(what string, strs []string) (ptrs **C.char, free func(), err error) {
+	for _, s := range strs {
+		if err := noNUL(what, s); err != nil {
+			return nil, nil, err
+		}
+	}
 	if len(strs) == 0 {
-		return nil, func() {}
+		return nil, func() {}, nil
 	}
 	arr := (*[1 << 28]*C.char)(C.malloc(C.size_t(len(strs)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))[:len(strs):len(strs)]
 	for i, s := range strs {
@@ -167,7 +189,7 @@ func cStrings(strs []string) (ptrs **C.char, free func()) {
 			C.free(unsafe.Pointer(p))
 		}
 		C.free(unsafe.Pointer(&arr[0]))
-	}
+	}, nil
 }
 
 func floatPtr(v []float32) *C.float {
@@ -191,7 +213,10 @@ func (ix *Index) AddImages(ids []uint64, keys []string, vectors []float32, dim i
 		if len(ids) > 0 {
 			idp = (*C.uint64_t)(unsafe.Pointer(&ids[0]))
 		}
-		kp, free := cStrings(keys)
+		kp, free, err := cStrings("key", keys)
+		if err != nil {
+			return err
+		}
 		defer free()
 		var cerr *C.AvgError
 		return check(C.avg_index_add_images(h, idp, kp, floatPtr(vectors), C.size_t(len(ids)), C.size_t(dim), &cerr), cerr)
@@ -204,10 +229,28 @@ func (ix *Index) AddCaptions(id uint64, texts []string, vectors []float32, dim i
 		return &Error{Code: StatusDimensionMismatch, Message: fmt.Sprintf("%d floats for %d vectors of %d", len(vectors), len(texts), dim)}
 	}
 	return ix.with(func(h *C.AvgIndex) error {
-		tp, free := cStrings(texts)
+		tp, free, err := cStrings("caption", texts)
+		if err != nil {
+			return err
+		}
 		defer free()
 		var cerr *C.AvgError
 		return check(C.avg_index_add_captions(h, C.uint64_t(id), tp, floatPtr(vectors), C.size_t(len(texts)), C.size_t(dim), &cerr), cerr)
+	})
+}
+
+// AttachTexts attaches texts that describe image id (tags, an album or file name, its
+// own caption); TrainGenerator learns them as pseudo-queries of the image, so that
+// photos without captions are found by text.
+func (ix *Index) AttachTexts(id uint64, texts []string) error {
+	return ix.with(func(h *C.AvgIndex) error {
+		tp, free, err := cStrings("text", texts)
+		if err != nil {
+			return err
+		}
+		defer free()
+		var cerr *C.AvgError
+		return check(C.avg_index_attach_texts(h, C.uint64_t(id), tp, C.size_t(len(texts)), &cerr), cerr)
 	})
 }
 
@@ -222,7 +265,10 @@ func (ix *Index) AddImageFiles(ctx context.Context, ids []uint64, paths []string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	pp, free := cStrings(paths)
+	pp, free, err := cStrings("path", paths)
+	if err != nil {
+		return nil, err
+	}
 	defer free()
 	n := C.size_t(len(ids))
 	statuses := (*C.enum_AvgStatus)(C.malloc(n * C.size_t(unsafe.Sizeof(C.enum_AvgStatus(0)))))
@@ -358,6 +404,9 @@ func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
 func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progress func(Progress) bool) error {
 	var c C.AvgGeneratorTrainConfig
 	C.avg_generator_train_config_default(&c, nil)
+	if err := noNUL("ModelDir", cfg.ModelDir); err != nil {
+		return err
+	}
 	dir := C.CString(cfg.ModelDir)
 	defer C.free(unsafe.Pointer(dir))
 	c.model_dir = dir
@@ -394,9 +443,15 @@ func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
 	if opts.BeamSize > 0 {
 		o.beam_size = C.size_t(opts.BeamSize)
 	}
+	if err := noNUL("query", query); err != nil {
+		return nil, err
+	}
 	q := C.CString(query)
 	defer C.free(unsafe.Pointer(q))
-	hits := make([]C.AvgHit, int(o.k))
+	// A search finds at most beam_size hits (at most MAX_BEAM); libavg refuses a K above
+	// the beam, so the buffer never needs to be larger.
+	room := min(o.k, o.beam_size, C.MAX_BEAM)
+	hits := make([]C.AvgHit, max(int(room), 1))
 	var n C.size_t
 	err := ix.with(func(h *C.AvgIndex) error {
 		var cerr *C.AvgError

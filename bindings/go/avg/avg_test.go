@@ -194,6 +194,17 @@ func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	if _, err = ix.Search("anything", SearchOptions{K: -1}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("negative K: %v", err)
 	}
+	// A K far above the beam used to size a Go slice of K hits and crash the process.
+	if _, err = ix.Search("anything", SearchOptions{K: 1 << 40}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("K 1<<40: %v", err)
+	}
+	// C would cut the query at the NUL and answer another question.
+	if _, err = ix.Search("a dog\x00 on a beach", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("query with NUL: %v", err)
+	}
+	if err = ix.AddCaptions(1, []string{"ok", "cut\x00here"}, nil, dim); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("caption with NUL: %v", err)
+	}
 	nan := make([]float32, dim)
 	nan[3] = float32(math.NaN())
 	if err = ix.AddImages([]uint64{2}, []string{"k"}, nan, dim); !errors.As(err, &e) || e.Code != StatusNonFinite {

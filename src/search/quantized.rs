@@ -1,0 +1,56 @@
+//! The no-training reference: the tokenizer's own residual quantisation of the query
+//! vector walks the trie, with no generator. Each level keeps the `beam` prefixes whose
+//! partial sum of codebook rows is nearest the query's latent; the score of a prefix is
+//! minus that squared distance. If a trained generator does not beat this on images it
+//! never saw, it has learned nothing the tokenizer did not already know.
+
+use super::trie::{Trie, ROOT};
+
+/// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first:
+/// the trie node of each and its score. `books[l]` is level l's codebook, row-major.
+pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam: usize) -> Vec<(u32, f32)> {
+    let dim = z.len();
+    // (node, partial sum, score)
+    let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, vec![0.0; dim], 0.0)];
+    if trie.len() == 0 {
+        return Vec::new();
+    }
+    for book in books.iter().take(trie.depth() - 1) {
+        let mut next: Vec<(u32, Vec<f32>, f32)> = Vec::new();
+        for (node, sum, _) in &beams {
+            let (tokens, nodes) = trie.children(*node);
+            for (&code, &child) in tokens.iter().zip(nodes) {
+                let row = &book[code as usize * dim..][..dim];
+                let dist: f32 = z.iter().zip(sum).zip(row).map(|((z, s), c)| (z - s - c).powi(2)).sum();
+                let partial: Vec<f32> = sum.iter().zip(row).map(|(s, c)| s + c).collect();
+                next.push((child as u32, partial, -dist));
+            }
+        }
+        next.sort_by(|a, b| b.2.total_cmp(&a.2));
+        next.truncate(beam);
+        beams = next;
+    }
+    beams.into_iter().map(|(node, _, score)| (node, score)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_indexed_prefix_comes_first() {
+        // Two levels of a 1-d codebook {0, 1, 10}; indexed prefixes (1, 0), (10, 1), (0, 10).
+        let books = vec![vec![0.0, 1.0, 10.0]; 2];
+        let mut t = Trie::new(3);
+        t.insert(&[1, 0, 0], 7);
+        t.insert(&[2, 1, 0], 8);
+        t.insert(&[0, 2, 0], 9);
+        let ids = |z: f32| {
+            nearest_prefixes(&t, &books, &[z], 3).iter().map(|&(node, _)| t.children(node).1[0]).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(11.0), [8, 9, 7]); // 10 + 1 exactly; then 0 + 10; then 1 + 0
+        assert_eq!(ids(1.2)[0], 7);
+        // A beam of one keeps only the best first level, as a greedy walk would.
+        assert_eq!(nearest_prefixes(&t, &books, &[9.5], 1).len(), 1);
+    }
+}
