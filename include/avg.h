@@ -50,6 +50,11 @@
 // out-of-memory abort).
 #define AVG_MAX_IMAGE_SIDE 16384
 
+// Most elements of one f32 tensor the library sizes from a config (1 GiB): a config
+// whose codebook or training step would need more is refused up front instead of
+// aborting the host when the allocation fails.
+#define MAX_TENSOR_ELEMENTS (1 << 28)
+
 // Largest beam size, in search and in training.
 #define MAX_BEAM 256
 

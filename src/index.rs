@@ -56,6 +56,7 @@ impl IndexConfig {
         positive("dim", self.dim, limits::MAX_DIM)?;
         positive("codebook_size", self.codebook_size, limits::MAX_CODEBOOK_SIZE)?;
         positive("voken_len", self.voken_len, limits::MAX_VOKEN_LEN)?;
+        limits::check_tensor("the codebook", &[self.codebook_size, self.dim], "lower codebook_size or dim")?;
         device::validate(&self.device)
     }
 }
@@ -374,6 +375,9 @@ impl Index {
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<TokenizerReport> {
         cfg.validate()?;
+        let c = &self.config;
+        let books = if cfg.shared_codebook { 1 } else { c.voken_len };
+        limits::check_tensor("the codebooks", &[books, c.codebook_size, c.dim], "use a shared codebook or lower N")?;
         let _heap = crate::heap::retain();
         let data = self.with_records(|r| training_set(r, cfg.align))?;
         let c = &self.config;
@@ -415,6 +419,15 @@ impl Index {
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<GeneratorReport> {
         cfg.validate()?;
+        // The step's voken logits: every caption's M+1 positions over 2N vokens, for
+        // L_gen and, with L_dis, for each of its beam + 1 candidates.
+        let candidates = if cfg.dis { (cfg.dis_fraction * (cfg.beam_size + 1) as f32).ceil() as usize } else { 0 };
+        let c = &self.config;
+        limits::check_tensor(
+            "a training step's voken logits",
+            &[cfg.batch_size, 1 + candidates, c.voken_len + 1, 2 * c.codebook_size],
+            "lower batch_size, beam_size or dis_fraction",
+        )?;
         let _heap = crate::heap::retain();
         let base = match cfg.incremental {
             true => Some(self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {

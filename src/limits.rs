@@ -19,6 +19,24 @@ pub const MAX_TEXT_BYTES: usize = 16_384;
 /// out-of-memory abort).
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
+/// Most elements of one f32 tensor the library sizes from a config (1 GiB): a config
+/// whose codebook or training step would need more is refused up front instead of
+/// aborting the host when the allocation fails.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 28;
+
+/// `what`, the product of `factors`, must fit in [`MAX_TENSOR_ELEMENTS`].
+pub(crate) fn check_tensor(what: &str, factors: &[usize], advice: &str) -> Result<()> {
+    let n = factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f));
+    match n {
+        Some(n) if n <= MAX_TENSOR_ELEMENTS => Ok(()),
+        _ => Err(Error::Limit(format!(
+            "{what} would hold {} values ({}), more than the {MAX_TENSOR_ELEMENTS} one tensor may; {advice}",
+            n.map_or("too many".into(), |n| n.to_string()),
+            factors.iter().map(usize::to_string).collect::<Vec<_>>().join(" x ")
+        ))),
+    }
+}
+
 pub(crate) fn check_batch(n: usize) -> Result<()> {
     cap("batch size", n, MAX_BATCH)
 }

@@ -141,6 +141,9 @@ fn bad_configs_and_a_second_open_are_refused() {
         expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &zero, &mut h, e), AvgStatus::InvalidArgument, "dim must be at least 1");
         let huge = AvgIndexConfig { voken_len: 1000, ..config() };
         expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &huge, &mut h, e), AvgStatus::Limit, "voken_len");
+        // Inside each documented limit, but a codebook of 4 GiB: refused, not an abort.
+        let vast = AvgIndexConfig { dim: 16_384, codebook_size: 65_536, ..config() };
+        expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &vast, &mut h, e), AvgStatus::Limit, "codebook");
         let gpu = AvgIndexConfig { device: c"tpu".as_ptr(), ..config() };
         expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &gpu, &mut h, e), AvgStatus::InvalidArgument, "tpu");
         #[cfg(not(feature = "cuda"))]
@@ -154,6 +157,28 @@ fn bad_configs_and_a_second_open_are_refused() {
         let p = std::ffi::CString::new(missing.path().to_str().unwrap()).unwrap();
         expect(|e| avg_index_open(p.as_ptr(), null(), &mut h, e), AvgStatus::InvalidArgument, "no index");
         assert!(h.is_null());
+    }
+}
+
+/// N 65536 with M 32 fits every limit on its own, but a default generator training
+/// step would hold 1.7e9 logits: refused up front with the knobs to turn.
+#[test]
+fn a_training_step_too_large_to_allocate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+    let cfg = AvgIndexConfig { dim: 512, codebook_size: 65_536, voken_len: 32, ..config() };
+    let mut index = null_mut();
+    unsafe {
+        assert_eq!(avg_index_open(path.as_ptr(), &cfg, &mut index, null_mut()), AvgStatus::Ok);
+        let mut g = std::mem::zeroed::<AvgGeneratorTrainConfig>();
+        avg_generator_train_config_default(&mut g, null_mut());
+        g.model_dir = c"/nonexistent-model".as_ptr();
+        expect(|e| avg_train_generator(index, &g, None, null_mut(), e), AvgStatus::Limit, "lower batch_size");
+        let mut t = std::mem::zeroed::<avg::TokenizerTrainConfig>();
+        avg_tokenizer_train_config_default(&mut t, null_mut());
+        t.shared_codebook = false;
+        expect(|e| avg_train_tokenizer(index, &t, None, null_mut(), e), AvgStatus::Limit, "shared codebook");
+        avg_index_free(index);
     }
 }
 

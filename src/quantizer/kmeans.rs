@@ -7,11 +7,27 @@ use candle_core::{Device, Tensor, D};
 
 /// Index of the nearest row of `centroids` [k, d] for every row of `x` [n, d].
 pub(crate) fn nearest(x: &Tensor, centroids: &Tensor) -> Result<Tensor> {
-    // argmin ||x - c||^2 = argmin (||c||^2 - 2 x.c)
+    // argmin ||x - c||^2 = argmin (||c||^2 - 2 x.c), in row blocks so that the [rows, k]
+    // score matrix stays small (k-means scores every training row against N centroids).
     let c_norm = centroids.sqr()?.sum_keepdim(1)?.t()?; // [1, k]
-    let scores = x.matmul(&centroids.t()?)?.affine(-2.0, 0.0)?.broadcast_add(&c_norm)?;
-    Ok(scores.argmin(D::Minus1)?)
+    let (n, k) = (x.dim(0)?, centroids.dim(0)?);
+    let block = (SCORE_BLOCK / k.max(1)).max(1);
+    let ct = centroids.t()?;
+    if n <= block {
+        return Ok(x.matmul(&ct)?.affine(-2.0, 0.0)?.broadcast_add(&c_norm)?.argmin(D::Minus1)?);
+    }
+    let parts = (0..n)
+        .step_by(block)
+        .map(|start| {
+            let rows = x.narrow(0, start, block.min(n - start))?;
+            Ok(rows.matmul(&ct)?.affine(-2.0, 0.0)?.broadcast_add(&c_norm)?.argmin(D::Minus1)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
 }
+
+/// Most scores `nearest` holds at once (64 MiB of f32).
+const SCORE_BLOCK: usize = 1 << 24;
 
 /// Lloyd's algorithm from `k` distinct random rows of `data` (row-major, `d` wide).
 /// Clusters that empty out are re-seeded with random rows. Returns [k, d] on `device`.
