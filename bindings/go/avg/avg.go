@@ -26,6 +26,7 @@ import (
 	"runtime/cgo"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -101,6 +102,12 @@ type Config struct {
 type Index struct {
 	mu sync.RWMutex // Close takes it exclusively; every other call shares it.
 	c  *C.AvgIndex
+	// closing is set by Close: new calls return ErrClosed at once and running
+	// trainings stop at their next step, so Close never waits for a whole training.
+	closing atomic.Bool
+	// callbacks counts progress callbacks running now (a Close inside one cannot wait
+	// for the call that runs it).
+	callbacks atomic.Int32
 }
 
 // Open opens the index in dir, creating it when cfg is non-nil and dir holds none.
@@ -140,8 +147,21 @@ func Open(dir string, cfg *Config) (*Index, error) {
 	return ix, nil
 }
 
-// Close frees the index; unsaved adds are discarded. Closing twice is a no-op.
+// Close frees the index; unsaved adds are discarded. Closing twice is a no-op. Calls
+// made after Close return ErrClosed at once; a running training or photo add stops at
+// its next step (its error wraps ErrClosed), and Close returns when it has. Close
+// called while a progress callback runs (from the callback itself, say) returns at
+// once: the index is freed when the call that runs the callback returns.
 func (ix *Index) Close() error {
+	ix.closing.Store(true)
+	if ix.callbacks.Load() > 0 {
+		return nil
+	}
+	ix.free()
+	return nil
+}
+
+func (ix *Index) free() {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.c != nil {
@@ -149,11 +169,13 @@ func (ix *Index) Close() error {
 		ix.c = nil
 		runtime.SetFinalizer(ix, nil)
 	}
-	return nil
 }
 
 // with runs f on the live handle, under the shared lock.
 func (ix *Index) with(f func(h *C.AvgIndex) error) error {
+	if ix.closing.Load() {
+		return ErrClosed
+	}
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.c == nil {
@@ -322,17 +344,20 @@ type Progress struct {
 type progressState struct {
 	ctx context.Context
 	fn  func(Progress) bool
+	ix  *Index
 }
 
 //export avgGoProgress
 func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
 	s := cgo.Handle(*(*C.uintptr_t)(userData)).Value().(*progressState)
-	if s.ctx.Err() != nil {
+	if s.ctx.Err() != nil || s.ix.closing.Load() {
 		return false
 	}
 	if s.fn == nil {
 		return true
 	}
+	s.ix.callbacks.Add(1)
+	defer s.ix.callbacks.Add(-1)
 	return C.bool(s.fn(Progress{
 		Generator: p.stage == C.AVG_STAGE_GENERATOR, Images: p.stage == C.AVG_STAGE_IMAGES,
 		Epoch:     int(p.epoch), Epochs: int(p.epochs), Step: int(p.step), StepsPerEpoch: int(p.steps_per_epoch),
@@ -345,7 +370,7 @@ func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
 // withProgress runs a long call with a progress callback bound to ctx: cancelling ctx
 // stops the call at its next step, and the error then wraps ctx.Err().
 func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool, call func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus) error {
-	handle := cgo.NewHandle(&progressState{ctx: ctx, fn: progress})
+	handle := cgo.NewHandle(&progressState{ctx: ctx, fn: progress, ix: ix})
 	defer handle.Delete()
 	// C keeps no Go pointer: it gets C memory holding the handle's number.
 	ud := C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0))))
@@ -356,7 +381,14 @@ func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool,
 		return check(call(h, C.AvgProgressFn(unsafe.Pointer(C.avgGoProgress)), ud, &cerr), cerr)
 	})
 	var e *Error
-	if errors.As(err, &e) && e.Code == StatusCancelled && ctx.Err() != nil {
+	switch {
+	case ix.closing.Load():
+		// Closed meanwhile, perhaps from the callback, which could not free the index.
+		ix.free()
+		if errors.As(err, &e) && e.Code == StatusCancelled {
+			return fmt.Errorf("%w: %w", err, ErrClosed)
+		}
+	case errors.As(err, &e) && e.Code == StatusCancelled && ctx.Err() != nil:
 		return fmt.Errorf("%w: %w", err, ctx.Err())
 	}
 	return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const (
@@ -238,6 +239,65 @@ func TestContextCancelsTraining(t *testing.T) {
 	}
 	if steps != 2 {
 		t.Fatalf("training went on for %d steps after the cancel", steps-2)
+	}
+}
+
+func TestCloseInsideAProgressCallbackReturns(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, ix)
+	closed := make(chan struct{})
+	err = ix.TrainTokenizer(context.Background(), tokenizerConfig(), func(Progress) bool {
+		ix.Close() // used to wait forever for the training that runs this callback
+		close(closed)
+		return true
+	})
+	<-closed
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("training after Close in its callback: %v", err)
+	}
+	if _, err := ix.ImageCount(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	again, err := Open(dir, nil) // the directory lock went with the handle
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	again.Close()
+}
+
+func TestCloseStopsATrainingAndSearchesReturnAtOnce(t *testing.T) {
+	ix, err := Open(t.TempDir(), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, ix)
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error)
+	go func() {
+		cfg := tokenizerConfig()
+		cfg.epochs = 100000
+		done <- ix.TrainTokenizer(context.Background(), cfg, func(Progress) bool {
+			once.Do(func() { close(started) })
+			return true
+		})
+	}()
+	<-started
+	t0 := time.Now()
+	ix.Close()
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("Close waited %v for the training", d)
+	}
+	t1 := time.Now()
+	if _, err := ix.Search("a query", SearchOptions{}); !errors.Is(err, ErrClosed) || time.Since(t1) > time.Second {
+		t.Fatalf("search after Close: %v after %v", err, time.Since(t1))
+	}
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("training: %v", err)
 	}
 }
 
