@@ -304,6 +304,22 @@ enum AvgStatus avg_index_open(const char *path,
                               struct AvgIndex **out,
                               struct AvgError **err);
 
+// Opens an existing index for searching and reading only, under a shared lock: any
+// number of read-only handles, in this process or others, may hold a directory at
+// once, and no writing handle meanwhile (either side gets `AVG_STATUS_LOCKED`). Needs
+// read permission only. Adds, removals, trainings and saves on the handle fail with
+// `AVG_STATUS_WRONG_STATE`. `config` as for `avg_index_open` (it never creates one:
+// a directory with no index is `AVG_STATUS_INVALID_ARGUMENT`).
+//
+// Ownership, thread-safety: as `avg_index_open`; free the handle with `avg_index_free`.
+//
+// # Safety
+// Pointers are NULL or valid as described.
+enum AvgStatus avg_index_open_read_only(const char *path,
+                                        const struct AvgIndexConfig *config,
+                                        struct AvgIndex **out,
+                                        struct AvgError **err);
+
 // Closes an index and releases its directory lock. Changes not saved with
 // `avg_index_save` are discarded. NULL is a no-op.
 //

@@ -116,14 +116,29 @@ impl Index {
     /// directory holds none. With an existing index, a given config must match its
     /// shape (the device may differ); `None` opens whatever is there, on the CPU.
     pub fn open(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
-        let dir = dir.as_ref();
+        Self::open_with(dir.as_ref(), config, false)
+    }
+
+    /// Opens an existing index for searching and reading only, under a shared lock:
+    /// any number of read-only handles (in this process or others) may hold a directory
+    /// at once, and no writing handle meanwhile (either side gets `Error::Locked`).
+    /// Needs no write permission. Adds, removals, trainings and saves fail with
+    /// `Error::WrongState`. `config`: as for `open` (it never creates an index).
+    pub fn open_read_only(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
+        Self::open_with(dir.as_ref(), config, true)
+    }
+
+    fn open_with(dir: &Path, config: Option<&IndexConfig>, read_only: bool) -> Result<Index> {
         if let Some(c) = config {
             c.validate()?;
         }
         let device = device::open(config.map_or("cpu", |c| &c.device))?;
         let clip = config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
-        let store = Store::open(dir)?;
+        let store = if read_only { Store::open_read_only(dir)? } else { Store::open(dir)? };
         let Some(loaded) = store.load(&device)? else {
+            if read_only {
+                return Err(Error::InvalidArgument(format!("no index at {} to open read-only", dir.display())));
+            }
             let config = config.ok_or_else(|| {
                 Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
             })?;
@@ -176,6 +191,18 @@ impl Index {
         Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation), clip })
     }
 
+    /// Whether the index was opened with `open_read_only`.
+    pub fn is_read_only(&self) -> bool {
+        self.store.read_only()
+    }
+
+    fn writable(&self) -> Result<()> {
+        match self.store.read_only() {
+            true => Err(Error::WrongState(format!("{} was opened read-only", self.path().display()))),
+            false => Ok(()),
+        }
+    }
+
     pub fn config(&self) -> &IndexConfig {
         &self.config
     }
@@ -187,6 +214,7 @@ impl Index {
     /// Adds images, all or none: a bad vector, a duplicate id or a bad key rejects the
     /// batch. Once a tokenizer is trained, new images get their vokens at once.
     pub fn add_images(&self, images: &[NewImage]) -> Result<()> {
+        self.writable()?;
         // Quantise outside the lock; redo it under the lock only if the tokenizer was
         // replaced meanwhile.
         let tokenizer = self.state.read().tokenizer.as_ref().map(|t| t.model.clone());
@@ -233,6 +261,7 @@ impl Index {
     /// batch and after carry its error. The call itself fails only without an encoder or
     /// for a batch over the limit.
     pub fn add_photos(&self, photos: &[NewPhoto], mut progress: impl FnMut(&Progress) -> bool) -> Result<Vec<Result<()>>> {
+        self.writable()?;
         let clip = self.encoder()?;
         limits::check_batch(photos.len())?;
         let start = Instant::now();
@@ -280,6 +309,7 @@ impl Index {
     /// Appends captions to an image. With an image encoder, captions given without a
     /// text vector get one from its text tower.
     pub fn add_captions(&self, image: u64, captions: &[NewCaption]) -> Result<()> {
+        self.writable()?;
         let computed = match &self.clip {
             Some(clip) if captions.iter().any(|c| c.vector.is_none()) => {
                 let texts: Vec<&str> = captions.iter().filter(|c| c.vector.is_none()).map(|c| c.text).collect();
@@ -304,11 +334,13 @@ impl Index {
     /// image's vokens from each, so that an image is found by text even when it has no
     /// training captions. Unlike captions, texts never train the tokenizer's alignment.
     pub fn attach_texts(&self, image: u64, texts: &[&str]) -> Result<()> {
+        self.writable()?;
         self.state.write().records.attach_texts(image, texts)
     }
 
     /// Removes an image, its captions and its texts.
     pub fn remove_image(&self, image: u64) -> Result<()> {
+        self.writable()?;
         self.state.write().records.remove(image)
     }
 
@@ -374,6 +406,7 @@ impl Index {
         cfg: &TokenizerTrainConfig,
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<TokenizerReport> {
+        self.writable()?;
         cfg.validate()?;
         let c = &self.config;
         let books = if cfg.shared_codebook { 1 } else { c.voken_len };
@@ -418,6 +451,7 @@ impl Index {
         cfg: &GeneratorTrainConfig,
         mut progress: impl FnMut(&Progress) -> bool,
     ) -> Result<GeneratorReport> {
+        self.writable()?;
         cfg.validate()?;
         // The step's voken logits: every caption's M+1 positions over 2N vokens, for
         // L_gen and, with L_dis, for each of its beam + 1 candidates.
@@ -630,6 +664,7 @@ impl Index {
     /// Makes everything added and trained so far durable. Adds and reads go on
     /// meanwhile; what is added during the save goes into the next one.
     pub fn save(&self) -> Result<()> {
+        self.writable()?;
         let mut saved = self.saved.lock();
         let (records, tokenizer, generator) = {
             let st = self.state.read();

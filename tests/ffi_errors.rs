@@ -247,6 +247,12 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
     unsafe {
         assert!(!CStr::from_ptr(avg_version()).to_bytes().is_empty());
         assert_eq!(refused(|e| avg_index_config_default(null_mut(), e)), NullPointer);
+        let mut ro = null_mut();
+        assert_eq!(refused(|e| avg_index_open_read_only(null(), null(), &mut ro, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), &mut ro, e)), Locked); // o writes it
+        assert_eq!(refused(|e| avg_index_open_read_only(c"/nonexistent-index".as_ptr(), null(), &mut ro, e)), Io);
+        assert!(ro.is_null());
         assert_eq!(refused(|e| avg_search_options_default(null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_tokenizer_train_config_default(null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_generator_train_config_default(null_mut(), e)), NullPointer);

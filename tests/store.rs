@@ -166,6 +166,36 @@ fn a_save_deletes_only_its_own_files() {
     }
 }
 
+#[test]
+fn read_only_handles_share_a_directory_search_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    let before = names(dir.path());
+    let a = Index::open_read_only(dir.path(), None).unwrap();
+    let b = Index::open_read_only(dir.path(), Some(&config())).unwrap();
+    assert!(a.is_read_only() && !a.image(7).unwrap().captions.is_empty());
+    assert_eq!(b.image_count(), 50);
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::Locked(_))), "no writer beside readers");
+    let v = vector(99);
+    for refused in [
+        a.add_images(&[NewImage { id: 99, key: None, vector: &v }]),
+        a.add_captions(7, &[NewCaption { text: "x", vector: None }]),
+        a.attach_texts(7, &["x"]),
+        a.remove_image(7),
+        a.save(),
+    ] {
+        assert!(matches!(refused, Err(Error::WrongState(ref m)) if m.contains("read-only")), "{refused:?}");
+    }
+    drop((a, b));
+    assert_eq!(names(dir.path()), before, "nothing written or deleted");
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Index::open_read_only(empty.path(), Some(&config())).is_err(), "never creates an index");
+    // A writer keeps readers out.
+    let w = Index::open(dir.path(), None).unwrap();
+    assert!(matches!(Index::open_read_only(dir.path(), None), Err(Error::Locked(_))));
+    drop(w);
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut n: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     n.sort();

@@ -92,14 +92,38 @@ pub unsafe extern "C" fn avg_index_open(
     out: *mut *mut AvgIndex,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
-        let out = c_out(out, "out")?;
-        let path = c_str(path, "path")?;
-        let config = config.as_ref().map(|c| c.to_rust()).transpose()?;
-        let inner = Index::open(path, config.as_ref())?;
-        *out = Box::into_raw(Box::new(AvgIndex { inner }));
-        Ok(())
-    })
+    guard(err, || open_handle(path, config, out, false))
+}
+
+/// `avg_index_open` and `avg_index_open_read_only`.
+unsafe fn open_handle(path: *const c_char, config: *const AvgIndexConfig, out: *mut *mut AvgIndex, read_only: bool) -> Result<()> {
+    let out = c_out(out, "out")?;
+    let path = c_str(path, "path")?;
+    let config = config.as_ref().map(|c| c.to_rust()).transpose()?;
+    let inner = if read_only { Index::open_read_only(path, config.as_ref())? } else { Index::open(path, config.as_ref())? };
+    *out = Box::into_raw(Box::new(AvgIndex { inner }));
+    Ok(())
+}
+
+/// Opens an existing index for searching and reading only, under a shared lock: any
+/// number of read-only handles, in this process or others, may hold a directory at
+/// once, and no writing handle meanwhile (either side gets `AVG_STATUS_LOCKED`). Needs
+/// read permission only. Adds, removals, trainings and saves on the handle fail with
+/// `AVG_STATUS_WRONG_STATE`. `config` as for `avg_index_open` (it never creates one:
+/// a directory with no index is `AVG_STATUS_INVALID_ARGUMENT`).
+///
+/// Ownership, thread-safety: as `avg_index_open`; free the handle with `avg_index_free`.
+///
+/// # Safety
+/// Pointers are NULL or valid as described.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_open_read_only(
+    path: *const c_char,
+    config: *const AvgIndexConfig,
+    out: *mut *mut AvgIndex,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || open_handle(path, config, out, true))
 }
 
 /// Closes an index and releases its directory lock. Changes not saved with

@@ -82,15 +82,25 @@ pub(crate) struct DirLock {
 
 impl DirLock {
     pub(crate) fn acquire(dir: &Path) -> Result<Self> {
+        Self::take(dir, true)
+    }
+
+    /// A shared lock, for readers: any number of them, and no writer meanwhile. Needs
+    /// only read access (the LOCK file exists once the index was created).
+    pub(crate) fn acquire_shared(dir: &Path) -> Result<Self> {
+        Self::take(dir, false)
+    }
+
+    fn take(dir: &Path, exclusive: bool) -> Result<Self> {
         let path = dir.join("LOCK");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = match exclusive {
+            true => OpenOptions::new().create(true).truncate(false).write(true).open(&path),
+            false => File::open(&path),
+        }
+        .map_err(|e| Error::io(&path, e))?;
+        let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
@@ -124,6 +134,19 @@ mod tests {
         assert!(matches!(DirLock::acquire(dir.path()), Err(Error::Locked(_))));
         drop(first);
         DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn readers_share_a_directory_and_keep_writers_out() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(DirLock::acquire(dir.path()).unwrap()); // creates LOCK
+        let a = DirLock::acquire_shared(dir.path()).unwrap();
+        let b = DirLock::acquire_shared(dir.path()).unwrap();
+        assert!(matches!(DirLock::acquire(dir.path()), Err(Error::Locked(_))));
+        drop((a, b));
+        let w = DirLock::acquire(dir.path()).unwrap();
+        assert!(matches!(DirLock::acquire_shared(dir.path()), Err(Error::Locked(_))));
+        drop(w);
     }
 
     #[test]

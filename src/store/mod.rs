@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Store {
     dir: PathBuf,
     _lock: DirLock,
+    /// Opened read-only: never writes or deletes a file.
+    read_only: bool,
 }
 
 /// What a store holds on disk.
@@ -55,7 +57,17 @@ impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let lock = DirLock::acquire(dir)?;
-        Ok(Store { dir: dir.to_path_buf(), _lock: lock })
+        Ok(Store { dir: dir.to_path_buf(), _lock: lock, read_only: false })
+    }
+
+    /// Takes a shared lock on an existing index directory, for reading only.
+    pub(crate) fn open_read_only(dir: &Path) -> Result<Self> {
+        let lock = DirLock::acquire_shared(dir)?;
+        Ok(Store { dir: dir.to_path_buf(), _lock: lock, read_only: true })
+    }
+
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -111,6 +123,9 @@ impl Store {
         records: &Records,
         models: Vec<(&str, ModelSave)>,
     ) -> Result<BTreeMap<String, ModelEntry>> {
+        if self.read_only {
+            return Err(Error::WrongState(format!("{} was opened read-only", self.dir.display())));
+        }
         let mut entries = BTreeMap::new();
         for (name, save) in models {
             let entry = match save {
@@ -146,6 +161,9 @@ impl Store {
     /// Deletes data files no longer named by the manifest (older generations, temporary
     /// files of an interrupted save). Best effort: a file left behind costs only space.
     fn remove_stale(&self, m: &Manifest) {
+        if self.read_only {
+            return;
+        }
         let live = m.files();
         for name in self.data_files() {
             if !live.contains(&name.as_str()) {

@@ -139,7 +139,28 @@ func Open(dir string, cfg *Config) (*Index, error) {
 	}
 	var h *C.AvgIndex
 	var cerr *C.AvgError
-	if err := check(C.avg_index_open(cdir, ccfg, &h, &cerr), cerr); err != nil {
+	err := check(C.avg_index_open(cdir, ccfg, &h, &cerr), cerr)
+	return wrap(h, err)
+}
+
+// OpenReadOnly opens the existing index in dir for searching and reading, under a
+// shared lock: many read-only handles (in any process) may hold it at once, and no
+// writing one meanwhile. Adds, trainings and saves return a StatusWrongState error.
+func OpenReadOnly(dir string) (*Index, error) {
+	if err := noNUL("dir", dir); err != nil {
+		return nil, err
+	}
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	var h *C.AvgIndex
+	var cerr *C.AvgError
+	err := check(C.avg_index_open_read_only(cdir, nil, &h, &cerr), cerr)
+	return wrap(h, err)
+}
+
+// wrap makes an opened handle an *Index that a finalizer closes if the host forgets.
+func wrap(h *C.AvgIndex, err error) (*Index, error) {
+	if err != nil {
 		return nil, err
 	}
 	ix := &Index{c: h}

@@ -242,6 +242,39 @@ func TestContextCancelsTraining(t *testing.T) {
 	}
 }
 
+func TestReadOnlyHandlesShareAnIndex(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, ix)
+	if err := ix.Save(); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	a, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n, err := b.ImageCount(); err != nil || n != nImages {
+		t.Fatalf("ImageCount = %d, %v", n, err)
+	}
+	var e *Error
+	if err := a.Save(); !errors.As(err, &e) || e.Code != StatusWrongState {
+		t.Fatalf("save on a read-only handle: %v", err)
+	}
+	if _, err := Open(dir, nil); !errors.As(err, &e) || e.Code != StatusLocked {
+		t.Fatalf("a writer beside readers: %v", err)
+	}
+}
+
 func TestCloseInsideAProgressCallbackReturns(t *testing.T) {
 	dir := t.TempDir()
 	ix, err := Open(dir, smallConfig())
