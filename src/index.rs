@@ -653,10 +653,10 @@ impl Index {
         let q = self.state.read().tokenizer.as_ref().map(|t| t.model.clone()).ok_or_else(not_tokenized)?;
         let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
         let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
-        let (latents, books) = q.host_view(&x)?;
+        let view = q.host_view(&x)?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes = latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &books, z, opts.beam_size)).collect();
+        let prefixes = view.latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size)).collect();
         let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
         Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
     }

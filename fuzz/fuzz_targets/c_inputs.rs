@@ -42,7 +42,7 @@ impl Bytes<'_> {
 fn fresh() -> (tempfile::TempDir, *mut AvgIndex) {
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().join("i").to_str().unwrap()).unwrap();
-    let cfg = AvgIndexConfig { dim: DIM, codebook_size: 4, voken_len: 2, device: null() };
+    let cfg = AvgIndexConfig { dim: DIM, codebook_size: 4, voken_len: 2, device: null(), image_encoder_dir: null() };
     let mut index = null_mut();
     assert_eq!(unsafe { avg_index_open(path.as_ptr(), &cfg, &mut index, null_mut()) }, AvgStatus::Ok);
     (dir, index)
@@ -70,7 +70,17 @@ unsafe fn search(b: &mut Bytes) {
     let count = (b.u8() % 4) as usize;
     let texts: Vec<Vec<u8>> = (0..count.max(1)).map(|_| b.cstr()).collect();
     let vectors: Vec<f32> = (0..count.max(1) * DIM).map(|_| b.f32()).collect();
-    let opts = AvgSearchOptions { k: (b.u8() % 12) as usize, beam_size: (b.u8() % 12) as usize, rerank: b.u8() & 1 == 1, query_vectors: vectors.as_ptr(), dim: (b.u8() % 6) as usize };
+    // k of any size: a batch must refuse k above the beam before it writes a hit.
+    let k = if b.u8() & 1 == 1 { b.u64() as usize } else { (b.u8() % 12) as usize };
+    let opts = AvgSearchOptions {
+        k,
+        beam_size: (b.u8() % 12) as usize,
+        rerank: b.u8() & 1 == 1,
+        query_vectors: vectors.as_ptr(),
+        dim: (b.u8() % 6) as usize,
+        fused: b.u8() & 1 == 1,
+        dense_weight: b.f32(),
+    };
     let mut hits = [Hit { id: 0, score: 0.0 }; 64];
     let mut counts = [0usize; 4];
     let mut n = 0;
@@ -79,7 +89,9 @@ unsafe fn search(b: &mut Bytes) {
         avg_search(index, texts[0].as_ptr() as *const c_char, &opts, hits.as_mut_ptr(), (b.u8() % 8) as usize, &mut n, &mut err);
     } else {
         let ptrs: Vec<*const c_char> = texts.iter().map(|t| t.as_ptr() as *const c_char).collect();
-        let out = if opts.k * count <= hits.len() { hits.as_mut_ptr() } else { null_mut() };
+        // Room for count * min(k, beam) hits: all a search that is not refused can write.
+        let room = opts.k.min(opts.beam_size).checked_mul(count).is_some_and(|n| n <= hits.len());
+        let out = if room { hits.as_mut_ptr() } else { null_mut() };
         avg_search_batch(index, ptrs.as_ptr(), count, &opts, out, counts.as_mut_ptr(), &mut err);
     }
     avg_error_free(err);
@@ -94,7 +106,13 @@ fuzz_target!(|data: &[u8]| {
                 let dir = tempfile::tempdir().unwrap();
                 let path = std::ffi::CString::new(dir.path().join("i").to_str().unwrap()).unwrap();
                 let device = b.cstr();
-                let cfg = AvgIndexConfig { dim: b.u64() as usize % 20_000, codebook_size: b.u64() as usize % 70_000, voken_len: b.u8() as usize, device: device.as_ptr() as *const c_char };
+                let cfg = AvgIndexConfig {
+                    dim: b.u64() as usize % 20_000,
+                    codebook_size: b.u64() as usize % 70_000,
+                    voken_len: b.u8() as usize,
+                    device: device.as_ptr() as *const c_char,
+                    image_encoder_dir: null(),
+                };
                 let mut index = null_mut();
                 avg_index_open(path.as_ptr(), &cfg, &mut index, &mut err);
                 avg_index_free(index);

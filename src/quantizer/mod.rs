@@ -84,6 +84,14 @@ pub(crate) struct Quantizer {
     decoder: Decoder,
 }
 
+/// See `Quantizer::host_view`.
+pub(crate) struct HostView {
+    /// One latent per input row.
+    pub latents: Vec<Vec<f32>>,
+    /// Per level, the codebook row-major [N, D].
+    pub books: Vec<Vec<f32>>,
+}
+
 /// What one training forward pass produces.
 pub(crate) struct Forward {
     /// [B, M] u32.
@@ -174,12 +182,12 @@ impl Quantizer {
         Ok(self.quantize(&z)?.0.to_vec2::<u32>()?)
     }
 
-    /// Latents of vectors `x` [B, D] and every level's codebook (row-major [N, D]), on
-    /// the host: what a trie walk by quantisation reads (`search::quantized`).
-    pub(crate) fn host_view(&self, x: &Tensor) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
-        let z = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
+    /// Latents of vectors `x` [B, D] and every level's codebook, on the host: what a
+    /// trie walk by quantisation reads (`search::quantized`).
+    pub(crate) fn host_view(&self, x: &Tensor) -> Result<HostView> {
+        let latents = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
         let books = (0..self.config.levels).map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?)).collect::<Result<_>>()?;
-        Ok((z, books))
+        Ok(HostView { latents, books })
     }
 
     /// The codebook rows, to start the generator's code embeddings from: [N, D] for a

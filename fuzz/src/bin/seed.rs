@@ -8,8 +8,13 @@ fn main() {
     drop(avg_fuzz::seed_index(&path, scratch.path()));
     let framed = avg_fuzz::frame(&avg_fuzz::read_dir(&path));
     std::fs::create_dir_all(out.join("open_index")).unwrap();
-    for mode in [0u8, 1] {
-        std::fs::write(out.join("open_index").join(format!("trained-{mode}")), [&[mode][..], &framed].concat()).unwrap();
+    // Mode bit 0 reseals the manifest; bits 1-3 turn the file picked by the second
+    // byte into a link to /dev/zero, a pipe, a 3 GB sparse file or nothing.
+    for mode in [0u8, 1, 3, 5, 7, 9] {
+        for pick in [0u8, 1] {
+            let name = format!("trained-{mode}-{pick}");
+            std::fs::write(out.join("open_index").join(name), [&[mode, pick][..], &framed].concat()).unwrap();
+        }
     }
     // c_inputs: one input per operation (the first byte picks it).
     std::fs::create_dir_all(out.join("c_inputs")).unwrap();
