@@ -24,9 +24,15 @@ fn reference() -> serde_json::Value {
 
 /// Where the test leaves its checkpoint, for tests/data/clip_reference.py.
 fn tiny() -> PathBuf {
-    let dir = std::env::temp_dir().join("avg-clip-parity").join("tiny");
-    write_clip(&dir, &ClipSizes::tiny(), 11);
-    dir
+    // Written once per process: tests run on parallel threads, and one rewriting the
+    // files while another reads them made the reader fail at random.
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join("avg-clip-parity").join("tiny");
+        write_clip(&dir, &ClipSizes::tiny(), 11);
+        dir
+    })
+    .clone()
 }
 
 /// The reference photos: synthetic ones and one real COCO photo, all in tests/data/images.
