@@ -269,15 +269,24 @@ uint32_t avg_abi_version(void);
 
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.
+//
+// # Safety
+// `err` is NULL or an error object from this library, not yet freed.
 enum AvgStatus avg_error_code(const struct AvgError *err);
 
 // The message of an error, NUL-terminated UTF-8, valid until `avg_error_free(err)`.
 // NULL gives an empty string.
 // Thread-safety: as `avg_error_code`.
+//
+// # Safety
+// As `avg_error_code`.
 const char *avg_error_message(const struct AvgError *err);
 
 // Frees an error object; NULL is a no-op. Ownership: takes `err`, which must not be
 // used afterwards.
+//
+// # Safety
+// `err` is NULL or an error object from this library, freed only here and only once.
 void avg_error_free(struct AvgError *err);
 
 // Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.

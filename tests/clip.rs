@@ -267,7 +267,7 @@ fn an_encoder_must_fit_the_index_and_is_needed_for_photos() {
 
 fn message(e: *mut AvgError) -> String {
     let m = unsafe { CStr::from_ptr(avg_error_message(e)) }.to_str().unwrap().to_owned();
-    avg_error_free(e);
+    unsafe { avg_error_free(e) };
     m
 }
 

@@ -39,9 +39,10 @@ fn call(f: impl FnOnce(*mut *mut AvgError) -> AvgStatus) -> (AvgStatus, String) 
         assert!(err.is_null());
         return (st, String::new());
     }
-    assert_eq!(avg_error_code(err), st);
-    let msg = unsafe { CStr::from_ptr(avg_error_message(err)) }.to_str().unwrap().to_owned();
-    avg_error_free(err);
+    // SAFETY: `err` is the error object this call just returned.
+    let (code, msg) = unsafe { (avg_error_code(err), CStr::from_ptr(avg_error_message(err)).to_str().unwrap().to_owned()) };
+    assert_eq!(code, st);
+    unsafe { avg_error_free(err) };
     (st, msg)
 }
 

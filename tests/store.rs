@@ -252,7 +252,7 @@ fn child_save_loop() {
     loop {
         add(&index, next..next + 20);
         next += 20;
-        if next % 100 == 0 {
+        if next.is_multiple_of(100) {
             index.train_tokenizer(&cfg, |_| true).unwrap(); // saves too
         }
         index.save().unwrap();

@@ -105,11 +105,12 @@ impl ClipConfig {
         let sizes = [self.vocab_size, self.max_position_embeddings, self.image_size, self.patch_size, self.projection_dim];
         let bad = towers.iter().any(|t| {
             [t.hidden_size, t.intermediate_size, t.num_attention_heads].contains(&0)
-                || t.hidden_size % t.num_attention_heads != 0
+                || !t.hidden_size.is_multiple_of(t.num_attention_heads)
                 || t.num_hidden_layers > MAX_LAYERS
-                || !(t.layer_norm_eps > 0.0)
+                || t.layer_norm_eps.is_nan()
+                || t.layer_norm_eps <= 0.0
         }) || sizes.contains(&0)
-            || self.image_size % self.patch_size != 0
+            || !self.image_size.is_multiple_of(self.patch_size)
             || self.image_size > 4096
             || self.num_channels != 3;
         if bad {

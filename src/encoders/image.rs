@@ -58,7 +58,7 @@ impl Preprocess {
             image_mean: triple("image_mean", d.image_mean)?,
             image_std: triple("image_std", d.image_std)?,
         };
-        if p.crop_size != image_size || p.shortest_edge < p.crop_size || p.image_std.iter().any(|s| !(*s > 0.0)) {
+        if p.crop_size != image_size || p.shortest_edge < p.crop_size || p.image_std.iter().any(|s| s.is_nan() || *s <= 0.0) {
             return Err(Error::Model(format!(
                 "preprocessor_config.json: crop {} must equal the vision tower's image_size {image_size}, \
                  the resize ({}) must not be smaller, and std must be positive",

@@ -41,7 +41,7 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
 pub(crate) fn load_bert(raw: serde_json::Value, tensors: HashMap<String, Tensor>, device: &Device) -> Result<(BertModel, BertConfig)> {
     let c: BertConfig = serde_json::from_value(raw).map_err(|e| Error::Model(format!("bert config: {e}")))?;
     let sizes = [c.vocab_size, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.max_position_embeddings, c.type_vocab_size];
-    if sizes.contains(&0) || c.hidden_size % c.num_attention_heads != 0 || c.num_hidden_layers > MAX_LAYERS {
+    if sizes.contains(&0) || !c.hidden_size.is_multiple_of(c.num_attention_heads) || c.num_hidden_layers > MAX_LAYERS {
         return Err(Error::Model(format!(
             "bert config: sizes must be at least 1, hidden_size ({}) a multiple of num_attention_heads ({}), at most {MAX_LAYERS} layers",
             c.hidden_size, c.num_attention_heads

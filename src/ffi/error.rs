@@ -99,8 +99,11 @@ impl AvgError {
 
 /// The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 /// Thread-safety: any thread may read an error object that is not being freed.
+///
+/// # Safety
+/// `err` is NULL or an error object from this library, not yet freed.
 #[no_mangle]
-pub extern "C" fn avg_error_code(err: *const AvgError) -> AvgStatus {
+pub unsafe extern "C" fn avg_error_code(err: *const AvgError) -> AvgStatus {
     // SAFETY: NULL or a pointer from this library that the caller has not freed.
     unsafe { err.as_ref() }.map_or(AvgStatus::InvalidArgument, |e| e.status)
 }
@@ -108,16 +111,22 @@ pub extern "C" fn avg_error_code(err: *const AvgError) -> AvgStatus {
 /// The message of an error, NUL-terminated UTF-8, valid until `avg_error_free(err)`.
 /// NULL gives an empty string.
 /// Thread-safety: as `avg_error_code`.
+///
+/// # Safety
+/// As `avg_error_code`.
 #[no_mangle]
-pub extern "C" fn avg_error_message(err: *const AvgError) -> *const c_char {
+pub unsafe extern "C" fn avg_error_message(err: *const AvgError) -> *const c_char {
     // SAFETY: as in avg_error_code.
     unsafe { err.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
 }
 
 /// Frees an error object; NULL is a no-op. Ownership: takes `err`, which must not be
 /// used afterwards.
+///
+/// # Safety
+/// `err` is NULL or an error object from this library, freed only here and only once.
 #[no_mangle]
-pub extern "C" fn avg_error_free(err: *mut AvgError) {
+pub unsafe extern "C" fn avg_error_free(err: *mut AvgError) {
     if !err.is_null() {
         // SAFETY: `err` came from Box::into_raw in `AvgError::raw` and is freed once.
         drop(unsafe { Box::from_raw(err) });
@@ -133,10 +142,10 @@ mod tests {
         let mut err = std::ptr::null_mut();
         let status = guard(&mut err, || panic!("boom"));
         assert_eq!(status, AvgStatus::Panic);
-        assert_eq!(avg_error_code(err), AvgStatus::Panic);
+        assert_eq!(unsafe { avg_error_code(err) }, AvgStatus::Panic);
         let msg = unsafe { std::ffi::CStr::from_ptr(avg_error_message(err)) };
         assert!(msg.to_str().unwrap().contains("boom"));
-        avg_error_free(err);
+        unsafe { avg_error_free(err) };
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct AvgIndexConfig {
 }
 
 impl AvgIndexConfig {
-    unsafe fn to_rust(&self) -> Result<IndexConfig> {
+    unsafe fn to_rust(self) -> Result<IndexConfig> {
         let device = if self.device.is_null() { "cpu" } else { c_str(self.device, "config.device")? };
         Ok(IndexConfig {
             dim: self.dim,

@@ -57,8 +57,9 @@ pub(crate) struct GeneratorConfig {
 
 enum Encoder {
     T5(Stack),
-    /// Frozen; its weights are kept only to be saved with the index.
-    Bert { model: BertModel, weights: Vec<(String, Tensor)>, proj: Lin },
+    /// Frozen; its weights are kept only to be saved with the index. Boxed: the model
+    /// is several times the size of a T5 stack's handle.
+    Bert { model: Box<BertModel>, weights: Vec<(String, Tensor)>, proj: Lin },
 }
 
 pub(crate) struct Generator {
@@ -255,7 +256,7 @@ impl Generator {
                 let weights: Vec<(String, Tensor)> = frozen.into_iter().collect();
                 let (model, bc) = load_bert(bert.clone(), weights.iter().cloned().collect(), &device)?;
                 let proj = Lin::new(&mut p, "encoder_proj", bc.hidden_size, decoder.d_model, (bc.hidden_size as f32).powf(-0.5))?;
-                (Encoder::Bert { model, weights, proj }, decoder.clone())
+                (Encoder::Bert { model: Box::new(model), weights, proj }, decoder.clone())
             }
         };
         let embed = p.get("shared.weight", &[dc.vocab_size, dc.d_model], crate::params::Init::Normal(1.0))?;

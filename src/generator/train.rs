@@ -94,7 +94,7 @@ impl GeneratorTrainConfig {
         if self.epochs == 0 || self.batch_size == 0 || self.beam_size == 0 || self.decoder_layers == 0 || self.max_text_tokens == 0 {
             return bad("epochs, batch_size, beam_size, decoder_layers and max_text_tokens must be at least 1");
         }
-        if self.decoder_d_model == 0 || self.decoder_d_model % 64 != 0 && self.decoder_d_model > 64 {
+        if self.decoder_d_model == 0 || !self.decoder_d_model.is_multiple_of(64) && self.decoder_d_model > 64 {
             return bad("decoder_d_model must be a multiple of 64 (or at most 64)");
         }
         crate::limits::cap("generator batch size", self.batch_size, 4096)?;
@@ -103,9 +103,7 @@ impl GeneratorTrainConfig {
         crate::limits::cap("decoder_d_model", self.decoder_d_model, 4096)?;
         crate::limits::cap("decoder_layers", self.decoder_layers, 48)?;
         let w = [self.gen_weight, self.dis_weight, self.dis_temperature];
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0)
-            || !self.weight_decay.is_finite()
-            || !self.max_grad_norm.is_finite()
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.weight_decay.is_finite() && self.max_grad_norm.is_finite())
             || w.iter().any(|x| !x.is_finite() || *x < 0.0)
             || self.dis_temperature == 0.0
             || !(self.dis_fraction > 0.0 && self.dis_fraction <= 1.0)

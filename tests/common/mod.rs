@@ -410,7 +410,8 @@ pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
         let v: Vec<f32> = (0..n).map(|_| mean + rng.next() * std * 1.7).collect();
         t.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
     };
-    fn encoder(put: &mut dyn FnMut(String, &[usize], f32, f32), p: &str, h: usize, layers: usize) {
+    type Put<'a> = dyn FnMut(String, &[usize], f32, f32) + 'a;
+    fn encoder(put: &mut Put, p: &str, h: usize, layers: usize) {
         let inter = h * 4 + 5;
         for l in 0..layers {
             let p = format!("{p}.encoder.layers.{l}");
@@ -443,6 +444,5 @@ pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
     put("text_projection.weight".into(), &[s.projection_dim, th], (th as f32).powf(-0.5), 0.0);
     put("visual_projection.weight".into(), &[s.projection_dim, vh], (vh as f32).powf(-0.5), 0.0);
     put("logit_scale".into(), &[], 0.0, 2.6592);
-    drop(put);
     candle_core::safetensors::save(&t, dir.join("model.safetensors")).unwrap();
 }
