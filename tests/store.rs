@@ -203,6 +203,18 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 #[test]
+fn a_format_1_index_opens_and_keeps_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path()); // no attached texts: its records file is format 1's too
+    let m = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.replacen("\"format_version\": 2", "\"format_version\": 1", 1)).unwrap();
+    let index = Index::open(dir.path(), None).unwrap();
+    assert_eq!((index.image_count(), index.caption_count()), (50, 100));
+    assert!(index.image(7).unwrap().texts.is_empty());
+}
+
+#[test]
 fn old_generations_are_removed_after_a_save() {
     let dir = tempfile::tempdir().unwrap();
     let index = Index::open(dir.path(), Some(&config())).unwrap();
