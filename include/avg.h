@@ -158,8 +158,10 @@ typedef struct AvgSearchOptions {
   // image vectors. Needs `query_vectors`, unless the index has an image encoder,
   // which then computes them.
   bool rerank;
-  // With `rerank`, or `fused` and a `dense_weight` above 0: one vector of `dim` floats
-  // per query, contiguous; else NULL.
+  // One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
+  // by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
+  // which then computes them; a generator trained with a vector slot also reads them
+  // (without, its slot stays empty).
   const float *query_vectors;
   size_t dim;
   // Generate the M codes only and return every image under the `beam_size` best code

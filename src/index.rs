@@ -196,6 +196,16 @@ impl Index {
         self.store.read_only()
     }
 
+    /// The trained tokenizer now installed, if any.
+    fn tokenizer_model(&self) -> Option<Arc<Quantizer>> {
+        self.state.read().tokenizer.as_ref().map(|t| t.model.clone())
+    }
+
+    /// The trained generator now installed, if any.
+    fn generator_model(&self) -> Option<Arc<Generator>> {
+        self.state.read().generator.as_ref().map(|g| g.model.clone())
+    }
+
     fn writable(&self) -> Result<()> {
         match self.store.read_only() {
             true => Err(Error::WrongState(format!("{} was opened read-only", self.path().display()))),
@@ -217,7 +227,7 @@ impl Index {
         self.writable()?;
         // Quantise outside the lock; redo it under the lock only if the tokenizer was
         // replaced meanwhile.
-        let tokenizer = self.state.read().tokenizer.as_ref().map(|t| t.model.clone());
+        let tokenizer = self.tokenizer_model();
         let codes = match &tokenizer {
             Some(t) => Some(self.quantize_images(t, images)?),
             None => None,
@@ -386,7 +396,7 @@ impl Index {
 
     /// The M codes the trained tokenizer gives a vector (without a disambiguator).
     pub fn quantize(&self, vector: &[f32]) -> Result<Vec<u32>> {
-        let q = self.state.read().tokenizer.as_ref().map(|t| t.model.clone()).ok_or_else(not_tokenized)?;
+        let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
         check_vector(self.config.dim, vector, || "vector to quantise".into())?;
         Ok(encode_rows(&q, vector, self.config.dim, &self.device)?.remove(0))
     }
@@ -413,7 +423,6 @@ impl Index {
         limits::check_tensor("the codebooks", &[books, c.codebook_size, c.dim], "use a shared codebook or lower N")?;
         let _heap = crate::heap::retain();
         let data = self.with_records(|r| training_set(r, cfg.align))?;
-        let c = &self.config;
         let (model, mut report) = quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
         let model = Arc::new(model);
         let (ids, vectors) = self.with_records(|r| (r.ids.clone(), r.vectors.clone()));
@@ -464,7 +473,7 @@ impl Index {
         )?;
         let _heap = crate::heap::retain();
         let base = match cfg.incremental {
-            true => Some(self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
+            true => Some(self.generator_model().ok_or_else(|| {
                 Error::WrongState("an indexing pass needs a trained generator (train without incremental first)".into())
             })?),
             false => None,
@@ -498,16 +507,14 @@ impl Index {
         };
         let (examples, learned, new_images) = match &base {
             None => {
-                let learned: Vec<u64> = owners.clone();
                 let n = images_in(&owners);
-                (examples, learned, n)
+                (examples, owners, n)
             }
             Some(b) => match replay_set(b.learned(), examples, &owners, cfg) {
                 Some(set) => set,
                 None => return Ok(GeneratorReport::default()),
             },
         };
-        let c = &self.config;
         let mut g = match &base {
             Some(b) => b.trainable_copy()?,
             None => Generator::from_pretrained(
@@ -572,9 +579,9 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
-        let dense = if opts.fused { opts.dense_weight > 0.0 } else { opts.rerank };
+        let dense = opts.ranks_by_vectors();
         let current = || {
-            self.state.read().generator.as_ref().map(|g| g.model.clone()).ok_or_else(|| {
+            self.generator_model().ok_or_else(|| {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
             })
         };
@@ -650,7 +657,7 @@ impl Index {
         for v in query_vectors {
             check_vector(self.config.dim, v, || "query vector".into())?;
         }
-        let q = self.state.read().tokenizer.as_ref().map(|t| t.model.clone()).ok_or_else(not_tokenized)?;
+        let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
         let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
         let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
         let view = q.host_view(&x)?;

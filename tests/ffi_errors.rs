@@ -272,6 +272,10 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let zero_k = AvgSearchOptions { k: 0, ..opts };
         assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &zero_k, hits.as_mut_ptr(), 4, &mut n, e)), InvalidArgument);
         assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), null(), hits.as_mut_ptr(), 4, &mut n, e)), WrongState);
+        // Given query vectors are read even without rerank (a generator with a vector
+        // slot takes them): a wrong dim is refused, not silently dropped.
+        let with_vectors = AvgSearchOptions { query_vectors: v.as_ptr(), dim: DIM + 1, ..opts };
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &with_vectors, hits.as_mut_ptr(), 4, &mut n, e)), DimensionMismatch);
         let queries = [text.as_ptr(), null()];
         let one = AvgSearchOptions { k: 1, ..opts };
         assert_eq!(refused(|e| avg_search_batch(null(), queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);

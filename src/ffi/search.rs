@@ -18,8 +18,10 @@ pub struct AvgSearchOptions {
     /// image vectors. Needs `query_vectors`, unless the index has an image encoder,
     /// which then computes them.
     pub rerank: bool,
-    /// With `rerank`, or `fused` and a `dense_weight` above 0: one vector of `dim` floats
-    /// per query, contiguous; else NULL.
+    /// One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
+    /// by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
+    /// which then computes them; a generator trained with a vector slot also reads them
+    /// (without, its slot stays empty).
     pub query_vectors: *const f32,
     pub dim: usize,
     /// Generate the M codes only and return every image under the `beam_size` best code
@@ -68,8 +70,10 @@ unsafe fn run(
     let index = handle(index)?;
     let o = options.as_ref().copied().unwrap_or_default();
     let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank, fused: o.fused, dense_weight: o.dense_weight };
-    let dense = if o.fused { o.dense_weight > 0.0 } else { o.rerank };
-    let vectors = if dense && !(o.query_vectors.is_null() && index.image_encoder().is_some()) {
+    // Given vectors always go in (a generator with a vector slot reads them too); NULL
+    // is refused only where the ranking needs them and no image encoder computes them.
+    let required = opts.ranks_by_vectors() && index.image_encoder().is_none();
+    let vectors = if !o.query_vectors.is_null() || required {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
         }

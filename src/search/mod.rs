@@ -34,6 +34,16 @@ impl Default for SearchOptions {
 pub const DEFAULT_DENSE_WEIGHT: f32 = 40.0;
 
 impl SearchOptions {
+    /// Whether the ranking reads the query vectors (rerank, or a fused score with a
+    /// dense term), so that a search without them cannot be answered.
+    pub(crate) fn ranks_by_vectors(&self) -> bool {
+        if self.fused {
+            self.dense_weight > 0.0
+        } else {
+            self.rerank
+        }
+    }
+
     pub(crate) fn validate(&self) -> crate::Result<()> {
         crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
         if !(self.dense_weight.is_finite() && self.dense_weight >= 0.0) {
