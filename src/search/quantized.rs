@@ -8,7 +8,12 @@ use super::trie::{Trie, ROOT};
 
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first:
 /// the trie node of each and its score. `books[l]` is level l's codebook, row-major.
-pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam: usize) -> Vec<(u32, f32)> {
+pub(crate) fn nearest_prefixes(
+    trie: &Trie,
+    books: &[Vec<f32>],
+    z: &[f32],
+    beam: usize,
+) -> Vec<(u32, f32)> {
     let dim = z.len();
     // (node, partial sum, score)
     let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, vec![0.0; dim], 0.0)];
@@ -21,7 +26,12 @@ pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam:
             let (tokens, nodes) = trie.children(*node);
             for (&code, &child) in tokens.iter().zip(nodes) {
                 let row = &book[code as usize * dim..][..dim];
-                let dist: f32 = z.iter().zip(sum).zip(row).map(|((z, s), c)| (z - s - c).powi(2)).sum();
+                let dist: f32 = z
+                    .iter()
+                    .zip(sum)
+                    .zip(row)
+                    .map(|((z, s), c)| (z - s - c).powi(2))
+                    .sum();
                 let partial: Vec<f32> = sum.iter().zip(row).map(|(s, c)| s + c).collect();
                 next.push((child as u32, partial, -dist));
             }
@@ -30,7 +40,10 @@ pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam:
         next.truncate(beam);
         beams = next;
     }
-    beams.into_iter().map(|(node, _, score)| (node, score)).collect()
+    beams
+        .into_iter()
+        .map(|(node, _, score)| (node, score))
+        .collect()
 }
 
 #[cfg(test)]
@@ -46,7 +59,10 @@ mod tests {
         t.insert(&[2, 1, 0], 8);
         t.insert(&[0, 2, 0], 9);
         let ids = |z: f32| {
-            nearest_prefixes(&t, &books, &[z], 3).iter().map(|&(node, _)| t.children(node).1[0]).collect::<Vec<_>>()
+            nearest_prefixes(&t, &books, &[z], 3)
+                .iter()
+                .map(|&(node, _)| t.children(node).1[0])
+                .collect::<Vec<_>>()
         };
         assert_eq!(ids(11.0), [8, 9, 7]); // 10 + 1 exactly; then 0 + 10; then 1 + 0
         assert_eq!(ids(1.2)[0], 7);
