@@ -149,6 +149,22 @@ fn files_that_are_not_plain_or_are_too_large_are_refused_unread() {
             assert!(matches!(err, Error::Corrupt { .. }), "{target} {kind}: {err}");
         }
     }
+    // The lock file: a named pipe there used to block the open forever (found by the
+    // open_index fuzz target).
+    for kind in ["zero", "fifo", "dir"] {
+        let dir = tempfile::tempdir().unwrap();
+        saved_index(dir.path());
+        let f = dir.path().join("LOCK");
+        std::fs::remove_file(&f).unwrap();
+        match kind {
+            "zero" => std::os::unix::fs::symlink("/dev/zero", &f).unwrap(),
+            "fifo" => assert!(Command::new("mkfifo").arg(&f).status().unwrap().success()),
+            _ => std::fs::create_dir(&f).unwrap(),
+        }
+        for err in [Index::open(dir.path(), None).unwrap_err(), Index::open_read_only(dir.path(), None).unwrap_err()] {
+            assert!(matches!(err, Error::Corrupt { .. } | Error::Io { .. }), "LOCK {kind}: {err}");
+        }
+    }
 }
 
 #[test]

@@ -93,11 +93,18 @@ impl DirLock {
 
     fn take(dir: &Path, exclusive: bool) -> Result<Self> {
         let path = dir.join("LOCK");
-        let file = match exclusive {
-            true => OpenOptions::new().create(true).truncate(false).write(true).open(&path),
-            false => File::open(&path),
+        // Non-blocking: a named pipe in its place would block the open forever.
+        let file = OpenOptions::new()
+            .read(!exclusive)
+            .write(exclusive)
+            .create(exclusive)
+            .truncate(false)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        if !file.metadata().map_err(|e| Error::io(&path, e))?.is_file() {
+            return Err(Error::corrupt(&path, "not a regular file"));
         }
-        .map_err(|e| Error::io(&path, e))?;
         let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         // SAFETY: flock on a file descriptor we own; no memory is involved.
         let rc = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
