@@ -24,10 +24,14 @@
 
 // The fused score's default dense weight: the best of 0, 5, 10, 20 and 40 on the
 // Flickr8k validation split (README, Results: Indexing).
-#define DEFAULT_DENSE_WEIGHT 40.0
+#define AVG_DEFAULT_DENSE_WEIGHT 40.0
+
+// Fused search's default `min_candidates`: no widening. A fixed count, not a share of
+// the index, so that widening costs the same in any index.
+#define AVG_DEFAULT_MIN_CANDIDATES 0
 
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-#define AVG_ABI_VERSION 3
+#define AVG_ABI_VERSION 4
 
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
@@ -54,10 +58,10 @@
 // Most elements of one f32 tensor the library sizes from a config (1 GiB): a config
 // whose codebook or training step would need more is refused up front instead of
 // aborting the host when the allocation fails.
-#define MAX_TENSOR_ELEMENTS (1 << 28)
+#define AVG_MAX_TENSOR_ELEMENTS (1 << 28)
 
 // Largest beam size, in search and in training.
-#define MAX_BEAM 256
+#define AVG_MAX_BEAM 256
 
 // Highest on-disk format this library reads and the one it writes. Format 2 added the
 // texts attached to images; format 1 indexes open as they are.
@@ -171,6 +175,10 @@ typedef struct AvgSearchOptions {
   bool fused;
   // Weight of the dense similarity in the fused score (finite, at least 0).
   float dense_weight;
+  // Fused search: where the best code prefixes hold fewer images than this, the
+  // prefixes the beam dropped join them, best first, until they do (prefix backoff:
+  // thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
+  size_t min_candidates;
 } AvgSearchOptions;
 
 // One result: an indexed image and its score (the sum of its vokens' log-probabilities,
@@ -555,8 +563,8 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, dense weight
-// 40 (used when `fused` is set; chosen on a validation split).
+// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, and for fused
+// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`.
 // Thread-safety: any thread.
 //
 // # Safety

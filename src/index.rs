@@ -4,7 +4,7 @@
 use crate::encoders::{Clip, ImageSource};
 use crate::generator::{self, Generator, GeneratorConfig, GeneratorReport, GeneratorTrainConfig, NewGenerator};
 use crate::progress::{Progress, Stage};
-use crate::search::{beam, quantized, Hit, SearchOptions};
+use crate::search::{beam, quantized, trie::Prefix, Hit, SearchOptions};
 use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
 use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
 use crate::store::{ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
@@ -627,7 +627,7 @@ impl Index {
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
         let vectors = query_vectors.filter(|_| dense);
         if opts.fused {
-            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size)?;
+            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, opts.min_candidates)?;
             return Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors));
         }
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
@@ -663,7 +663,7 @@ impl Index {
         let view = q.host_view(&x)?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes = view.latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size)).collect();
+        let prefixes = view.latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size, opts.min_candidates)).collect();
         let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
         Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
     }
@@ -731,12 +731,12 @@ fn replay_set(
     Some((fresh, learned, new_images))
 }
 
-/// Every image under each query's code prefixes (trie node, prefix score), scored
-/// `prefix score + dense_weight * (query vector . image vector)`, best `k` first.
+/// Every image under each query's code prefixes, scored `prefix score + dense_weight *
+/// (query vector . image vector)`, best `k` first.
 fn fused_hits(
     records: &Records,
     vokens: &Vokens,
-    prefixes: Vec<Vec<(u32, f32)>>,
+    prefixes: Vec<Vec<Prefix>>,
     opts: &SearchOptions,
     vectors: Option<&[&[f32]]>,
 ) -> Vec<Vec<Hit>> {
@@ -746,7 +746,7 @@ fn fused_hits(
         .map(|(q, prefixes)| {
             let mut hits: Vec<Hit> = prefixes
                 .into_iter()
-                .flat_map(|(node, score)| vokens.trie().children(node).1.iter().map(move |&id| Hit { id, score }))
+                .flat_map(|p| vokens.trie().images_under(p).into_iter().map(move |id| Hit { id, score: p.score }))
                 .collect();
             if let Some(vs) = vectors {
                 hits.iter_mut().for_each(|h| h.score += opts.dense_weight * similarity(records, h.id, vs[q]));

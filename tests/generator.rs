@@ -152,6 +152,21 @@ fn photos_without_captions_are_found_through_their_attached_texts() {
     assert!(!index.search("x", &generator_only, None).unwrap().is_empty());
     let nan = SearchOptions { dense_weight: f32::NAN, ..opts };
     assert!(matches!(index.search("x", &nan, Some(&v)), Err(Error::InvalidArgument(_))));
+
+    // Prefix backoff: with room for every image, a one-beam fused search ranked by the
+    // dense term finds the exact dense best for every query vector; without, not always.
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let found_dense_best = |min_candidates: usize| {
+        let o = SearchOptions { fused: true, k: 1, beam_size: 1, dense_weight: 1e4, min_candidates, ..opts };
+        let best = |q: &[f32]| data.images.iter().map(|(_, v)| dot(v, q)).fold(f32::MIN, f32::max);
+        let found = |q: &[f32]| {
+            let top = index.search("x", &o, Some(q)).unwrap()[0].id;
+            dot(&index.image(top).unwrap().vector, q) >= best(q) - 1e-4
+        };
+        data.images.iter().filter(|(_, q)| found(q)).count()
+    };
+    assert_eq!(found_dense_best(index.image_count()), data.images.len());
+    assert!(found_dense_best(0) < data.images.len());
 }
 
 #[test]

@@ -80,6 +80,8 @@ unsafe fn search(b: &mut Bytes) {
         dim: (b.u8() % 6) as usize,
         fused: b.u8() & 1 == 1,
         dense_weight: b.f32(),
+        // Any size: backoff is bounded by the images indexed, not by the option.
+        min_candidates: if b.u8() & 1 == 1 { b.u64() as usize } else { b.u8() as usize },
     };
     let mut hits = [Hit { id: 0, score: 0.0 }; 64];
     let mut counts = [0usize; 4];

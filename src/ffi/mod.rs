@@ -23,7 +23,7 @@ use crate::{limits, Error, Result};
 use std::ffi::{c_char, CStr};
 
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-pub const AVG_ABI_VERSION: u32 = 3;
+pub const AVG_ABI_VERSION: u32 = 4;
 
 /// The library version as a static NUL-terminated string, such as "0.1.0".
 /// Thread-safety: may be called from any thread at any time.

@@ -31,6 +31,10 @@ pub struct AvgSearchOptions {
     pub fused: bool,
     /// Weight of the dense similarity in the fused score (finite, at least 0).
     pub dense_weight: f32,
+    /// Fused search: where the best code prefixes hold fewer images than this, the
+    /// prefixes the beam dropped join them, best first, until they do (prefix backoff:
+    /// thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
+    pub min_candidates: usize,
 }
 
 impl Default for AvgSearchOptions {
@@ -44,12 +48,13 @@ impl Default for AvgSearchOptions {
             dim: 0,
             fused: d.fused,
             dense_weight: d.dense_weight,
+            min_candidates: d.min_candidates,
         }
     }
 }
 
-/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, dense weight
-/// 40 (used when `fused` is set; chosen on a validation split).
+/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, and for fused
+/// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`.
 /// Thread-safety: any thread.
 ///
 /// # Safety
@@ -69,7 +74,7 @@ unsafe fn run(
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
     let o = options.as_ref().copied().unwrap_or_default();
-    let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank, fused: o.fused, dense_weight: o.dense_weight };
+    let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank, fused: o.fused, dense_weight: o.dense_weight, min_candidates: o.min_candidates };
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // is refused only where the ranking needs them and no image encoder computes them.
     let required = opts.ranks_by_vectors() && index.image_encoder().is_none();

@@ -2,7 +2,7 @@
 //! once: the encoder runs once per query, every live beam of every query goes through
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
-use super::trie::{Trie, ROOT};
+use super::trie::{Prefix, Trie, ROOT};
 use crate::generator::t5::{padding_bias, Cache};
 use crate::generator::{Encoded, Generator};
 use crate::Result;
@@ -33,24 +33,39 @@ pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) 
 
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
 pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
-    let out = run(g, trie, enc, beam, trie.depth())?;
+    let (out, _) = run(g, trie, enc, beam, trie.depth(), false)?;
     Ok(out.into_iter().map(|q| q.into_iter().map(|x| Found { id: x.id, seq: x.seq, score: x.score }).collect()).collect())
 }
 
 /// Up to `beam` M-code prefixes per query (the disambiguator is not generated), best
-/// first: the trie node of each, whose children are the images sharing those codes, and
-/// the sum of its code log-probabilities.
-pub(crate) fn search_codes(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<(u32, f32)>>> {
-    let out = run(g, trie, enc, beam, trie.depth() - 1)?;
-    Ok(out.into_iter().map(|q| q.into_iter().map(|x| (x.node, x.score)).collect()).collect())
+/// first, scored by the sum of their code log-probabilities. Where the images under
+/// them number fewer than `min_images`, the prefixes the beam dropped on its way follow
+/// (prefix backoff), best first, until they do; each missing code of a dropped prefix
+/// counts as a uniform guess over the vokens, so that a short prefix does not outrank
+/// the beam's own on the strength of its few confident codes.
+pub(crate) fn search_codes(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, min_images: usize) -> Result<Vec<Vec<Prefix>>> {
+    let m = trie.depth() - 1;
+    let (out, pruned) = run(g, trie, enc, beam, m, min_images > 0)?;
+    Ok(out
+        .into_iter()
+        .zip(pruned)
+        .map(|(kept, pruned)| {
+            let kept = kept.into_iter().map(|x| Prefix { node: x.node, len: m, score: x.score }).collect();
+            trie.widen(kept, pruned, min_images)
+        })
+        .collect())
 }
 
-/// The beams of every query after `levels` steps (at most the trie's depth).
-fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize) -> Result<Vec<Vec<Beam>>> {
+/// The beams of every query after `levels` steps (at most the trie's depth) and, if
+/// `keep_pruned` (and `levels` stops short of the leaves), the inner prefixes dropped
+/// on the way, their scores extended to `levels` codes by uniform guesses.
+#[allow(clippy::type_complexity)]
+fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize, keep_pruned: bool) -> Result<(Vec<Vec<Beam>>, Vec<Vec<Prefix>>)> {
     let b = enc.states.dim(0)?;
     let mut beams: Vec<Beam> = (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
+    let mut pruned: Vec<Vec<Prefix>> = (0..b).map(|_| Vec::new()).collect();
     if trie.len() == 0 || levels == 0 {
-        return Ok((0..b).map(|_| Vec::new()).collect());
+        return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
     }
     let all_cross = g.cross_kv(enc)?;
     let all_bias = padding_bias(&enc.mask)?;
@@ -89,6 +104,12 @@ fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize) ->
                 }
             }
             cands.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+            if keep_pruned && !leaf {
+                let len = level + 1;
+                let guesses = (levels - len) as f32 * -(lp[0].len() as f32).ln();
+                let dropped = cands.iter().skip(beam);
+                pruned[q].extend(dropped.map(|(_, x)| Prefix { node: x.node, len, score: x.score + guesses }));
+            }
             cands.truncate(beam);
             next.extend(cands);
         }
@@ -97,7 +118,7 @@ fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize) ->
             for (_, x) in next {
                 out[x.query].push(x);
             }
-            return Ok(out);
+            return Ok((out, pruned));
         }
         let parents = Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
         cache.reorder(&parents)?;

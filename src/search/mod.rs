@@ -21,17 +21,25 @@ pub struct SearchOptions {
     pub fused: bool,
     /// Weight of the dense similarity in the fused score (finite, at least 0).
     pub dense_weight: f32,
+    /// Fused search: where the best code prefixes hold fewer images than this, the
+    /// next-best prefixes of the last code level join them until they do (prefix
+    /// backoff: thin leaves widen the candidates). 0: the `beam_size` best only.
+    pub min_candidates: usize,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, beam_size: 20, rerank: false, fused: false, dense_weight: DEFAULT_DENSE_WEIGHT }
+        SearchOptions { k: 10, beam_size: 20, rerank: false, fused: false, dense_weight: DEFAULT_DENSE_WEIGHT, min_candidates: DEFAULT_MIN_CANDIDATES }
     }
 }
 
 /// The fused score's default dense weight: the best of 0, 5, 10, 20 and 40 on the
 /// Flickr8k validation split (README, Results: Indexing).
 pub const DEFAULT_DENSE_WEIGHT: f32 = 40.0;
+
+/// Fused search's default `min_candidates`: no widening. A fixed count, not a share of
+/// the index, so that widening costs the same in any index.
+pub const DEFAULT_MIN_CANDIDATES: usize = 0;
 
 impl SearchOptions {
     /// Whether the ranking reads the query vectors (rerank, or a fused score with a

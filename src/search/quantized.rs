@@ -1,26 +1,24 @@
 //! The no-training reference: the tokenizer's own residual quantisation of the query
 //! vector walks the trie, with no generator. Each level keeps the `beam` prefixes whose
 //! partial sum of codebook rows is nearest the query's latent; the score of a prefix is
-//! minus that squared distance. If a trained generator does not beat this on images it
+//! minus that squared distance (for a prefix dropped on the way, its distance so far:
+//! prefix backoff as in the generator's search). If a trained generator does not beat this on images it
 //! never saw, it has learned nothing the tokenizer did not already know.
 
-use super::trie::{Trie, ROOT};
+use super::trie::{Prefix, Trie, ROOT};
 
-/// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first:
-/// the trie node of each and its score. `books[l]` is level l's codebook, row-major.
-pub(crate) fn nearest_prefixes(
-    trie: &Trie,
-    books: &[Vec<f32>],
-    z: &[f32],
-    beam: usize,
-) -> Vec<(u32, f32)> {
+/// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
+/// widened by the dropped ones until they hold `min_images` images. `books[l]` is level
+/// l's codebook, row-major.
+pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam: usize, min_images: usize) -> Vec<Prefix> {
     let dim = z.len();
     // (node, partial sum, score)
     let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, vec![0.0; dim], 0.0)];
     if trie.len() == 0 {
         return Vec::new();
     }
-    for book in books.iter().take(trie.depth() - 1) {
+    let mut pruned = Vec::new();
+    for (level, book) in books.iter().take(trie.depth() - 1).enumerate() {
         let mut next: Vec<(u32, Vec<f32>, f32)> = Vec::new();
         for (node, sum, _) in &beams {
             let (tokens, nodes) = trie.children(*node);
@@ -37,13 +35,14 @@ pub(crate) fn nearest_prefixes(
             }
         }
         next.sort_by(|a, b| b.2.total_cmp(&a.2));
+        if min_images > 0 {
+            pruned.extend(next.iter().skip(beam).map(|&(node, _, score)| Prefix { node, len: level + 1, score }));
+        }
         next.truncate(beam);
         beams = next;
     }
-    beams
-        .into_iter()
-        .map(|(node, _, score)| (node, score))
-        .collect()
+    let kept = beams.into_iter().map(|(node, _, score)| Prefix { node, len: trie.depth() - 1, score }).collect();
+    trie.widen(kept, pruned, min_images)
 }
 
 #[cfg(test)]
@@ -59,14 +58,33 @@ mod tests {
         t.insert(&[2, 1, 0], 8);
         t.insert(&[0, 2, 0], 9);
         let ids = |z: f32| {
-            nearest_prefixes(&t, &books, &[z], 3)
+            nearest_prefixes(&t, &books, &[z], 3, 0)
                 .iter()
-                .map(|&(node, _)| t.children(node).1[0])
+                .map(|&p| t.images_under(p)[0])
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(11.0), [8, 9, 7]); // 10 + 1 exactly; then 0 + 10; then 1 + 0
         assert_eq!(ids(1.2)[0], 7);
         // A beam of one keeps only the best first level, as a greedy walk would.
-        assert_eq!(nearest_prefixes(&t, &books, &[9.5], 1).len(), 1);
+        assert_eq!(nearest_prefixes(&t, &books, &[9.5], 1, 0).len(), 1);
+    }
+
+    #[test]
+    fn thin_prefixes_widen_to_the_nearest_dropped_ones() {
+        let books = vec![vec![0.0, 1.0, 10.0]; 2];
+        let mut t = Trie::new(3);
+        t.insert(&[1, 0, 0], 7);
+        t.insert(&[2, 1, 0], 8);
+        t.insert(&[2, 1, 1], 9);
+        t.insert(&[0, 2, 0], 10);
+        let ids = |min: usize| {
+            let p = nearest_prefixes(&t, &books, &[11.0], 1, min);
+            p.iter().flat_map(|&p| t.images_under(p)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(0), [8, 9]);
+        assert_eq!(ids(2), [8, 9], "enough already");
+        // Dropped at the first level: 0 (distance 121) and 1 (100): 1 comes back first.
+        assert_eq!(ids(3), [8, 9, 7]);
+        assert_eq!(ids(100), [8, 9, 7, 10], "every image at most");
     }
 }

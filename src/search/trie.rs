@@ -20,6 +20,14 @@ pub(crate) struct Trie {
 /// The root's node number.
 pub(crate) const ROOT: u32 = 0;
 
+/// A code prefix a search reached: its node, its length and its score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Prefix {
+    pub node: u32,
+    pub len: usize,
+    pub score: f32,
+}
+
 impl Trie {
     pub(crate) fn new(depth: usize) -> Self {
         Trie { nodes: vec![Node::default()], free: Vec::new(), depth, len: 0 }
@@ -118,6 +126,38 @@ impl Trie {
             } else {
                 stack.extend(n.next.iter().map(|&c| (c as u32, level + 1)));
             }
+        }
+        out
+    }
+
+    /// The images under `prefix`, in token order.
+    pub(crate) fn images_under(&self, prefix: Prefix) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut stack = vec![(prefix.node, prefix.len)];
+        while let Some((node, len)) = stack.pop() {
+            let n = &self.nodes[node as usize];
+            if len + 1 == self.depth {
+                out.extend(&n.next);
+            } else {
+                stack.extend(n.next.iter().rev().map(|&c| (c as u32, len + 1)));
+            }
+        }
+        out
+    }
+
+    /// Prefix backoff: `kept` (a search's result, best first), then as many of
+    /// `pruned` (prefixes it dropped, disjoint from `kept`), best score first, as it
+    /// takes for the images under them all to number `min_images`.
+    pub(crate) fn widen(&self, kept: Vec<Prefix>, mut pruned: Vec<Prefix>, min_images: usize) -> Vec<Prefix> {
+        let mut images: usize = kept.iter().map(|&p| self.images_under(p).len()).sum();
+        let mut out = kept;
+        pruned.sort_by(|a, b| b.score.total_cmp(&a.score));
+        for p in pruned {
+            if images >= min_images {
+                break;
+            }
+            images += self.images_under(p).len();
+            out.push(p);
         }
         out
     }

@@ -475,6 +475,15 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 type SearchOptions struct {
 	K        int // most hits (default 10)
 	BeamSize int // default 20
+	// Fused generates the codes only and ranks every image under the best code
+	// prefixes by code log-probability + w x (query vector . image vector), w being
+	// AVG_DEFAULT_DENSE_WEIGHT; it finds photos added after training. The query vector
+	// comes from the index's image encoder (an index without one cannot answer it).
+	Fused bool
+	// MinCandidates widens a fused search whose best prefixes hold fewer images with
+	// the prefixes the beam dropped, best first (prefix backoff); 0 takes the default
+	// (AVG_DEFAULT_MIN_CANDIDATES), a negative value turns widening off.
+	MinCandidates int
 }
 
 // Hit is an indexed image and its score, best first.
@@ -496,14 +505,18 @@ func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
 	if opts.BeamSize > 0 {
 		o.beam_size = C.size_t(opts.BeamSize)
 	}
+	o.fused = C.bool(opts.Fused)
+	if opts.MinCandidates != 0 {
+		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
+	}
 	if err := noNUL("query", query); err != nil {
 		return nil, err
 	}
 	q := C.CString(query)
 	defer C.free(unsafe.Pointer(q))
-	// A search finds at most beam_size hits (at most MAX_BEAM); libavg refuses a K above
+	// A search finds at most beam_size hits (at most AVG_MAX_BEAM); libavg refuses a K above
 	// the beam, so the buffer never needs to be larger.
-	room := min(o.k, o.beam_size, C.MAX_BEAM)
+	room := min(o.k, o.beam_size, C.AVG_MAX_BEAM)
 	hits := make([]C.AvgHit, max(int(room), 1))
 	var n C.size_t
 	err := ix.with(func(h *C.AvgIndex) error {

@@ -168,6 +168,11 @@ func TestOpenAddTrainSearchClose(t *testing.T) {
 	if right < 40 {
 		t.Fatalf("top-1 %d/%d", right, nImages)
 	}
+	// Fused ranks by the query vector, which an index without an image encoder lacks.
+	var e *Error
+	if _, err := ix.Search("a query", SearchOptions{Fused: true}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("fused without a query vector: %v", err)
+	}
 	if err := ix.Save(); err != nil {
 		t.Fatal(err)
 	}
