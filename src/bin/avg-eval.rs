@@ -22,11 +22,16 @@
 //! images before and after it, searched among every indexed image (training images
 //! included), with the first `--dense-weights` value.
 //!
+//! `--reuse` searches the index a previous run of the same label saved (its training
+//! is skipped; the split must be the same): search settings can be compared in
+//! minutes rather than retrained. `--fused-only` leaves out the rows of plain beam
+//! search and rerank.
+//!
 //! usage: avg-eval --model MINILM_DIR [--data DIR] [--out DIR] [--test-set flickr8k|flickr8k-val|flickr30k]
-//!        [--track indexed|caption-free|unseen] [--seed 2024] [--dense-weights 0,5,10,20,40]
+//!        [--track indexed|caption-free|unseen] [--seed 2024] [--dense-weights 0,5,10,20,40] [--min-candidates 0]
 //!        [--no-index-texts] [--no-index-vectors] [--incremental N] [--pass-epochs 2]
 //!        [--n 1024] [--m 4] [--beams 1,5,10,20,30,40] [--tok-epochs 20] [--gen-epochs 10]
-//!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME]
+//!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME] [--reuse] [--fused-only]
 //!        [--generator-model DIR (a T5 checkpoint instead of MiniLM + voken decoder)]
 
 use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig};
@@ -58,6 +63,9 @@ struct Args {
     index_vectors: bool,
     incremental: Option<usize>,
     pass_epochs: usize,
+    reuse: bool,
+    fused_only: bool,
+    min_candidates: Vec<usize>,
 }
 
 fn parse_args() -> Args {
@@ -85,6 +93,9 @@ fn parse_args() -> Args {
         index_vectors: true,
         incremental: None,
         pass_epochs: 2,
+        reuse: false,
+        fused_only: false,
+        min_candidates: vec![0],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -109,6 +120,9 @@ fn parse_args() -> Args {
                 a.dense_weights = val().split(',').map(|w| w.parse().unwrap_or_else(|_| die("--dense-weights needs numbers"))).collect()
             }
             "--no-align" => a.align = false,
+            "--reuse" => a.reuse = true,
+            "--fused-only" => a.fused_only = true,
+            "--min-candidates" => a.min_candidates = val().split(',').map(num).collect(),
             "--no-init" => a.init = false,
             "--no-dis" => a.dis = false,
             "--no-index-texts" => a.index_texts = false,
@@ -283,8 +297,8 @@ fn run_search(index: &Index, task: &Task, vec: &HashMap<String, Vec<f32>>, name:
     (r, ranked)
 }
 
-fn fused(beam: usize, w: f32) -> SearchOptions {
-    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, ..Default::default() }
+fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
+    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, rerank: false }
 }
 
 fn main() {
@@ -308,20 +322,17 @@ fn main() {
     let dim = encoder.dim();
 
     let dir = a.out.join(format!("index-{}", a.label));
-    let _ = std::fs::remove_dir_all(&dir);
+    if !a.reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     const TEST_BASE: u64 = 1 << 32;
     let test_ids: Vec<(u64, &[String])> = test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
-    for (i, (_, caps)) in train.iter().enumerate() {
-        index.add_images(&[NewImage { id: i as u64, key: None, vector: &vec[&caps[0]] }]).unwrap();
-        let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
-        index.add_captions(i as u64, &nc).unwrap();
-    }
     // A test image enters with its vector; on the indexed track also with its own text
     // (its first caption, its vector's source), never one of its query captions.
     let add_test = |images: &[(u64, &[String])]| {
-        for &(id, caps) in images {
+        for &(id, caps) in images.iter().filter(|(id, _)| !index.contains(*id)) {
             index.add_images(&[NewImage { id, key: None, vector: &vec[&caps[0]] }]).unwrap();
             if a.track == "indexed" {
                 index.attach_texts(id, &[&caps[0]]).unwrap();
@@ -335,15 +346,7 @@ fn main() {
         (_, Some(n)) => n.min(test_ids.len()),
         _ => 0,
     };
-    add_test(&test_ids[held..]);
 
-    let t0 = Instant::now();
-    let tok = TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, ..Default::default() };
-    let tr = index.train_tokenizer(&tok, |_| true).unwrap_or_else(|e| die(&e.to_string()));
-    let tok_secs = t0.elapsed().as_secs_f64();
-    eprintln!("tokenizer: {tok_secs:.0} s, usage {:?}, {} collided", tr.stats.usage_per_level, tr.stats.collided_images);
-
-    let t0 = Instant::now();
     let gen = GeneratorTrainConfig {
         model_dir: a.generator_model.clone().unwrap_or_else(|| a.model.clone()),
         epochs: a.gen_epochs,
@@ -362,13 +365,44 @@ fn main() {
         }
         true
     };
-    let gr = index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string()));
-    let gen_secs = t0.elapsed().as_secs_f64();
+    // (tokenizer seconds, generator seconds, what each training reported)
+    let (tok_secs, gen_secs, trained) = if a.reuse {
+        if index.image_count() == 0 {
+            die(&format!("--reuse: nothing saved in {}; run once without it", dir.display()));
+        }
+        eprintln!("reusing {}: {} images, training skipped", dir.display(), index.image_count());
+        (0.0, 0.0, serde_json::json!({"reused": dir}))
+    } else {
+        for (i, (_, caps)) in train.iter().enumerate() {
+            index.add_images(&[NewImage { id: i as u64, key: None, vector: &vec[&caps[0]] }]).unwrap();
+            let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
+            index.add_captions(i as u64, &nc).unwrap();
+        }
+        add_test(&test_ids[held..]);
+
+        let t0 = Instant::now();
+        let tok = TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, ..Default::default() };
+        let tr = index.train_tokenizer(&tok, |_| true).unwrap_or_else(|e| die(&e.to_string()));
+        let tok_secs = t0.elapsed().as_secs_f64();
+        eprintln!("tokenizer: {tok_secs:.0} s, usage {:?}, {} collided", tr.stats.usage_per_level, tr.stats.collided_images);
+
+        let t0 = Instant::now();
+        let gr = index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string()));
+        let gen_secs = t0.elapsed().as_secs_f64();
+        let trained = serde_json::json!({
+            "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
+            "generator": {"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs},
+        });
+        // Saved as trained, training images included, for a later `--reuse`.
+        index.save().unwrap_or_else(|e| die(&e.to_string()));
+        (tok_secs, gen_secs, trained)
+    };
     add_test(&test_ids[..held]);
 
     let mut extra = serde_json::Map::new();
     let rows = match a.incremental {
         Some(_) if a.track == "unseen" => die("--incremental needs the indexed or caption-free track"),
+        Some(_) if a.reuse => die("--incremental trains; it cannot --reuse"),
         Some(_) => {
             // Pool: the whole index (training images stay: the pass replays their pairs).
             let pool: Vec<(u64, &[f32])> = train
@@ -378,7 +412,7 @@ fn main() {
                 .chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())))
                 .collect();
             let tasks = [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
-            let opts = fused(20, a.dense_weights[0]);
+            let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
             let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
             let mut rows: Vec<(String, Recall)> = Vec::new();
             for (set, task) in &tasks {
@@ -407,11 +441,18 @@ fn main() {
             let mut rows: Vec<(String, Recall)> = vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
             let mut runs: Vec<(String, SearchOptions)> = Vec::new();
             for &beam in &a.beams {
-                runs.push((format!("libavg beam {beam}"), SearchOptions { k: beam, beam_size: beam, ..Default::default() }));
+                if !a.fused_only {
+                    runs.push((format!("libavg beam {beam}"), SearchOptions { k: beam, beam_size: beam, ..Default::default() }));
+                }
                 if beam == 20 {
-                    runs.push((format!("libavg beam {beam} + rerank"), SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() }));
-                    runs.extend(a.dense_weights.iter().map(|&w| (format!("libavg fused beam {beam}, dense weight {w}"), fused(beam, w))));
-                    runs.extend(a.dense_weights.iter().map(|&w| (format!("tokenizer reference (no generator), dense weight {w}"), fused(beam, w))));
+                    if !a.fused_only {
+                        runs.push((format!("libavg beam {beam} + rerank"), SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() }));
+                    }
+                    for &c in &a.min_candidates {
+                        let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
+                        runs.extend(a.dense_weights.iter().map(|&w| (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))));
+                        runs.extend(a.dense_weights.iter().map(|&w| (format!("tokenizer reference (no generator), dense weight {w}{widen}"), fused(beam, w, c))));
+                    }
                 }
             }
             for (name, opts) in runs {
@@ -439,8 +480,7 @@ fn main() {
     println!("{md}");
     let mut json = serde_json::json!({
         "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set,
-        "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
-        "generator": {"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs},
+        "training": trained,
         "rows": rows.iter().map(|(n, r)| serde_json::json!({"method": n, "r1": r.r[0], "r5": r.r[1], "r10": r.r[2], "candidates": r.candidates, "qps": r.qps})).collect::<Vec<_>>(),
     });
     json.as_object_mut().unwrap().extend(extra);
