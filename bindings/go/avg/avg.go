@@ -381,7 +381,7 @@ func avgGoProgress(userData unsafe.Pointer, p *C.AvgProgress) C.bool {
 	defer s.ix.callbacks.Add(-1)
 	return C.bool(s.fn(Progress{
 		Generator: p.stage == C.AVG_STAGE_GENERATOR, Images: p.stage == C.AVG_STAGE_IMAGES,
-		Epoch:     int(p.epoch), Epochs: int(p.epochs), Step: int(p.step), StepsPerEpoch: int(p.steps_per_epoch),
+		Epoch: int(p.epoch), Epochs: int(p.epochs), Step: int(p.step), StepsPerEpoch: int(p.steps_per_epoch),
 		Loss: float32(p.loss), LossGen: float32(p.loss_gen), LossDis: float32(p.loss_dis),
 		LossRecon: float32(p.loss_recon), LossCommit: float32(p.loss_commit), LossAlign: float32(p.loss_align),
 		SamplesPerSecond: float32(p.samples_per_second),
