@@ -18,12 +18,16 @@ fn coco() -> (Vec<PathBuf>, Vec<String>) {
     let mut photos = Vec::new();
     let mut captions = Vec::new();
     for split in ["train2017", "val2017"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(split)).expect("../shared/data/coco-mini").map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(root.join(split)).expect("../shared/data/coco-mini").map(|e| e.unwrap().path()).collect();
         files.sort();
         photos.extend(files);
         let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(root.join(format!("annotations/captions_{split}.json"))).unwrap()).unwrap();
-        captions.extend(json["annotations"].as_array().unwrap().iter().map(|a| a["caption"].as_str().unwrap().trim().to_owned()));
+            serde_json::from_slice(&std::fs::read(root.join(format!("annotations/captions_{split}.json"))).unwrap())
+                .unwrap();
+        captions.extend(
+            json["annotations"].as_array().unwrap().iter().map(|a| a["caption"].as_str().unwrap().trim().to_owned()),
+        );
     }
     (photos, captions)
 }
@@ -46,13 +50,25 @@ fn main() {
     let one_thread = n as f64 / start.elapsed().as_secs_f64();
     println!("decode + preprocess, one thread: {one_thread:.1} photos/s");
 
-    let index = Index::open(dir.path().join("index"), Some(&IndexConfig { image_encoder: Some(model.clone()), ..Default::default() })).unwrap();
-    let new: Vec<NewPhoto> = photos.iter().enumerate().map(|(i, p)| NewPhoto { id: i as u64, key: None, source: ImageSource::File(p) }).collect();
+    let index = Index::open(
+        dir.path().join("index"),
+        Some(&IndexConfig { image_encoder: Some(model.clone()), ..Default::default() }),
+    )
+    .unwrap();
+    let new: Vec<NewPhoto> = photos
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NewPhoto { id: i as u64, key: None, source: ImageSource::File(p) })
+        .collect();
     let start = Instant::now();
     let results = index.add_photos(&new, |_| true).unwrap();
     assert!(results.iter().all(Result::is_ok));
     let secs = start.elapsed().as_secs_f64();
-    println!("add_photos (decode, preprocess, ViT-B/32, batches of 32): {:.1} photos/s ({} photos in {secs:.1} s)", photos.len() as f64 / secs, photos.len());
+    println!(
+        "add_photos (decode, preprocess, ViT-B/32, batches of 32): {:.1} photos/s ({} photos in {secs:.1} s)",
+        photos.len() as f64 / secs,
+        photos.len()
+    );
 
     let queries: Vec<&str> = captions.iter().take(200).map(String::as_str).collect();
     clip.embed_texts(&queries[..8]).unwrap(); // warm-up

@@ -28,13 +28,20 @@ fn main() {
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
 
-    let config = IndexConfig { dim: common::BENCH_DIM, codebook_size: 1024, voken_len: 4, device: device.clone(), ..Default::default() };
+    let config = IndexConfig {
+        dim: common::BENCH_DIM,
+        codebook_size: 1024,
+        voken_len: 4,
+        device: device.clone(),
+        ..Default::default()
+    };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let vectors: Vec<Vec<f32>> = (0..IMAGES).map(|_| gen.next()).collect();
     let images: Vec<NewImage> = vectors.iter().zip(0..).map(|(v, id)| NewImage { id, key: None, vector: v }).collect();
     index.add_images(&images).unwrap();
-    let texts: Vec<String> = (0..BATCH * STEPS).map(|i| format!("a photo of a dog number {i} running on the beach at dusk")).collect();
+    let texts: Vec<String> =
+        (0..BATCH * STEPS).map(|i| format!("a photo of a dog number {i} running on the beach at dusk")).collect();
     for (id, text) in texts.iter().enumerate() {
         index.add_captions(id as u64, &[NewCaption { text, vector: Some(&gen.next()) }]).unwrap();
     }
@@ -43,13 +50,27 @@ fn main() {
     let epochs = 2;
     let t = Instant::now();
     index.train_tokenizer(&TokenizerTrainConfig { epochs, ..Default::default() }, |_| true).unwrap();
-    println!("tokenizer: {:.2} s per epoch ({epochs} epochs, k-means and encoding included)", t.elapsed().as_secs_f64() / epochs as f64);
+    println!(
+        "tokenizer: {:.2} s per epoch ({epochs} epochs, k-means and encoding included)",
+        t.elapsed().as_secs_f64() / epochs as f64
+    );
 
     for dis in [false, true] {
-        let cfg = GeneratorTrainConfig { model_dir: model.clone(), epochs: 1, batch_size: BATCH, dis, beam_size: 5, ..Default::default() };
+        let cfg = GeneratorTrainConfig {
+            model_dir: model.clone(),
+            epochs: 1,
+            batch_size: BATCH,
+            dis,
+            beam_size: 5,
+            ..Default::default()
+        };
         let s = common::percentile(&common::train_step_seconds(&index, &cfg), 0.5);
         let what = if dis { "L_gen + L_dis (beam 5)" } else { "L_gen" };
-        println!("generator training step, t5-small size, batch {BATCH}, {what}: {:.3} s ({:.0} captions/s)", s, BATCH as f64 / s);
+        println!(
+            "generator training step, t5-small size, batch {BATCH}, {what}: {:.3} s ({:.0} captions/s)",
+            s,
+            BATCH as f64 / s
+        );
     }
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
@@ -66,11 +87,20 @@ fn main() {
             .collect();
         lat.sort_by(f64::total_cmp);
         let mean = lat.iter().sum::<f64>() / lat.len() as f64;
-        println!("search beam {beam_size}, one query at a time: p50 {:.1} ms, p99 {:.1} ms, {:.1} queries/s", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean);
+        println!(
+            "search beam {beam_size}, one query at a time: p50 {:.1} ms, p99 {:.1} ms, {:.1} queries/s",
+            common::percentile(&lat, 0.5),
+            common::percentile(&lat, 0.99),
+            1e3 / mean
+        );
     }
     let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
     let t = Instant::now();
     index.search_batch(&q, &opts, None).unwrap();
-    println!("search beam 20, {} queries in one batch: {:.1} queries/s", q.len(), q.len() as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "search beam 20, {} queries in one batch: {:.1} queries/s",
+        q.len(),
+        q.len() as f64 / t.elapsed().as_secs_f64()
+    );
 }

@@ -25,10 +25,16 @@ fn main() {
         for start in (from..to).step_by(10_000) {
             let end = (start + 10_000).min(to);
             let vectors: Vec<Vec<f32>> = (start..end).map(|_| gen.next()).collect();
-            let images: Vec<NewImage> = vectors.iter().zip(start..).map(|(v, id)| NewImage { id, key: None, vector: v }).collect();
+            let images: Vec<NewImage> =
+                vectors.iter().zip(start..).map(|(v, id)| NewImage { id, key: None, vector: v }).collect();
             index.add_images(&images).unwrap();
             for id in start..end {
-                index.add_captions(id, &[NewCaption { text: &format!("a photo of item {id} on a sunny day"), vector: None }]).unwrap();
+                index
+                    .add_captions(
+                        id,
+                        &[NewCaption { text: &format!("a photo of item {id} on a sunny day"), vector: None }],
+                    )
+                    .unwrap();
             }
         }
     };
@@ -47,8 +53,15 @@ fn main() {
     let reopened = rss();
     assert_eq!(index.image_count() as u64, n);
     let vector_bytes = (common::BENCH_DIM * 4) as f64;
-    println!("{n} images, dimension {} ({vector_bytes} bytes of vector each), one caption each, N 1024, M 4", common::BENCH_DIM);
+    println!(
+        "{n} images, dimension {} ({vector_bytes} bytes of vector each), one caption each, N 1024, M 4",
+        common::BENCH_DIM
+    );
     println!("while adding (tokenizer trained): {:.0} bytes per image", (grown - trained) / (n - first).max(1) as f64);
-    println!("reopened from disk: {:.0} bytes per image ({:.1} MB for the handle)", (reopened - closed) / n as f64, (reopened - closed) / 1e6);
+    println!(
+        "reopened from disk: {:.0} bytes per image ({:.1} MB for the handle)",
+        (reopened - closed) / n as f64,
+        (reopened - closed) / 1e6
+    );
     println!("process: {:.1} MB before opening, {:.1} MB at the peak of adding", before / 1e6, grown / 1e6);
 }

@@ -24,7 +24,8 @@ fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64,
     for start in (from..to).step_by(10_000) {
         let end = (start + 10_000).min(to);
         let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
-        let images: Vec<NewImage> = (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
+        let images: Vec<NewImage> =
+            (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
         index.add_images(&images).unwrap();
         vectors.extend_from_slice(&flat);
     }
@@ -62,8 +63,14 @@ fn main() {
         index.add_captions(id, &[NewCaption { text: "a dog runs on the beach", vector: Some(&cv) }]).unwrap();
     }
     let t = Instant::now();
-    let tok = index.train_tokenizer(&TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() }, |_| true).unwrap();
-    println!("tokenizer (20,000 images, 2 epochs): {:.1} s, {} images share their M codes", t.elapsed().as_secs_f64(), tok.stats.collided_images);
+    let tok = index
+        .train_tokenizer(&TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() }, |_| true)
+        .unwrap();
+    println!(
+        "tokenizer (20,000 images, 2 epochs): {:.1} s, {} images share their M codes",
+        t.elapsed().as_secs_f64(),
+        tok.stats.collided_images
+    );
     let t = Instant::now();
     let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: 32, dis: false, ..Default::default() };
     index.train_generator(&cfg, |_| true).unwrap();
@@ -106,7 +113,10 @@ fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common:
         assert!(hits.iter().all(|h| (h.id as usize) < n));
     }
     lat.sort_by(f64::total_cmp);
-    let x: Vec<Tensor> = vectors.chunks(16_384 * DIM).map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap()).collect();
+    let x: Vec<Tensor> = vectors
+        .chunks(16_384 * DIM)
+        .map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap())
+        .collect();
     let mut dlat = Vec::new();
     for _ in 0..10 {
         let q = Tensor::from_vec(gen.next(), (DIM, 1), &Device::Cpu).unwrap();
@@ -117,5 +127,12 @@ fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common:
     dlat.sort_by(f64::total_cmp);
     let mean = lat.iter().sum::<f64>() / lat.len() as f64;
     let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
-    format!("| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |", common::percentile(&lat, 0.5), common::percentile(&lat, 0.99), 1e3 / mean, common::percentile(&dlat, 0.5), 1e3 / dmean)
+    format!(
+        "| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        common::percentile(&lat, 0.5),
+        common::percentile(&lat, 0.99),
+        1e3 / mean,
+        common::percentile(&dlat, 0.5),
+        1e3 / dmean
+    )
 }

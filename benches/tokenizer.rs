@@ -17,7 +17,12 @@ fn main() {
     let index = Index::open(dir.path(), Some(&config)).unwrap();
     data.fill(&index);
     let cfg = TokenizerTrainConfig { epochs, ..Default::default() };
-    println!("tokenizer bench: 30000 x 512, N=1024, M=4, batch {}, {} epochs, {} threads", cfg.batch_size, epochs, std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "tokenizer bench: 30000 x 512, N=1024, M=4, batch {}, {} epochs, {} threads",
+        cfg.batch_size,
+        epochs,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let start = Instant::now();
     let mut epoch_start: Option<Instant> = None;
     let mut last_epoch = usize::MAX;
@@ -39,7 +44,17 @@ fn main() {
         println!("epoch {} : {:.2} s (includes encoding all images and saving)", last_epoch, t.elapsed().as_secs_f64());
     }
     let s = &report.stats;
-    println!("total {:.1} s, {} steps; last-epoch losses recon {:.4} commit {:.4} align {:.4}", start.elapsed().as_secs_f64(), report.steps, report.loss_recon, report.loss_commit, report.loss_align);
-    println!("codebook usage per level: {:?}", s.usage_per_level.iter().map(|u| format!("{:.1}%", u * 100.0)).collect::<Vec<_>>());
+    println!(
+        "total {:.1} s, {} steps; last-epoch losses recon {:.4} commit {:.4} align {:.4}",
+        start.elapsed().as_secs_f64(),
+        report.steps,
+        report.loss_recon,
+        report.loss_commit,
+        report.loss_align
+    );
+    println!(
+        "codebook usage per level: {:?}",
+        s.usage_per_level.iter().map(|u| format!("{:.1}%", u * 100.0)).collect::<Vec<_>>()
+    );
     println!("images colliding on M codes: {} (largest group {})", s.collided_images, s.largest_collision_group);
 }

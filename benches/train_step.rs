@@ -43,7 +43,14 @@ fn main() {
     }
     index.train_tokenizer(&TokenizerTrainConfig { epochs: 1, ..Default::default() }, |_| true).unwrap();
 
-    let cfg = GeneratorTrainConfig { model_dir: model, epochs: 1, batch_size: BATCH, dis: false, max_text_tokens: TEXT_TOKENS, ..Default::default() };
+    let cfg = GeneratorTrainConfig {
+        model_dir: model,
+        epochs: 1,
+        batch_size: BATCH,
+        dis: false,
+        max_text_tokens: TEXT_TOKENS,
+        ..Default::default()
+    };
     let steps = if thread {
         std::thread::scope(|s| s.spawn(|| common::train_step_seconds(&index, &cfg)).join().unwrap())
     } else {
@@ -58,7 +65,16 @@ fn main() {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/train_step_reference.py");
         let out = std::process::Command::new(python)
             .arg(script)
-            .args(["--batch", &BATCH.to_string(), "--text-tokens", &TEXT_TOKENS.to_string(), "--vokens", "2048", "--threads", &threads.to_string()])
+            .args([
+                "--batch",
+                &BATCH.to_string(),
+                "--text-tokens",
+                &TEXT_TOKENS.to_string(),
+                "--vokens",
+                "2048",
+                "--threads",
+                &threads.to_string(),
+            ])
             .output()
             .expect("run the reference");
         print!("{}", String::from_utf8_lossy(&out.stdout));

@@ -12,8 +12,7 @@
 //! usage: main_job --model MINILM_DIR [--index DIR]
 
 use avg::{
-    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder,
-    TokenizerTrainConfig,
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
 };
 use std::path::PathBuf;
 use std::time::Instant;
@@ -49,71 +48,45 @@ fn main() {
         match (a.as_str(), args.next()) {
             ("--model", Some(v)) => model = Some(PathBuf::from(v)),
             ("--index", Some(v)) => index_dir = PathBuf::from(v),
-            _ => fail(format!(
-                "unexpected argument {a} (usage: main_job --model MINILM_DIR [--index DIR])"
-            )),
+            _ => fail(format!("unexpected argument {a} (usage: main_job --model MINILM_DIR [--index DIR])")),
         }
     }
     let model = model.unwrap_or_else(|| fail("--model MINILM_DIR is required"));
     let started = Instant::now();
-    let photos: Vec<Photo> = serde_json::from_str(include_str!("data/coco-captions.json"))
-        .expect("the shipped captions parse");
-    println!("{} MS-COCO photos (captions CC BY 4.0, examples/data): even ids with training captions, odd ids caption-free", photos.len());
+    let photos: Vec<Photo> =
+        serde_json::from_str(include_str!("data/coco-captions.json")).expect("the shipped captions parse");
+    println!(
+        "{} MS-COCO photos (captions CC BY 4.0, examples/data): even ids with training captions, odd ids caption-free",
+        photos.len()
+    );
 
     let encoder = TextEncoder::load(&model, "cpu")
         .unwrap_or_else(|e| fail(format!("the sentence encoder in {}: {e}", model.display())));
-    let texts: Vec<&str> = photos
-        .iter()
-        .flat_map(|p| p.captions.iter().map(String::as_str))
-        .collect();
+    let texts: Vec<&str> = photos.iter().flat_map(|p| p.captions.iter().map(String::as_str)).collect();
     let vectors = timed("embed 795 captions", || encoder.embed(&texts)).unwrap_or_else(|e| fail(e));
     let vec_of = |photo: usize, k: usize| vectors[photo * 5 + k].as_slice();
 
     let _ = std::fs::remove_dir_all(&index_dir);
-    let config = IndexConfig {
-        dim: encoder.dim(),
-        codebook_size: 32,
-        voken_len: 3,
-        ..Default::default()
-    };
+    let config = IndexConfig { dim: encoder.dim(), codebook_size: 32, voken_len: 3, ..Default::default() };
     let index = Index::open(&index_dir, Some(&config)).unwrap_or_else(|e| fail(e));
     timed("index", || -> avg::Result<()> {
         for (i, p) in photos.iter().enumerate() {
             let id = i as u64;
-            index.add_images(&[NewImage {
-                id,
-                key: Some(&p.file_name),
-                vector: vec_of(i, 0),
-            }])?;
+            index.add_images(&[NewImage { id, key: Some(&p.file_name), vector: vec_of(i, 0) }])?;
             index.attach_texts(id, &[&p.captions[0]])?;
             if i % 2 == 0 {
-                let train: Vec<NewCaption> = (1..4)
-                    .map(|k| NewCaption {
-                        text: &p.captions[k],
-                        vector: Some(vec_of(i, k)),
-                    })
-                    .collect();
+                let train: Vec<NewCaption> =
+                    (1..4).map(|k| NewCaption { text: &p.captions[k], vector: Some(vec_of(i, k)) }).collect();
                 index.add_captions(id, &train)?;
             }
         }
         Ok(())
     })
     .unwrap_or_else(|e| fail(e));
-    println!(
-        "indexed {} photos, {} training captions",
-        index.image_count(),
-        index.caption_count()
-    );
+    println!("indexed {} photos, {} training captions", index.image_count(), index.caption_count());
 
     let tok = timed("train tokenizer", || {
-        index.train_tokenizer(
-            &TokenizerTrainConfig {
-                epochs: 30,
-                batch_size: 64,
-                ..Default::default()
-            },
-            |_| true,
-        )
+        index.train_tokenizer(&TokenizerTrainConfig { epochs: 30, batch_size: 64, ..Default::default() }, |_| true)
     })
     .unwrap_or_else(|e| fail(e));
     println!(
@@ -149,58 +122,30 @@ fn main() {
     // images under the generated codes by code probability and dense similarity.
     let queries: Vec<&str> = photos.iter().map(|p| p.captions[4].as_str()).collect();
     let query_vectors: Vec<&[f32]> = (0..photos.len()).map(|i| vec_of(i, 4)).collect();
-    let opts = SearchOptions {
-        k: 10,
-        beam_size: 20,
-        fused: true,
-        ..Default::default()
-    };
+    let opts = SearchOptions { k: 10, beam_size: 20, fused: true, ..Default::default() };
     let t = Instant::now();
-    let hits = timed("search", || {
-        index.search_batch(&queries, &opts, Some(&query_vectors))
-    })
-    .unwrap_or_else(|e| fail(e));
+    let hits =
+        timed("search", || index.search_batch(&queries, &opts, Some(&query_vectors))).unwrap_or_else(|e| fail(e));
     let qps = queries.len() as f64 / t.elapsed().as_secs_f64();
     for q in [0, 1, 2, 3] {
         println!("query {:?} (photo {q})", queries[q]);
         for hit in hits[q].iter().take(3) {
             let mark = if hit.id == q as u64 { "*" } else { " " };
-            println!(
-                "  {mark} {:>3}  {:7.3}  {}",
-                hit.id, hit.score, photos[hit.id as usize].captions[0]
-            );
+            println!("  {mark} {:>3}  {:7.3}  {}", hit.id, hit.score, photos[hit.id as usize].captions[0]);
         }
     }
-    let rank_of = |q: usize| {
-        hits[q]
-            .iter()
-            .position(|h| h.id == q as u64)
-            .unwrap_or(usize::MAX)
-    };
+    let rank_of = |q: usize| hits[q].iter().position(|h| h.id == q as u64).unwrap_or(usize::MAX);
     // Exact cosine of the held-out caption's vector against every photo vector.
     let dense_rank = |q: usize| {
-        (0..photos.len())
-            .filter(|&j| dot(vec_of(j, 0), vec_of(q, 4)) > dot(vec_of(q, 0), vec_of(q, 4)))
-            .count()
+        (0..photos.len()).filter(|&j| dot(vec_of(j, 0), vec_of(q, 4)) > dot(vec_of(q, 0), vec_of(q, 4))).count()
     };
     let recall = |rank: &dyn Fn(usize) -> usize, parity: Option<usize>| {
-        let qs: Vec<usize> = (0..photos.len())
-            .filter(|q| parity.is_none_or(|p| q % 2 == p))
-            .collect();
-        let at =
-            |k: usize| 100.0 * qs.iter().filter(|&&q| rank(q) < k).count() as f64 / qs.len() as f64;
+        let qs: Vec<usize> = (0..photos.len()).filter(|q| parity.is_none_or(|p| q % 2 == p)).collect();
+        let at = |k: usize| 100.0 * qs.iter().filter(|&&q| rank(q) < k).count() as f64 / qs.len() as f64;
         format!("R@1 {:5.1}  R@5 {:5.1}  R@10 {:5.1}", at(1), at(5), at(10))
     };
-    for (group, parity) in [
-        ("all photos", None),
-        ("with captions", Some(0)),
-        ("caption-free", Some(1)),
-    ] {
-        println!(
-            "{group:>14}: libavg {}   dense {}",
-            recall(&rank_of, parity),
-            recall(&dense_rank, parity)
-        );
+    for (group, parity) in [("all photos", None), ("with captions", Some(0)), ("caption-free", Some(1))] {
+        println!("{group:>14}: libavg {}   dense {}", recall(&rank_of, parity), recall(&dense_rank, parity));
     }
     println!(
         "({qps:.1} queries/s, fused beam 20; the whole job took {:.0} s; the index is in {})",

@@ -36,9 +36,7 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn open_cuda(ordinal: usize) -> Result<Device> {
-    Err(Error::Device(format!(
-        "cuda:{ordinal} requested but libavg was built without the `cuda` feature"
-    )))
+    Err(Error::Device(format!("cuda:{ordinal} requested but libavg was built without the `cuda` feature")))
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use crate::encoders::{Clip, ImageSource};
 use crate::generator::{self, Generator, GeneratorConfig, GeneratorReport, GeneratorTrainConfig, NewGenerator};
 use crate::progress::{Progress, Stage};
-use crate::search::{beam, quantized, trie::Prefix, Hit, SearchOptions};
 use crate::quantizer::{self, Quantizer, QuantizerConfig, TokenizerReport, TokenizerTrainConfig};
 use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
+use crate::search::{beam, quantized, trie::Prefix, Hit, SearchOptions};
 use crate::store::{ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
 use crate::vokens::{VokenStats, Vokens};
 use crate::{device, limits, Error, Result};
@@ -146,7 +146,14 @@ impl Index {
             let records = Records::new(config.dim);
             store.commit(1, config.shape(), &records, Vec::new())?;
             let state = State { records, tokenizer: None, generator: None };
-            return Ok(Index { store, config: config.clone(), device, state: RwLock::new(state), saved: Mutex::new(1), clip });
+            return Ok(Index {
+                store,
+                config: config.clone(),
+                device,
+                state: RwLock::new(state),
+                saved: Mutex::new(1),
+                clip,
+            });
         };
         let s = loaded.shape;
         let config = match config {
@@ -158,7 +165,9 @@ impl Index {
                 )))
             }
             Some(c) => c.clone(),
-            None => IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, ..Default::default() },
+            None => {
+                IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, ..Default::default() }
+            }
         };
         check_encoder(clip.as_ref(), s.dim)?;
         let mut models = loaded.models;
@@ -166,7 +175,8 @@ impl Index {
             .remove(TOKENIZER)
             .map(|m| {
                 let bad = |e: String| Error::corrupt(dir.join("manifest.json"), format!("tokenizer: {e}"));
-                let qc: QuantizerConfig = serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
+                let qc: QuantizerConfig =
+                    serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
                 if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
                     return Err(bad(format!("{qc:?} does not fit the index shape {s:?}")));
                 }
@@ -178,7 +188,8 @@ impl Index {
             .remove(GENERATOR)
             .map(|m| {
                 let bad = |e: String| Error::corrupt(dir.join("manifest.json"), format!("generator: {e}"));
-                let gc: GeneratorConfig = serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
+                let gc: GeneratorConfig =
+                    serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
                 if (gc.codebook_size, gc.levels) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
                     return Err(bad("it does not fit the index's tokenizer".into()));
                 }
@@ -258,7 +269,9 @@ impl Index {
 
     fn encoder(&self) -> Result<&Clip> {
         self.clip.as_ref().ok_or_else(|| {
-            Error::WrongState("the index has no image encoder (open it with image_encoder set to a CLIP directory)".into())
+            Error::WrongState(
+                "the index has no image encoder (open it with image_encoder set to a CLIP directory)".into(),
+            )
         })
     }
 
@@ -270,7 +283,11 @@ impl Index {
     /// `Error::Cancelled` and those added stay. Should the model fail, the photos of that
     /// batch and after carry its error. The call itself fails only without an encoder or
     /// for a batch over the limit.
-    pub fn add_photos(&self, photos: &[NewPhoto], mut progress: impl FnMut(&Progress) -> bool) -> Result<Vec<Result<()>>> {
+    pub fn add_photos(
+        &self,
+        photos: &[NewPhoto],
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<Vec<Result<()>>> {
         self.writable()?;
         let clip = self.encoder()?;
         limits::check_batch(photos.len())?;
@@ -299,7 +316,9 @@ impl Index {
                 Err(_) => images.iter().map(|i| self.add_images(std::slice::from_ref(i))).collect::<Vec<_>>(),
             }
             .into_iter();
-            out.extend(vectors.into_iter().map(|v| v.and_then(|_| added.next().expect("one result per embedded photo"))));
+            out.extend(
+                vectors.into_iter().map(|v| v.and_then(|_| added.next().expect("one result per embedded photo"))),
+            );
             let report = Progress {
                 stage: Stage::Images,
                 epochs: 1,
@@ -423,10 +442,12 @@ impl Index {
         limits::check_tensor("the codebooks", &[books, c.codebook_size, c.dim], "use a shared codebook or lower N")?;
         let _heap = crate::heap::retain();
         let data = self.with_records(|r| training_set(r, cfg.align))?;
-        let (model, mut report) = quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
+        let (model, mut report) =
+            quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
         let model = Arc::new(model);
         let (ids, vectors) = self.with_records(|r| (r.ids.clone(), r.vectors.clone()));
-        let mut codes: HashMap<u64, Vec<u32>> = ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
+        let mut codes: HashMap<u64, Vec<u32>> =
+            ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
         {
             let mut st = self.state.write();
             let r = &mut st.records;
@@ -502,7 +523,8 @@ impl Index {
                 }
                 owners.resize(examples.len(), r.ids[row]);
             }
-            let codebook = if cfg.init_from_codebook && base.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
+            let codebook =
+                if cfg.init_from_codebook && base.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
             (examples, owners, v.clone(), codebook, t.model.clone())
         };
         let (examples, learned, new_images) = match &base {
@@ -533,7 +555,8 @@ impl Index {
             )?,
         };
         g.set_learned(learned);
-        let candidates = |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
+        let candidates =
+            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
         let install = |g: &Generator| -> Result<()> {
             let snapshot = g.frozen(true)?;
             // Candle queues CUDA work on the calling thread's stream: finish the copies
@@ -573,7 +596,12 @@ impl Index {
     }
 
     /// `search` for many queries at once (one encoder and decoder pass per step for all).
-    pub fn search_batch(&self, queries: &[&str], opts: &SearchOptions, query_vectors: Option<&[&[f32]]>) -> Result<Vec<Vec<Hit>>> {
+    pub fn search_batch(
+        &self,
+        queries: &[&str],
+        opts: &SearchOptions,
+        query_vectors: Option<&[&[f32]]>,
+    ) -> Result<Vec<Vec<Hit>>> {
         opts.validate()?;
         limits::check_batch(queries.len())?;
         for q in queries {
@@ -596,13 +624,19 @@ impl Index {
         let query_vectors = query_vectors.or(computed.as_deref());
         if let Some(vs) = query_vectors {
             if vs.len() != queries.len() {
-                return Err(Error::InvalidArgument(format!("{} queries but {} query vectors", queries.len(), vs.len())));
+                return Err(Error::InvalidArgument(format!(
+                    "{} queries but {} query vectors",
+                    queries.len(),
+                    vs.len()
+                )));
             }
             for v in vs {
                 check_vector(self.config.dim, v, || "query vector".into())?;
             }
         } else if dense {
-            return Err(Error::InvalidArgument("rerank and fused search with a dense weight need the query vectors".into()));
+            return Err(Error::InvalidArgument(
+                "rerank and fused search with a dense weight need the query vectors".into(),
+            ));
         }
         if queries.is_empty() {
             return Ok(Vec::new());
@@ -663,7 +697,11 @@ impl Index {
         let view = q.host_view(&x)?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes = view.latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size, opts.min_candidates)).collect();
+        let prefixes = view
+            .latents
+            .iter()
+            .map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size, opts.min_candidates))
+            .collect();
         let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
         Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
     }

@@ -6,31 +6,31 @@
 
 mod device;
 mod encoders;
+mod error;
+pub mod ffi;
 mod generator;
 mod heap;
+mod index;
+pub mod limits;
 mod optim;
 mod params;
 mod progress;
 mod quantizer;
+mod records;
 mod rng;
 mod search;
-mod error;
-pub mod ffi;
-mod index;
-pub mod limits;
-mod records;
 mod store;
 mod vokens;
 
 pub use encoders::image::{decode as decode_image, Preprocess};
 pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
+pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use index::{Index, IndexConfig, NewPhoto};
 pub use progress::{Progress, Stage};
-pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
-pub use search::{Hit, SearchOptions};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
+pub use search::{Hit, SearchOptions};
 pub use store::{file_checksum, FORMAT_VERSION};
 pub use vokens::VokenStats;
 

@@ -51,7 +51,10 @@ impl Gathered {
 
     /// The leaf row of table row `id`.
     fn local(&self, id: u32) -> Result<u32> {
-        let i = self.rows.binary_search(&id).map_err(|_| crate::Error::Model(format!("embedding row {id} was not gathered for this step")))?;
+        let i = self
+            .rows
+            .binary_search(&id)
+            .map_err(|_| crate::Error::Model(format!("embedding row {id} was not gathered for this step")))?;
         Ok(i as u32)
     }
 
@@ -105,7 +108,8 @@ impl AdamW {
             .collect();
         // One device-to-host read per step for the global norm, not one per parameter.
         let sums = gs.iter().flatten().map(|g| g.t.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
-        let norm = if sums.is_empty() { 0.0 } else { (Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt() };
+        let norm =
+            if sums.is_empty() { 0.0 } else { (Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()? as f64).sqrt() };
         let scale = if self.max_grad_norm > 0.0 && norm > self.max_grad_norm { self.max_grad_norm / norm } else { 1.0 };
         self.step += 1;
         let t = self.step as i32;
@@ -205,7 +209,9 @@ impl Hyper {
             *p -= lr * ((*m / bc1) / ((*v / bc2).sqrt() + eps) + wd * *p);
         };
         match g {
-            Some(g) => p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g).for_each(|(((p, m), v), &g)| one(p, m, v, g)),
+            Some(g) => {
+                p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g).for_each(|(((p, m), v), &g)| one(p, m, v, g))
+            }
             None => p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).for_each(|((p, m), v)| one(p, m, v, 0.0)),
         }
     }
@@ -227,7 +233,8 @@ mod tests {
             ours.backward_step(&a.sqr().unwrap().sum_all().unwrap(), &[]).unwrap();
             candle_nn::Optimizer::backward_step(&mut theirs, &b.sqr().unwrap().sum_all().unwrap()).unwrap();
         }
-        let diff = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff =
+            (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
     }
 
@@ -246,7 +253,8 @@ mod tests {
             let g = Gathered::new(&b, ids.to_vec()).unwrap();
             sparse.backward_step(&loss(&g.select(&ids).unwrap()), &[&g]).unwrap();
         }
-        let diff = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff =
+            (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-6, "{diff}");
         // Rows no step read moved too (weight decay and momentum), as in the dense update.
         let row0 = b.as_tensor().get(0).unwrap().to_vec1::<f32>().unwrap();

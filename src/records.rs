@@ -125,10 +125,9 @@ impl Records {
                 check_vector(self.dim, v, || format!("vector of caption {i} of image {id}"))?;
             }
         }
-        self.captions[row].extend(captions.iter().map(|c| Caption {
-            text: c.text.to_owned(),
-            vector: c.vector.map(<[f32]>::to_vec),
-        }));
+        self.captions[row].extend(
+            captions.iter().map(|c| Caption { text: c.text.to_owned(), vector: c.vector.map(<[f32]>::to_vec) }),
+        );
         Ok(())
     }
 
@@ -180,7 +179,14 @@ impl Records {
     }
 
     /// Appends a row without checks; callers have validated it.
-    pub(crate) fn push(&mut self, id: u64, key: Option<String>, vector: &[f32], captions: Vec<Caption>, texts: Vec<String>) {
+    pub(crate) fn push(
+        &mut self,
+        id: u64,
+        key: Option<String>,
+        vector: &[f32],
+        captions: Vec<Caption>,
+        texts: Vec<String>,
+    ) {
         self.row_of.insert(id, self.ids.len());
         self.ids.push(id);
         self.keys.push(key);
@@ -222,10 +228,7 @@ mod tests {
         let dup = [img(1, &[0.0, 1.0]), img(1, &[1.0, 0.0])];
         assert!(matches!(r.add_images(&dup, None), Err(Error::DuplicateId(1))));
         assert_eq!(r.len(), 0);
-        assert!(matches!(
-            r.add_images(&[img(3, &[1.0])], None),
-            Err(Error::DimensionMismatch { expected: 2, got: 1 })
-        ));
+        assert!(matches!(r.add_images(&[img(3, &[1.0])], None), Err(Error::DimensionMismatch { expected: 2, got: 1 })));
     }
 
     #[test]

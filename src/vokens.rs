@@ -88,7 +88,8 @@ impl Vokens {
         let n = self.codebook_size as u32;
         let taken = self.taken(prefix);
         // Taken tokens are sorted: the first gap is the smallest free disambiguator.
-        let suffix = taken.iter().enumerate().find(|(i, &t)| t - n != *i as u32).map_or(taken.len() as u32, |(i, _)| i as u32);
+        let suffix =
+            taken.iter().enumerate().find(|(i, &t)| t - n != *i as u32).map_or(taken.len() as u32, |(i, _)| i as u32);
         self.codes.extend_from_slice(prefix);
         self.codes.push(suffix);
         let seq = self.local(self.row(self.len() - 1));
@@ -107,7 +108,12 @@ impl Vokens {
     }
 
     /// Stored sequences of images `ids`, checked to be well-formed and unique.
-    pub(crate) fn from_stored(levels: usize, codebook_size: usize, codes: Vec<u32>, ids: &[u64]) -> std::result::Result<Self, String> {
+    pub(crate) fn from_stored(
+        levels: usize,
+        codebook_size: usize,
+        codes: Vec<u32>,
+        ids: &[u64],
+    ) -> std::result::Result<Self, String> {
         let mut v = Vokens::new(levels, codebook_size);
         let w = v.width();
         if codes.len() != ids.len() * w {

@@ -54,7 +54,13 @@ fn run_photo_app(source: &str) -> String {
     let out = Command::new(&exe).arg(dir.path().join("index")).arg(&model).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{source} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let right: usize = stdout.lines().find_map(|l| l.strip_prefix("top-1: ")).and_then(|l| l.split('/').next()).unwrap().parse().unwrap();
+    let right: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("top-1: "))
+        .and_then(|l| l.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(right >= 40, "at least two thirds found first: {stdout}");
     stdout
 }
@@ -90,7 +96,10 @@ fn photo_files_example_adds_photos_through_the_image_encoder() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "photo_files failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("batch 1/1"), "{stdout}");
-    assert!(stdout.contains("photo 1: added, text \"rgba\"") && stdout.contains("photo 3: added, text \"rotated\""), "{stdout}");
+    assert!(
+        stdout.contains("photo 1: added, text \"rgba\"") && stdout.contains("photo 3: added, text \"rotated\""),
+        "{stdout}"
+    );
     assert!(stdout.contains("photo 2: status 8: I/O error on ") && stdout.contains("nowhere.jpg"), "{stdout}");
     assert!(stdout.contains("2 of 3 photos added"), "{stdout}");
 }

@@ -6,8 +6,8 @@ mod common;
 
 use avg::ffi::*;
 use avg::{
-    Clip, Error, GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewCaption, NewPhoto, Preprocess, SearchOptions, Stage,
-    TokenizerTrainConfig,
+    Clip, Error, GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewCaption, NewPhoto, Preprocess,
+    SearchOptions, Stage, TokenizerTrainConfig,
 };
 use base64::Engine;
 use common::{clip_words, small_config, tiny_generator_config, write_clip, write_tiny_bert, ClipSizes};
@@ -69,9 +69,13 @@ fn preprocessing_matches_the_reference_pixels() {
         let got = p.crop(&img).into_raw();
         assert_eq!(got.len(), want.len(), "{name}");
         let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
-        let (max, mean) = (*diffs.iter().max().unwrap(), diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64);
+        let (max, mean) =
+            (*diffs.iter().max().unwrap(), diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64);
         let same = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
-        eprintln!("{name}: crop differs from the reference by at most {max}, mean {mean:.3}, {:.1}% identical", 100.0 * same);
+        eprintln!(
+            "{name}: crop differs from the reference by at most {max}, mean {mean:.3}, {:.1}% identical",
+            100.0 * same
+        );
         if name.ends_with(".jpg") {
             // JPEG decoders round the inverse DCT and the chroma upsampling differently
             // (the reference uses libjpeg-turbo): real photos differ by up to 3 grey
@@ -119,8 +123,12 @@ fn embeddings_match_the_reference_implementation() {
     eprintln!("image embeddings, all photos: largest difference from the reference {w:.1e}");
     // JPEG decoding differs from the reference's by a few grey levels (see above).
     assert!(w < 2e-2, "image embeddings differ from the reference by up to {w}");
-    let png: Vec<usize> = paths.iter().enumerate().filter(|(_, p)| !p.to_string_lossy().ends_with(".jpg")).map(|(i, _)| i).collect();
-    let exact = worst(&png.iter().map(|&i| v[i].clone()).collect::<Vec<_>>(), &serde_json::json!(png.iter().map(|&i| r["image_embeddings"][i].clone()).collect::<Vec<_>>()));
+    let png: Vec<usize> =
+        paths.iter().enumerate().filter(|(_, p)| !p.to_string_lossy().ends_with(".jpg")).map(|(i, _)| i).collect();
+    let exact = worst(
+        &png.iter().map(|&i| v[i].clone()).collect::<Vec<_>>(),
+        &serde_json::json!(png.iter().map(|&i| r["image_embeddings"][i].clone()).collect::<Vec<_>>()),
+    );
     eprintln!("image embeddings, PNG and WebP photos: largest difference from the reference {exact:.1e}");
     assert!(exact < 1e-4, "embeddings of losslessly stored photos differ from the reference by up to {exact}");
 }
@@ -149,8 +157,13 @@ fn a_photo_that_cannot_be_read_fails_alone_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("notes.jpg");
     std::fs::write(&bogus, "not a photo").unwrap();
-    let sources =
-        [ImageSource::Bytes(&good), ImageSource::Bytes(truncated), ImageSource::File(missing), ImageSource::File(&bogus), ImageSource::Bytes(&[])];
+    let sources = [
+        ImageSource::Bytes(&good),
+        ImageSource::Bytes(truncated),
+        ImageSource::File(missing),
+        ImageSource::File(&bogus),
+        ImageSource::Bytes(&[]),
+    ];
     let out = clip.embed_images(&sources).unwrap();
     assert_eq!(out[0].as_ref().unwrap().len(), 16);
     assert!(matches!(&out[1], Err(Error::InvalidImage(_))), "{:?}", out[1]);
@@ -163,7 +176,8 @@ fn a_photo_that_cannot_be_read_fails_alone_with_its_path() {
 fn a_broken_checkpoint_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     write_clip(dir.path(), &ClipSizes::tiny(), 3);
-    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     config["vision_config"]["patch_size"] = 5.into(); // 32 is not a multiple of it
     std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
     assert!(matches!(Clip::load(dir.path(), "cpu"), Err(Error::Model(_))));
@@ -189,7 +203,11 @@ fn photo_bytes(n: usize) -> Vec<Vec<u8>> {
 }
 
 fn bytes_photos(photos: &[Vec<u8>], first_id: u64) -> Vec<NewPhoto<'_>> {
-    photos.iter().enumerate().map(|(i, b)| NewPhoto { id: first_id + i as u64, key: None, source: ImageSource::Bytes(b) }).collect()
+    photos
+        .iter()
+        .enumerate()
+        .map(|(i, b)| NewPhoto { id: first_id + i as u64, key: None, source: ImageSource::Bytes(b) })
+        .collect()
 }
 
 #[test]
@@ -225,16 +243,24 @@ fn an_index_with_an_encoder_takes_photos_and_text_and_answers_queries() {
     let own = vec![0.25f32; 16];
     index.add_captions(0, &[NewCaption { text: "given", vector: Some(&own) }]).unwrap();
     let record = index.image(2).unwrap();
-    assert_close(record.captions[0].vector.as_deref().unwrap(), &clip.embed_texts(&[&record.captions[0].text]).unwrap()[0]);
+    assert_close(
+        record.captions[0].vector.as_deref().unwrap(),
+        &clip.embed_texts(&[&record.captions[0].text]).unwrap()[0],
+    );
     assert_eq!(index.image(0).unwrap().captions[1].vector.as_deref(), Some(&own[..]));
 
     // Both stages train on them; a reranked search computes the query's vector.
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 3, batch_size: 8, hidden: 16, ..Default::default() }, |_| true).unwrap();
+    index
+        .train_tokenizer(&TokenizerTrainConfig { epochs: 3, batch_size: 8, hidden: 16, ..Default::default() }, |_| true)
+        .unwrap();
     let model = dir.path().join("bert");
     write_tiny_bert(&model, &words, 5);
-    index.train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    index
+        .train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true)
+        .unwrap();
     let query = "a dog on grass";
-    let hits = index.search(query, &SearchOptions { k: 5, beam_size: 8, rerank: true, ..Default::default() }, None).unwrap();
+    let hits =
+        index.search(query, &SearchOptions { k: 5, beam_size: 8, rerank: true, ..Default::default() }, None).unwrap();
     assert!(!hits.is_empty());
     let q = clip.embed_texts(&[query]).unwrap().remove(0);
     for h in &hits {
@@ -295,7 +321,19 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         let mut added = 99usize;
         let mut err = std::ptr::null_mut();
         let add = |index, statuses: *mut AvgStatus, errors: *mut *mut AvgError, added: *mut usize, err| {
-            avg_index_add_image_files(index, ids.as_ptr(), std::ptr::null(), ptrs.as_ptr(), 4, statuses, errors, added, None, std::ptr::null_mut(), err)
+            avg_index_add_image_files(
+                index,
+                ids.as_ptr(),
+                std::ptr::null(),
+                ptrs.as_ptr(),
+                4,
+                statuses,
+                errors,
+                added,
+                None,
+                std::ptr::null_mut(),
+                err,
+            )
         };
         assert_eq!(add(plain, statuses.as_mut_ptr(), errors.as_mut_ptr(), &mut added, &mut err), AvgStatus::WrongState);
         assert!(message(err).contains("image encoder"));
@@ -304,8 +342,14 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         config.image_encoder_dir = encoder.as_ptr();
         let mut index = std::ptr::null_mut();
         assert_eq!(avg_index_open(path.as_ptr(), &config, &mut index, std::ptr::null_mut()), AvgStatus::Ok);
-        assert_eq!(add(index, std::ptr::null_mut(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()), AvgStatus::NullPointer);
-        assert_eq!(add(index, statuses.as_mut_ptr(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()), AvgStatus::Ok);
+        assert_eq!(
+            add(index, std::ptr::null_mut(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()),
+            AvgStatus::NullPointer
+        );
+        assert_eq!(
+            add(index, statuses.as_mut_ptr(), errors.as_mut_ptr(), &mut added, std::ptr::null_mut()),
+            AvgStatus::Ok
+        );
         assert_eq!(statuses, [AvgStatus::Ok, AvgStatus::Ok, AvgStatus::Io, AvgStatus::InvalidImage]);
         assert_eq!(added, 2);
         assert!(errors[..2].iter().all(|e| e.is_null()));
@@ -319,8 +363,18 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         let keys = [c"gray".as_ptr(), std::ptr::null()];
         let mut two = [AvgStatus::Panic; 2];
         let st = avg_index_add_image_bytes(
-            index, [10u64, 11].as_ptr(), keys.as_ptr(), data.as_ptr(), lens.as_ptr(), 2, two.as_mut_ptr(),
-            std::ptr::null_mut(), std::ptr::null_mut(), None, std::ptr::null_mut(), std::ptr::null_mut(),
+            index,
+            [10u64, 11].as_ptr(),
+            keys.as_ptr(),
+            data.as_ptr(),
+            lens.as_ptr(),
+            2,
+            two.as_mut_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            None,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
         );
         assert_eq!((st, two), (AvgStatus::Ok, [AvgStatus::Ok, AvgStatus::InvalidImage]));
         let mut count = 0;
@@ -337,8 +391,18 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         let lens = vec![good.len(); 40];
         let mut forty = vec![AvgStatus::Panic; 40];
         let st = avg_index_add_image_bytes(
-            index, ids.as_ptr(), std::ptr::null(), data.as_ptr(), lens.as_ptr(), 40, forty.as_mut_ptr(),
-            std::ptr::null_mut(), &mut added, Some(stop), std::ptr::null_mut(), std::ptr::null_mut(),
+            index,
+            ids.as_ptr(),
+            std::ptr::null(),
+            data.as_ptr(),
+            lens.as_ptr(),
+            40,
+            forty.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut added,
+            Some(stop),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
         );
         assert_eq!((st, added), (AvgStatus::Cancelled, 32));
         assert!(forty[32..].iter().all(|&s| s == AvgStatus::Cancelled));

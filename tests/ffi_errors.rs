@@ -19,7 +19,13 @@ impl Drop for Opened {
 }
 
 fn config() -> AvgIndexConfig {
-    AvgIndexConfig { dim: DIM, codebook_size: 16, voken_len: 2, device: c"cpu".as_ptr(), image_encoder_dir: std::ptr::null() }
+    AvgIndexConfig {
+        dim: DIM,
+        codebook_size: 16,
+        voken_len: 2,
+        device: c"cpu".as_ptr(),
+        image_encoder_dir: std::ptr::null(),
+    }
 }
 
 fn open() -> Opened {
@@ -40,7 +46,8 @@ fn call(f: impl FnOnce(*mut *mut AvgError) -> AvgStatus) -> (AvgStatus, String) 
         return (st, String::new());
     }
     // SAFETY: `err` is the error object this call just returned.
-    let (code, msg) = unsafe { (avg_error_code(err), CStr::from_ptr(avg_error_message(err)).to_str().unwrap().to_owned()) };
+    let (code, msg) =
+        unsafe { (avg_error_code(err), CStr::from_ptr(avg_error_message(err)).to_str().unwrap().to_owned()) };
     assert_eq!(code, st);
     unsafe { avg_error_free(err) };
     (st, msg)
@@ -67,7 +74,11 @@ fn null_pointers_are_refused() {
         expect(|e| avg_index_add_captions(o.index, 1, null(), null(), 1, DIM, e), AvgStatus::NullPointer, "texts");
         let texts = [null::<c_char>()];
         assert_eq!(call(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)).0, AvgStatus::Ok);
-        expect(|e| avg_index_add_captions(o.index, 1, texts.as_ptr(), null(), 1, DIM, e), AvgStatus::NullPointer, "texts[i]");
+        expect(
+            |e| avg_index_add_captions(o.index, 1, texts.as_ptr(), null(), 1, DIM, e),
+            AvgStatus::NullPointer,
+            "texts[i]",
+        );
         expect(|e| avg_index_image_vector(o.index, 1, null_mut(), DIM, e), AvgStatus::NullPointer, "out");
         // NULL error out-parameter: still a status, no crash.
         assert_eq!(avg_index_save(null(), null_mut()), AvgStatus::NullPointer);
@@ -98,17 +109,36 @@ fn wrong_dimensions_nan_and_duplicates_reject_the_whole_batch() {
             "image 2",
         );
         v[DIM + 2] = f32::INFINITY;
-        expect(|e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 2, DIM, e), AvgStatus::NonFinite, "position 2");
+        expect(
+            |e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 2, DIM, e),
+            AvgStatus::NonFinite,
+            "position 2",
+        );
         let mut n = usize::MAX;
         avg_index_image_count(o.index, &mut n, null_mut());
         assert_eq!(n, 0, "a rejected batch adds nothing");
         v[DIM + 2] = 0.0;
-        assert_eq!(call(|e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 2, DIM, e)).0, AvgStatus::Ok);
-        expect(|e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 1, DIM, e), AvgStatus::DuplicateId, "1");
+        assert_eq!(
+            call(|e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 2, DIM, e)).0,
+            AvgStatus::Ok
+        );
+        expect(
+            |e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), 1, DIM, e),
+            AvgStatus::DuplicateId,
+            "1",
+        );
         let text = [c"a dog".as_ptr()];
         expect(|e| avg_index_add_captions(o.index, 99, text.as_ptr(), null(), 1, DIM, e), AvgStatus::UnknownId, "99");
-        expect(|e| avg_index_add_captions(o.index, 1, text.as_ptr(), v.as_ptr(), 1, 3, e), AvgStatus::DimensionMismatch, "got 3");
-        expect(|e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), usize::MAX, DIM, e), AvgStatus::Limit, "batch size");
+        expect(
+            |e| avg_index_add_captions(o.index, 1, text.as_ptr(), v.as_ptr(), 1, 3, e),
+            AvgStatus::DimensionMismatch,
+            "got 3",
+        );
+        expect(
+            |e| avg_index_add_images(o.index, ids.as_ptr(), null(), v.as_ptr(), usize::MAX, DIM, e),
+            AvgStatus::Limit,
+            "batch size",
+        );
         let mut out = [0f32; DIM];
         expect(|e| avg_index_image_vector(o.index, 1, out.as_mut_ptr(), 2, e), AvgStatus::DimensionMismatch, "got 2");
     }
@@ -124,7 +154,11 @@ fn bad_utf8_is_refused_where_it_enters() {
     unsafe {
         expect(|e| avg_index_open(bad_ptr, &config(), &mut null_mut(), e), AvgStatus::InvalidUtf8, "path");
         let keys = [bad_ptr];
-        expect(|e| avg_index_add_images(o.index, &id, keys.as_ptr(), v.as_ptr(), 1, DIM, e), AvgStatus::InvalidUtf8, "keys");
+        expect(
+            |e| avg_index_add_images(o.index, &id, keys.as_ptr(), v.as_ptr(), 1, DIM, e),
+            AvgStatus::InvalidUtf8,
+            "keys",
+        );
         assert_eq!(call(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)).0, AvgStatus::Ok);
         expect(|e| avg_index_add_captions(o.index, 7, keys.as_ptr(), null(), 1, 0, e), AvgStatus::InvalidUtf8, "texts");
         let cfg = AvgIndexConfig { device: bad_ptr, ..config() };
@@ -139,7 +173,11 @@ fn bad_configs_and_a_second_open_are_refused() {
         let mut h = null_mut();
         expect(|e| avg_index_open(o.path.as_ptr(), &config(), &mut h, e), AvgStatus::Locked, "locked");
         let zero = AvgIndexConfig { dim: 0, ..config() };
-        expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &zero, &mut h, e), AvgStatus::InvalidArgument, "dim must be at least 1");
+        expect(
+            |e| avg_index_open(c"/tmp/x".as_ptr(), &zero, &mut h, e),
+            AvgStatus::InvalidArgument,
+            "dim must be at least 1",
+        );
         let huge = AvgIndexConfig { voken_len: 1000, ..config() };
         expect(|e| avg_index_open(c"/tmp/x".as_ptr(), &huge, &mut h, e), AvgStatus::Limit, "voken_len");
         // Inside each documented limit, but a codebook of 4 GiB: refused, not an abort.
@@ -214,12 +252,19 @@ fn strings_come_back_with_their_length_and_a_retry_size() {
         expect(|e| avg_index_image_key(o.index, 3, null_mut(), 0, &mut len, e), AvgStatus::BufferTooSmall, "need 21");
         assert_eq!(len, 20);
         let mut buf = vec![0 as c_char; len + 1];
-        assert_eq!(call(|e| avg_index_image_key(o.index, 3, buf.as_mut_ptr(), buf.len(), &mut len, e)).0, AvgStatus::Ok);
+        assert_eq!(
+            call(|e| avg_index_image_key(o.index, 3, buf.as_mut_ptr(), buf.len(), &mut len, e)).0,
+            AvgStatus::Ok
+        );
         assert_eq!(CStr::from_ptr(buf.as_ptr()).to_str().unwrap(), "photos/ünïcode.jpg");
         let mut n = 0;
         expect(|e| avg_index_image_ids(o.index, null_mut(), 0, &mut n, e), AvgStatus::BufferTooSmall, "need 1");
         assert_eq!(n, 1);
-        expect(|e| avg_index_caption_text(o.index, 3, 0, buf.as_mut_ptr(), buf.len(), &mut len, e), AvgStatus::InvalidArgument, "it has 0");
+        expect(
+            |e| avg_index_caption_text(o.index, 3, 0, buf.as_mut_ptr(), buf.len(), &mut len, e),
+            AvgStatus::InvalidArgument,
+            "it has 0",
+        );
     }
 }
 
@@ -268,29 +313,62 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_search(null(), text.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
         assert_eq!(refused(|e| avg_search(o.index, null(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
         assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &opts, null_mut(), 4, &mut n, e)), NullPointer);
-        assert_eq!(refused(|e| avg_search(o.index, bad_utf8.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), InvalidUtf8);
+        assert_eq!(
+            refused(|e| avg_search(o.index, bad_utf8.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)),
+            InvalidUtf8
+        );
         let zero_k = AvgSearchOptions { k: 0, ..opts };
-        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &zero_k, hits.as_mut_ptr(), 4, &mut n, e)), InvalidArgument);
-        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), null(), hits.as_mut_ptr(), 4, &mut n, e)), WrongState);
+        assert_eq!(
+            refused(|e| avg_search(o.index, text.as_ptr(), &zero_k, hits.as_mut_ptr(), 4, &mut n, e)),
+            InvalidArgument
+        );
+        assert_eq!(
+            refused(|e| avg_search(o.index, text.as_ptr(), null(), hits.as_mut_ptr(), 4, &mut n, e)),
+            WrongState
+        );
         // Given query vectors are read even without rerank (a generator with a vector
         // slot takes them): a wrong dim is refused, not silently dropped.
         let with_vectors = AvgSearchOptions { query_vectors: v.as_ptr(), dim: DIM + 1, ..opts };
-        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &with_vectors, hits.as_mut_ptr(), 4, &mut n, e)), DimensionMismatch);
+        assert_eq!(
+            refused(|e| avg_search(o.index, text.as_ptr(), &with_vectors, hits.as_mut_ptr(), 4, &mut n, e)),
+            DimensionMismatch
+        );
         let queries = [text.as_ptr(), null()];
         let one = AvgSearchOptions { k: 1, ..opts };
-        assert_eq!(refused(|e| avg_search_batch(null(), queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
+        assert_eq!(
+            refused(|e| avg_search_batch(null(), queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)),
+            NullPointer
+        );
         assert_eq!(refused(|e| avg_search_batch(o.index, null(), 1, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
-        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 2, &one, hits.as_mut_ptr(), &mut n, e)), NullPointer);
-        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, null_mut(), &mut n, e)), NullPointer);
-        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), null_mut(), e)), NullPointer);
-        assert_eq!(refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)), WrongState);
+        assert_eq!(
+            refused(|e| avg_search_batch(o.index, queries.as_ptr(), 2, &one, hits.as_mut_ptr(), &mut n, e)),
+            NullPointer
+        );
+        assert_eq!(
+            refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, null_mut(), &mut n, e)),
+            NullPointer
+        );
+        assert_eq!(
+            refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), null_mut(), e)),
+            NullPointer
+        );
+        assert_eq!(
+            refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)),
+            WrongState
+        );
         // k above the beam: refused by both calls before anything is written (a batch
         // with k = 1e9 used to write past `out`, and k = 2^62 to overlap queries' hits).
         let two = [text.as_ptr(), text.as_ptr()];
         for k in [opts.beam_size + 1, 1_000_000_000, 1 << 62] {
             let big = AvgSearchOptions { k, ..opts };
-            assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &big, hits.as_mut_ptr(), 4, &mut n, e)), InvalidArgument);
-            assert_eq!(refused(|e| avg_search_batch(o.index, two.as_ptr(), 2, &big, hits.as_mut_ptr(), &mut n, e)), InvalidArgument);
+            assert_eq!(
+                refused(|e| avg_search(o.index, text.as_ptr(), &big, hits.as_mut_ptr(), 4, &mut n, e)),
+                InvalidArgument
+            );
+            assert_eq!(
+                refused(|e| avg_search_batch(o.index, two.as_ptr(), 2, &big, hits.as_mut_ptr(), &mut n, e)),
+                InvalidArgument
+            );
         }
 
         // Training: NULL handle, invalid configs, nothing to train on, wrong order.
@@ -309,7 +387,19 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let bad_path = [bad_utf8.as_ptr()];
         let mut st = [Panic];
         let files = |index, ids, paths, statuses, e| {
-            avg_index_add_image_files(index, ids, null(), paths, 1, statuses, null_mut(), null_mut(), None, null_mut(), e)
+            avg_index_add_image_files(
+                index,
+                ids,
+                null(),
+                paths,
+                1,
+                statuses,
+                null_mut(),
+                null_mut(),
+                None,
+                null_mut(),
+                e,
+            )
         };
         assert_eq!(refused(|e| files(null(), &id, path.as_ptr(), st.as_mut_ptr(), e)), NullPointer);
         assert_eq!(refused(|e| files(o.index, null(), path.as_ptr(), st.as_mut_ptr(), e)), NullPointer);
@@ -319,7 +409,20 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let bytes = [b"\x89PNG".as_ptr()];
         let statuses = st.as_mut_ptr();
         let bytes_call = |data, lens, e| {
-            avg_index_add_image_bytes(o.index, &id, null(), data, lens, 1, statuses, null_mut(), null_mut(), None, null_mut(), e)
+            avg_index_add_image_bytes(
+                o.index,
+                &id,
+                null(),
+                data,
+                lens,
+                1,
+                statuses,
+                null_mut(),
+                null_mut(),
+                None,
+                null_mut(),
+                e,
+            )
         };
         assert_eq!(refused(|e| bytes_call(null(), &4, e)), NullPointer);
         assert_eq!(refused(|e| bytes_call(bytes.as_ptr(), null(), e)), NullPointer);
@@ -329,7 +432,10 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
 
         // Reads of one image and of the tokenizer: NULL outputs, unknown ids, too early.
         assert_eq!(refused(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)), Ok);
-        assert_eq!(refused(|e| avg_index_add_captions(o.index, id, [text.as_ptr()].as_ptr(), v.as_ptr(), 1, DIM, e)), Ok);
+        assert_eq!(
+            refused(|e| avg_index_add_captions(o.index, id, [text.as_ptr()].as_ptr(), v.as_ptr(), 1, DIM, e)),
+            Ok
+        );
         assert_eq!(refused(|e| avg_index_caption_count(null(), &mut count, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_caption_count(o.index, null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_index_caption_count(o.index, &mut count, e)), Ok);
@@ -337,14 +443,26 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_index_image_caption_count(o.index, 99, &mut count, e)), UnknownId);
         assert_eq!(refused(|e| avg_index_image_caption_count(o.index, id, null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, null_mut(), DIM, &mut has, e)), NullPointer);
-        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, out.as_mut_ptr(), DIM + 1, &mut has, e)), DimensionMismatch);
-        assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 5, out.as_mut_ptr(), DIM, &mut has, e)), InvalidArgument);
-        assert_eq!(refused(|e| avg_index_caption_vector(o.index, 99, 0, out.as_mut_ptr(), DIM, &mut has, e)), UnknownId);
+        assert_eq!(
+            refused(|e| avg_index_caption_vector(o.index, id, 0, out.as_mut_ptr(), DIM + 1, &mut has, e)),
+            DimensionMismatch
+        );
+        assert_eq!(
+            refused(|e| avg_index_caption_vector(o.index, id, 5, out.as_mut_ptr(), DIM, &mut has, e)),
+            InvalidArgument
+        );
+        assert_eq!(
+            refused(|e| avg_index_caption_vector(o.index, 99, 0, out.as_mut_ptr(), DIM, &mut has, e)),
+            UnknownId
+        );
         assert_eq!(refused(|e| avg_index_caption_vector(o.index, id, 0, out.as_mut_ptr(), DIM, &mut has, e)), Ok);
         assert!(has && out == v);
         assert_eq!(refused(|e| avg_index_image_vokens(o.index, id, vokens.as_mut_ptr(), 4, &mut n, e)), WrongState);
         assert_eq!(refused(|e| avg_index_image_vokens(o.index, 99, vokens.as_mut_ptr(), 4, &mut n, e)), WrongState);
-        assert_eq!(refused(|e| avg_index_image_vokens(o.index, id, vokens.as_mut_ptr(), 4, null_mut(), e)), NullPointer);
+        assert_eq!(
+            refused(|e| avg_index_image_vokens(o.index, id, vokens.as_mut_ptr(), 4, null_mut(), e)),
+            NullPointer
+        );
         let mut stats = std::mem::zeroed::<AvgTokenizerStats>();
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, e)), WrongState);
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), e)), NullPointer);

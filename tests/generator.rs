@@ -4,7 +4,9 @@
 mod common;
 
 use avg::{Error, GeneratorTrainConfig, Index, SearchOptions, TokenizerTrainConfig};
-use common::{assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic};
+use common::{
+    assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic,
+};
 
 fn setup(n: usize, topics: usize, dir: &std::path::Path) -> (Index, Synthetic, std::path::PathBuf) {
     let data = Synthetic::new(16, n, topics, 0.5, 21);
@@ -12,14 +14,20 @@ fn setup(n: usize, topics: usize, dir: &std::path::Path) -> (Index, Synthetic, s
     write_tiny_bert(&model, &caption_words(n, topics), 5);
     let index = Index::open(dir.join("index"), Some(&small_config(16))).unwrap();
     data.fill_with_texts(&index);
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    index
+        .train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| {
+            true
+        })
+        .unwrap();
     (index, data, model)
 }
 
 fn top1_accuracy(index: &Index, data: &Synthetic) -> f32 {
     let queries: Vec<String> = data.images.iter().map(|(id, _)| caption_text(data.topic(*id), *id, 0)).collect();
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
-    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None).unwrap();
+    let hits = index
+        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None)
+        .unwrap();
     let right = hits.iter().zip(&data.images).filter(|(h, (id, _))| h.first().map(|x| x.id) == Some(*id)).count();
     right as f32 / data.images.len() as f32
 }
@@ -43,7 +51,13 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     assert!(acc >= 0.8, "top-1 on training captions {acc}");
 
     // Every hit is an indexed image, best first, at most k.
-    let hits = index.search(&caption_text(2, 8, 0), &SearchOptions { k: 3, beam_size: 8, rerank: false, ..Default::default() }, None).unwrap();
+    let hits = index
+        .search(
+            &caption_text(2, 8, 0),
+            &SearchOptions { k: 3, beam_size: 8, rerank: false, ..Default::default() },
+            None,
+        )
+        .unwrap();
     assert!(hits.len() <= 3 && !hits.is_empty());
     assert!(hits.iter().all(|h| index.contains(h.id)));
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
@@ -62,7 +76,10 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     let hits = index.search(&caption_text(2, 8, 0), &opts, Some(&v)).unwrap();
     assert!(hits.iter().any(|h| h.id == 777), "{hits:?}");
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
-    assert!(matches!(index.search("x", &SearchOptions { rerank: true, ..Default::default() }, None), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        index.search("x", &SearchOptions { rerank: true, ..Default::default() }, None),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -96,24 +113,38 @@ fn caption_free_top1(index_texts: bool) -> ([f32; 2], Index, Synthetic, tempfile
     let model = dir.path().join("bert");
     write_tiny_bert(&model, &caption_words(n, topics), 5);
     let index = Index::open(dir.path().join("index"), Some(&small_config(16))).unwrap();
-    let images: Vec<avg::NewImage> = data.images.iter().map(|(id, v)| avg::NewImage { id: *id, key: None, vector: v }).collect();
+    let images: Vec<avg::NewImage> =
+        data.images.iter().map(|(id, v)| avg::NewImage { id: *id, key: None, vector: v }).collect();
     index.add_images(&images).unwrap();
     for ((id, _), caps) in data.images.iter().zip(&data.captions) {
         let text = caption_text(data.topic(*id), *id, 0);
         if *id < 40 {
             let other = caption_text(data.topic(*id), *id, 1);
-            let captions = [avg::NewCaption { text: &text, vector: Some(&caps[0]) }, avg::NewCaption { text: &other, vector: Some(&caps[1]) }];
+            let captions = [
+                avg::NewCaption { text: &text, vector: Some(&caps[0]) },
+                avg::NewCaption { text: &other, vector: Some(&caps[1]) },
+            ];
             index.add_captions(*id, &captions).unwrap();
         } else {
             index.attach_texts(*id, &[&text]).unwrap();
         }
     }
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    index
+        .train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| {
+            true
+        })
+        .unwrap();
     // Text only: this is about the texts (tests of the vector slot are the generator's own).
-    index.train_generator(&GeneratorTrainConfig { index_texts, index_vectors: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    index
+        .train_generator(
+            &GeneratorTrainConfig { index_texts, index_vectors: false, ..tiny_generator_config(&model) },
+            |_| true,
+        )
+        .unwrap();
     let found = [0, 1].map(|variant| {
         let first = |id: u64| {
-            let hits = index.search(&caption_text(data.topic(id), id, variant), &SearchOptions::default(), None).unwrap();
+            let hits =
+                index.search(&caption_text(data.topic(id), id, variant), &SearchOptions::default(), None).unwrap();
             hits.first().map(|h| h.id) == Some(id)
         };
         (40..n as u64).filter(|&id| first(id)).count() as f32 / 20.0
@@ -185,7 +216,11 @@ fn an_indexing_pass_learns_images_added_after_training_and_keeps_the_old() {
         }
     };
     add(0..40);
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| true).unwrap();
+    index
+        .train_tokenizer(&TokenizerTrainConfig { epochs: 10, batch_size: 64, hidden: 64, ..Default::default() }, |_| {
+            true
+        })
+        .unwrap();
     // Text only: the images have texts and no vectors to learn from.
     let full_cfg = GeneratorTrainConfig { index_vectors: false, epochs: 160, ..tiny_generator_config(&model) };
     let pass = GeneratorTrainConfig { incremental: true, epochs: 80, ..full_cfg.clone() };
@@ -280,11 +315,16 @@ fn a_config_that_describes_no_model_is_an_error_not_a_panic() {
     assert!(matches!(err, Error::Model(_)) && err.to_string().contains("num_attention_heads"), "{err}");
 
     std::fs::write(model.join("config.json"), good).unwrap();
-    index.train_generator(&GeneratorTrainConfig { epochs: 1, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    index
+        .train_generator(&GeneratorTrainConfig { epochs: 1, dis: false, ..tiny_generator_config(&model) }, |_| true)
+        .unwrap();
     drop(index);
     let manifest = dir.path().join("index/manifest.json");
     let saved = std::fs::read(&manifest).unwrap();
-    for (pointer, needle) in [("/models/generator/config/bert/num_attention_heads", "num_attention_heads"), ("/models/generator/config/decoder/num_heads", "t5 config")] {
+    for (pointer, needle) in [
+        ("/models/generator/config/bert/num_attention_heads", "num_attention_heads"),
+        ("/models/generator/config/decoder/num_heads", "t5 config"),
+    ] {
         std::fs::write(&manifest, &saved).unwrap();
         set_heads(&manifest, pointer);
         let err = Index::open(dir.path().join("index"), None).unwrap_err();
@@ -296,7 +336,9 @@ fn a_config_that_describes_no_model_is_an_error_not_a_panic() {
 fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
     let dir = tempfile::tempdir().unwrap();
     let (index, data, model) = setup(30, 3, dir.path());
-    index.train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true).unwrap();
+    index
+        .train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true)
+        .unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     let opts = SearchOptions { k: 5, beam_size: 8, rerank: false, ..Default::default() };
@@ -309,7 +351,8 @@ fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
                 let mut i = t;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let id = (i % data.images.len()) as u64;
-                    let hits = index.search(&caption_text(data.topic(id), id, 0), &opts, None).expect("search never fails");
+                    let hits =
+                        index.search(&caption_text(data.topic(id), id, 0), &opts, None).expect("search never fails");
                     assert!(!hits.is_empty());
                     returned.lock().unwrap().extend(hits.iter().map(|h| h.id));
                     i += 16;

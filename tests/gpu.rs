@@ -11,7 +11,9 @@
 mod common;
 
 use avg::{Index, IndexConfig, SearchOptions, TokenizerTrainConfig};
-use common::{assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic};
+use common::{
+    assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic,
+};
 use std::path::Path;
 
 const CUDA: &str = "cuda:0";
@@ -78,7 +80,9 @@ fn the_tokenizer_trains_on_cuda_as_on_the_cpu() {
 
 fn top1(index: &Index, queries: &[String]) -> Vec<Option<u64>> {
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
-    let hits = index.search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None).unwrap();
+    let hits = index
+        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None)
+        .unwrap();
     hits.iter().map(|h| h.first().map(|x| x.id)).collect()
 }
 

@@ -18,16 +18,13 @@ fn vector(id: u64) -> Vec<f32> {
 fn add(index: &Index, ids: std::ops::Range<u64>) {
     let vectors: Vec<Vec<f32>> = ids.clone().map(vector).collect();
     let keys: Vec<String> = ids.clone().map(|id| format!("k{id}")).collect();
-    let images: Vec<NewImage> = ids
-        .clone()
-        .zip(&vectors)
-        .zip(&keys)
-        .map(|((id, v), k)| NewImage { id, key: Some(k), vector: v })
-        .collect();
+    let images: Vec<NewImage> =
+        ids.clone().zip(&vectors).zip(&keys).map(|((id, v), k)| NewImage { id, key: Some(k), vector: v }).collect();
     index.add_images(&images).unwrap();
     for id in ids {
         let cv = vector(id + 1000);
-        let captions = [NewCaption { text: "a caption", vector: Some(&cv) }, NewCaption { text: "no vector", vector: None }];
+        let captions =
+            [NewCaption { text: "a caption", vector: Some(&cv) }, NewCaption { text: "no vector", vector: None }];
         index.add_captions(id, &captions).unwrap();
     }
 }
@@ -213,7 +210,8 @@ fn read_only_handles_share_a_directory_search_and_write_nothing() {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut n: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut n: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     n.sort();
     n
 }
@@ -276,7 +274,8 @@ fn child_save_loop() {
     // N large enough that the images (on a line) never fill a disambiguator range.
     let index = Index::open(&dir, Some(&IndexConfig { codebook_size: 256, ..config() })).unwrap();
     let mut next = index.image_count() as u64;
-    let cfg = avg::TokenizerTrainConfig { epochs: 1, hidden: 8, kmeans_iterations: 2, align: false, ..Default::default() };
+    let cfg =
+        avg::TokenizerTrainConfig { epochs: 1, hidden: 8, kmeans_iterations: 2, align: false, ..Default::default() };
     loop {
         add(&index, next..next + 20);
         next += 20;

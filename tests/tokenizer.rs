@@ -14,11 +14,12 @@ fn trained(dir: &std::path::Path, data: &Synthetic, cfg: &TokenizerTrainConfig) 
     let index = Index::open(dir, Some(&small_config(data.dim))).unwrap();
     data.fill(&index);
     let mut seen = Vec::new();
-    index.train_tokenizer(cfg, |p| {
-        seen.push(*p);
-        true
-    })
-    .unwrap();
+    index
+        .train_tokenizer(cfg, |p| {
+            seen.push(*p);
+            true
+        })
+        .unwrap();
     (index, seen)
 }
 
@@ -135,7 +136,8 @@ fn alignment_makes_images_with_close_captions_share_longer_prefixes() {
     let cfg = TokenizerTrainConfig { epochs: 60, seed: 7, ..train_cfg() };
     let (on, off) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let with = same_topic_prefix(&trained(on.path(), &data, &cfg).0, &data);
-    let without = same_topic_prefix(&trained(off.path(), &data, &TokenizerTrainConfig { align: false, ..cfg }).0, &data);
+    let without =
+        same_topic_prefix(&trained(off.path(), &data, &TokenizerTrainConfig { align: false, ..cfg }).0, &data);
     eprintln!("same-topic common prefix: align on {with:.3}, off {without:.3}");
     assert!(with > 1.1 * without, "align on {with}, off {without}");
 }

@@ -88,7 +88,15 @@ unsafe fn search(b: &mut Bytes) {
     let mut n = 0;
     let mut err = null_mut();
     if count == 0 {
-        avg_search(index, texts[0].as_ptr() as *const c_char, &opts, hits.as_mut_ptr(), (b.u8() % 8) as usize, &mut n, &mut err);
+        avg_search(
+            index,
+            texts[0].as_ptr() as *const c_char,
+            &opts,
+            hits.as_mut_ptr(),
+            (b.u8() % 8) as usize,
+            &mut n,
+            &mut err,
+        );
     } else {
         let ptrs: Vec<*const c_char> = texts.iter().map(|t| t.as_ptr() as *const c_char).collect();
         // Room for count * min(k, beam) hits: all a search that is not refused can write.
@@ -125,7 +133,8 @@ fuzz_target!(|data: &[u8]| {
                 let dim = (b.u8() % 6) as usize;
                 let ids: Vec<u64> = (0..count).map(|_| b.u64() % 16).collect();
                 let keys: Vec<Vec<u8>> = (0..count).map(|_| b.cstr()).collect();
-                let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| if k.len() > 1 { k.as_ptr() as *const c_char } else { null() }).collect();
+                let key_ptrs: Vec<*const c_char> =
+                    keys.iter().map(|k| if k.len() > 1 { k.as_ptr() as *const c_char } else { null() }).collect();
                 let vectors: Vec<f32> = (0..count * dim).map(|_| b.f32()).collect();
                 avg_index_add_images(index, ids.as_ptr(), key_ptrs.as_ptr(), vectors.as_ptr(), count, dim, &mut err);
                 avg_index_free(index);

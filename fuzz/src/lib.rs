@@ -28,7 +28,8 @@ pub fn unframe(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
         let rest = &rest[4..];
         let (bytes, rest) = rest.split_at(len.min(rest.len()));
         data = rest;
-        let ok = !name.is_empty() && name[0] != b'.' && name.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c));
+        let ok =
+            !name.is_empty() && name[0] != b'.' && name.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c));
         if ok {
             files.push((String::from_utf8(name.to_vec()).unwrap(), bytes.to_vec()));
         }
@@ -86,8 +87,21 @@ pub fn seed_index(path: &Path, scratch: &Path) -> avg::Index {
     let config = avg::IndexConfig { dim: 4, codebook_size: 4, voken_len: 2, ..Default::default() };
     let index = avg::Index::open(path, Some(&config)).unwrap();
     data.fill_with_texts(&index);
-    index.train_tokenizer(&avg::TokenizerTrainConfig { epochs: 2, batch_size: 8, hidden: 8, ..Default::default() }, |_| true).unwrap();
-    let cfg = avg::GeneratorTrainConfig { model_dir: model, epochs: 2, batch_size: 8, decoder_layers: 1, decoder_d_model: 16, beam_size: 2, ..Default::default() };
+    index
+        .train_tokenizer(
+            &avg::TokenizerTrainConfig { epochs: 2, batch_size: 8, hidden: 8, ..Default::default() },
+            |_| true,
+        )
+        .unwrap();
+    let cfg = avg::GeneratorTrainConfig {
+        model_dir: model,
+        epochs: 2,
+        batch_size: 8,
+        decoder_layers: 1,
+        decoder_d_model: 16,
+        beam_size: 2,
+        ..Default::default()
+    };
     index.train_generator(&cfg, |_| true).unwrap();
     index
 }

@@ -34,7 +34,9 @@
 //!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME] [--reuse] [--fused-only]
 //!        [--generator-model DIR (a T5 checkpoint instead of MiniLM + voken decoder)]
 
-use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig};
+use avg::{
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -117,7 +119,10 @@ fn parse_args() -> Args {
             "--track" => a.track = val(),
             "--seed" => a.seed = num(&val()) as u64,
             "--dense-weights" => {
-                a.dense_weights = val().split(',').map(|w| w.parse().unwrap_or_else(|_| die("--dense-weights needs numbers"))).collect()
+                a.dense_weights = val()
+                    .split(',')
+                    .map(|w| w.parse().unwrap_or_else(|_| die("--dense-weights needs numbers")))
+                    .collect()
             }
             "--no-align" => a.align = false,
             "--reuse" => a.reuse = true,
@@ -194,7 +199,8 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 
 /// Sentence vectors, cached on disk by text so that sweeps embed each caption once.
 fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<String, Vec<f32>> {
-    let mut known: HashMap<String, Vec<f32>> = std::fs::read(cache).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut known: HashMap<String, Vec<f32>> =
+        std::fs::read(cache).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let todo: Vec<&str> = texts.iter().filter(|t| !known.contains_key(t.as_str())).map(|t| t.as_str()).collect();
     if !todo.is_empty() {
         let t0 = Instant::now();
@@ -206,7 +212,8 @@ fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<
             eprintln!("embedded {}/{} uncached captions", i * 1024 + chunk.len(), todo.len());
         }
         eprintln!("embedding: {:.1} captions/s", todo.len() as f64 / t0.elapsed().as_secs_f64());
-        std::fs::write(cache, serde_json::to_vec(&known).unwrap()).unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
+        std::fs::write(cache, serde_json::to_vec(&known).unwrap())
+            .unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
     }
     known
 }
@@ -273,7 +280,8 @@ fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Recall {
         .iter()
         .map(|(q, _)| {
             let qv = &vec[*q];
-            let mut s: Vec<(f32, u64)> = task.pool.iter().map(|(id, v)| (v.iter().zip(qv).map(|(x, y)| x * y).sum(), *id)).collect();
+            let mut s: Vec<(f32, u64)> =
+                task.pool.iter().map(|(id, v)| (v.iter().zip(qv).map(|(x, y)| x * y).sum(), *id)).collect();
             s.sort_by(|x, y| y.0.total_cmp(&x.0));
             s.into_iter().take(20).map(|(_, id)| id).collect()
         })
@@ -282,13 +290,23 @@ fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Recall {
 }
 
 /// Recall of one search setting; the generator's rows and the no-training reference.
-fn run_search(index: &Index, task: &Task, vec: &HashMap<String, Vec<f32>>, name: &str, opts: &SearchOptions) -> (Recall, Vec<Vec<u64>>) {
+fn run_search(
+    index: &Index,
+    task: &Task,
+    vec: &HashMap<String, Vec<f32>>,
+    name: &str,
+    opts: &SearchOptions,
+) -> (Recall, Vec<Vec<u64>>) {
     let t0 = Instant::now();
     let mut ranked = Vec::with_capacity(task.queries.len());
     for chunk in task.queries.chunks(32) {
         let q: Vec<&str> = chunk.iter().map(|(q, _)| q.as_str()).collect();
         let qv: Vec<&[f32]> = chunk.iter().map(|(q, _)| vec[*q].as_slice()).collect();
-        let hits = if name.starts_with("tokenizer reference") { index.search_by_quantization(&qv, opts) } else { index.search_batch(&q, opts, Some(&qv)) };
+        let hits = if name.starts_with("tokenizer reference") {
+            index.search_by_quantization(&qv, opts)
+        } else {
+            index.search_batch(&q, opts, Some(&qv))
+        };
         let hits = hits.unwrap_or_else(|e| die(&e.to_string()));
         ranked.extend(hits.into_iter().map(|h| h.into_iter().map(|x| x.id).collect::<Vec<_>>()));
     }
@@ -314,7 +332,14 @@ fn main() {
         "flickr30k" => flickr30k_test(&a.data),
         other => die(&format!("unknown test set {other}")),
     };
-    eprintln!("{} training images, {} test images ({}, track {}, seed {})", train.len(), test.len(), a.test_set, a.track, a.seed);
+    eprintln!(
+        "{} training images, {} test images ({}, track {}, seed {})",
+        train.len(),
+        test.len(),
+        a.test_set,
+        a.track,
+        a.seed
+    );
 
     let encoder = TextEncoder::load(&a.model, "cpu").unwrap_or_else(|e| die(&e.to_string()));
     let all: Vec<&String> = train.iter().chain(&test).flat_map(|(_, c)| c.iter()).collect();
@@ -328,7 +353,8 @@ fn main() {
     let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     const TEST_BASE: u64 = 1 << 32;
-    let test_ids: Vec<(u64, &[String])> = test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
+    let test_ids: Vec<(u64, &[String])> =
+        test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
     // A test image enters with its vector; on the indexed track also with its own text
     // (its first caption, its vector's source), never one of its query captions.
     let add_test = |images: &[(u64, &[String])]| {
@@ -360,7 +386,16 @@ fn main() {
     let mut last = Instant::now();
     let mut report = |p: &avg::Progress| {
         if last.elapsed().as_secs() >= 30 || p.step + 1 == p.steps_per_epoch {
-            eprintln!("generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s", p.epoch + 1, p.epochs, p.step + 1, p.steps_per_epoch, p.loss_gen, p.loss_dis, p.samples_per_second);
+            eprintln!(
+                "generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s",
+                p.epoch + 1,
+                p.epochs,
+                p.step + 1,
+                p.steps_per_epoch,
+                p.loss_gen,
+                p.loss_dis,
+                p.samples_per_second
+            );
             last = Instant::now();
         }
         true
@@ -384,7 +419,10 @@ fn main() {
         let tok = TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, ..Default::default() };
         let tr = index.train_tokenizer(&tok, |_| true).unwrap_or_else(|e| die(&e.to_string()));
         let tok_secs = t0.elapsed().as_secs_f64();
-        eprintln!("tokenizer: {tok_secs:.0} s, usage {:?}, {} collided", tr.stats.usage_per_level, tr.stats.collided_images);
+        eprintln!(
+            "tokenizer: {tok_secs:.0} s, usage {:?}, {} collided",
+            tr.stats.usage_per_level, tr.stats.collided_images
+        );
 
         let t0 = Instant::now();
         let gr = index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string()));
@@ -411,23 +449,33 @@ fn main() {
                 .map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice()))
                 .chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())))
                 .collect();
-            let tasks = [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
+            let tasks =
+                [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
             let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
             let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
             let mut rows: Vec<(String, Recall)> = Vec::new();
             for (set, task) in &tasks {
                 rows.push((format!("dense baseline, {set} images"), dense_baseline(task, &vec)));
-                rows.push((format!("{name}, {set} images, before the pass"), run_search(&index, task, &vec, &name, &opts).0));
+                rows.push((
+                    format!("{name}, {set} images, before the pass"),
+                    run_search(&index, task, &vec, &name, &opts).0,
+                ));
             }
             let t0 = Instant::now();
             let pass = GeneratorTrainConfig { incremental: true, epochs: a.pass_epochs, ..gen.clone() };
             let pr = index.train_generator(&pass, &mut report).unwrap_or_else(|e| die(&e.to_string()));
             let pass_secs = t0.elapsed().as_secs_f64();
             for (set, task) in &tasks {
-                rows.push((format!("{name}, {set} images, after the pass"), run_search(&index, task, &vec, &name, &opts).0));
+                rows.push((
+                    format!("{name}, {set} images, after the pass"),
+                    run_search(&index, task, &vec, &name, &opts).0,
+                ));
             }
             let per_1000 = pass_secs / pr.new_images.max(1) as f64 * 1000.0;
-            eprintln!("indexing pass: {} new images, {} steps, {pass_secs:.0} s ({per_1000:.0} s per 1,000 new images)", pr.new_images, pr.steps);
+            eprintln!(
+                "indexing pass: {} new images, {} steps, {pass_secs:.0} s ({per_1000:.0} s per 1,000 new images)",
+                pr.new_images, pr.steps
+            );
             extra.insert("pass".into(), serde_json::json!({"new_images": pr.new_images, "epochs": a.pass_epochs, "steps": pr.steps, "seconds": pass_secs, "seconds_per_1000_new_images": per_1000}));
             rows
         }
@@ -438,27 +486,41 @@ fn main() {
             }
             let pool = test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())).collect();
             let task = Task::new(&test_ids, pool);
-            let mut rows: Vec<(String, Recall)> = vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
+            let mut rows: Vec<(String, Recall)> =
+                vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
             let mut runs: Vec<(String, SearchOptions)> = Vec::new();
             for &beam in &a.beams {
                 if !a.fused_only {
-                    runs.push((format!("libavg beam {beam}"), SearchOptions { k: beam, beam_size: beam, ..Default::default() }));
+                    runs.push((
+                        format!("libavg beam {beam}"),
+                        SearchOptions { k: beam, beam_size: beam, ..Default::default() },
+                    ));
                 }
                 if beam == 20 {
                     if !a.fused_only {
-                        runs.push((format!("libavg beam {beam} + rerank"), SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() }));
+                        runs.push((
+                            format!("libavg beam {beam} + rerank"),
+                            SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() },
+                        ));
                     }
                     for &c in &a.min_candidates {
                         let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-                        runs.extend(a.dense_weights.iter().map(|&w| (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))));
-                        runs.extend(a.dense_weights.iter().map(|&w| (format!("tokenizer reference (no generator), dense weight {w}{widen}"), fused(beam, w, c))));
+                        runs.extend(a.dense_weights.iter().map(|&w| {
+                            (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))
+                        }));
+                        runs.extend(a.dense_weights.iter().map(|&w| {
+                            (format!("tokenizer reference (no generator), dense weight {w}{widen}"), fused(beam, w, c))
+                        }));
                     }
                 }
             }
             for (name, opts) in runs {
                 let (r, ranked) = run_search(&index, &task, &vec, &name, &opts);
                 if name == "libavg beam 20" {
-                    extra.insert("top1_code_prefix_accuracy".into(), serde_json::json!(level_accuracy(&index, &ranked, &task.truth(), a.m)));
+                    extra.insert(
+                        "top1_code_prefix_accuracy".into(),
+                        serde_json::json!(level_accuracy(&index, &ranked, &task.truth(), a.m)),
+                    );
                 }
                 rows.push((name, r));
             }
@@ -470,9 +532,14 @@ fn main() {
         "{} ({} test images), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), total {:.0} s",
         a.test_set, test.len(), a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, started.elapsed().as_secs_f64()
     );
-    let mut md = format!("Text proxy, {setting}\n\n| method | R@1 | R@5 | R@10 | candidates | queries/s |\n|---|---|---|---|---|---|\n");
+    let mut md = format!(
+        "Text proxy, {setting}\n\n| method | R@1 | R@5 | R@10 | candidates | queries/s |\n|---|---|---|---|---|---|\n"
+    );
     for (name, r) in &rows {
-        md += &format!("| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n", r.r[0], r.r[1], r.r[2], r.candidates, r.qps);
+        md += &format!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            r.r[0], r.r[1], r.r[2], r.candidates, r.qps
+        );
     }
     for (k, v) in &extra {
         md += &format!("\n{k}: {v}\n");

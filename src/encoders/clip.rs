@@ -102,7 +102,8 @@ impl ClipConfig {
 
     fn check(&self) -> Result<()> {
         let towers = [&self.text, &self.vision];
-        let sizes = [self.vocab_size, self.max_position_embeddings, self.image_size, self.patch_size, self.projection_dim];
+        let sizes =
+            [self.vocab_size, self.max_position_embeddings, self.image_size, self.patch_size, self.projection_dim];
         let bad = towers.iter().any(|t| {
             [t.hidden_size, t.intermediate_size, t.num_attention_heads].contains(&0)
                 || !t.hidden_size.is_multiple_of(t.num_attention_heads)
@@ -154,7 +155,8 @@ impl Attention {
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, s, d) = x.dims3()?;
         let hd = d / self.heads;
-        let split = |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, s, self.heads, hd))?.transpose(1, 2)?.contiguous()?) };
+        let split =
+            |t: Tensor| -> Result<Tensor> { Ok(t.reshape((b, s, self.heads, hd))?.transpose(1, 2)?.contiguous()?) };
         let q = split((self.q.forward(x)? * (hd as f64).powf(-0.5))?)?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
@@ -203,7 +205,8 @@ struct Encoder {
 
 impl Encoder {
     fn new(vb: VarBuilder, c: &TowerConfig) -> Result<Self> {
-        let layers = (0..c.num_hidden_layers).map(|i| Layer::new(vb.pp(format!("layers.{i}")), c)).collect::<Result<_>>()?;
+        let layers =
+            (0..c.num_hidden_layers).map(|i| Layer::new(vb.pp(format!("layers.{i}")), c)).collect::<Result<_>>()?;
         Ok(Encoder { layers })
     }
 
@@ -372,10 +375,16 @@ impl Clip {
                 crate::limits::check_text("text", t)?;
             }
             let (ids, lens, s) = padded_ids(&self.tokenizer, chunk, 0)?;
-            let pooled: Vec<u32> =
-                lens.iter().enumerate().map(|(row, &n)| (row * s + self.pooled_position(&ids[row * s..row * s + n])) as u32).collect();
+            let pooled: Vec<u32> = lens
+                .iter()
+                .enumerate()
+                .map(|(row, &n)| (row * s + self.pooled_position(&ids[row * s..row * s + n])) as u32)
+                .collect();
             if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
-                return Err(Error::Model(format!("tokenizer.json gives id {bad}, beyond vocab_size {}", self.config.vocab_size)));
+                return Err(Error::Model(format!(
+                    "tokenizer.json gives id {bad}, beyond vocab_size {}",
+                    self.config.vocab_size
+                )));
             }
             let ids = Tensor::from_vec(ids, (chunk.len(), s), &self.device)?;
             let pooled = Tensor::from_vec(pooled, chunk.len(), &self.device)?;
@@ -433,7 +442,10 @@ fn weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     }
     let path = dir.join("pytorch_model.bin");
     if !path.exists() {
-        return Err(Error::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "neither model.safetensors nor pytorch_model.bin")));
+        return Err(Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "neither model.safetensors nor pytorch_model.bin"),
+        ));
     }
     let tensors = candle_core::pickle::read_all(&path).map_err(|e| Error::corrupt(&path, e.to_string()))?;
     tensors.into_iter().map(|(n, t)| Ok((n, t.to_device(device)?))).collect()

@@ -43,7 +43,9 @@ impl Preprocess {
         let side = |key: &str, inner: &[&str], default: usize| -> Result<usize> {
             let Some(x) = v.get(key) else { return Ok(default) };
             let n = inner.iter().find_map(|k| x.get(k)).unwrap_or(x);
-            n.as_u64().map(|n| n as usize).ok_or_else(|| Error::Model(format!("preprocessor_config.json: bad {key}: {x}")))
+            n.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| Error::Model(format!("preprocessor_config.json: bad {key}: {x}")))
         };
         let triple = |key: &str, default: [f32; 3]| -> Result<[f32; 3]> {
             match v.get(key) {
@@ -58,7 +60,10 @@ impl Preprocess {
             image_mean: triple("image_mean", d.image_mean)?,
             image_std: triple("image_std", d.image_std)?,
         };
-        if p.crop_size != image_size || p.shortest_edge < p.crop_size || p.image_std.iter().any(|s| s.is_nan() || *s <= 0.0) {
+        if p.crop_size != image_size
+            || p.shortest_edge < p.crop_size
+            || p.image_std.iter().any(|s| s.is_nan() || *s <= 0.0)
+        {
             return Err(Error::Model(format!(
                 "preprocessor_config.json: crop {} must equal the vision tower's image_size {image_size}, \
                  the resize ({}) must not be smaller, and std must be positive",

@@ -38,9 +38,20 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
 /// A BERT-family model from its `config.json` value and weights, after checking that
 /// the config describes a buildable model (Candle's loader divides by the head count
 /// and trusts every size).
-pub(crate) fn load_bert(raw: serde_json::Value, tensors: HashMap<String, Tensor>, device: &Device) -> Result<(BertModel, BertConfig)> {
+pub(crate) fn load_bert(
+    raw: serde_json::Value,
+    tensors: HashMap<String, Tensor>,
+    device: &Device,
+) -> Result<(BertModel, BertConfig)> {
     let c: BertConfig = serde_json::from_value(raw).map_err(|e| Error::Model(format!("bert config: {e}")))?;
-    let sizes = [c.vocab_size, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.max_position_embeddings, c.type_vocab_size];
+    let sizes = [
+        c.vocab_size,
+        c.hidden_size,
+        c.num_attention_heads,
+        c.intermediate_size,
+        c.max_position_embeddings,
+        c.type_vocab_size,
+    ];
     if sizes.contains(&0) || !c.hidden_size.is_multiple_of(c.num_attention_heads) || c.num_hidden_layers > MAX_LAYERS {
         return Err(Error::Model(format!(
             "bert config: sizes must be at least 1, hidden_size ({}) a multiple of num_attention_heads ({}), at most {MAX_LAYERS} layers",
@@ -78,7 +89,12 @@ pub(crate) fn padded_ids(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32) ->
 }
 
 /// Token ids of `texts`, padded with `pad`: ids and 0/1 mask, [B, S].
-pub(crate) fn tokenize(t: &tokenizers::Tokenizer, texts: &[&str], pad: u32, device: &Device) -> Result<(Tensor, Tensor)> {
+pub(crate) fn tokenize(
+    t: &tokenizers::Tokenizer,
+    texts: &[&str],
+    pad: u32,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
     let (ids, lens, s) = padded_ids(t, texts, pad)?;
     let mask: Vec<u32> = lens.iter().flat_map(|&n| (0..s).map(move |i| (i < n) as u32)).collect();
     Ok((Tensor::from_vec(ids, (texts.len(), s), device)?, Tensor::from_vec(mask, (texts.len(), s), device)?))

@@ -96,11 +96,17 @@ pub unsafe extern "C" fn avg_index_open(
 }
 
 /// `avg_index_open` and `avg_index_open_read_only`.
-unsafe fn open_handle(path: *const c_char, config: *const AvgIndexConfig, out: *mut *mut AvgIndex, read_only: bool) -> Result<()> {
+unsafe fn open_handle(
+    path: *const c_char,
+    config: *const AvgIndexConfig,
+    out: *mut *mut AvgIndex,
+    read_only: bool,
+) -> Result<()> {
     let out = c_out(out, "out")?;
     let path = c_str(path, "path")?;
     let config = config.as_ref().map(|c| c.to_rust()).transpose()?;
-    let inner = if read_only { Index::open_read_only(path, config.as_ref())? } else { Index::open(path, config.as_ref())? };
+    let inner =
+        if read_only { Index::open_read_only(path, config.as_ref())? } else { Index::open(path, config.as_ref())? };
     *out = Box::into_raw(Box::new(AvgIndex { inner }));
     Ok(())
 }
@@ -184,8 +190,12 @@ pub unsafe extern "C" fn avg_index_add_images(
         let ids = c_slice(ids, count, "ids")?;
         let vectors = c_slice(vectors, matrix_len(count, dim)?, "vectors")?;
         let keys = optional_keys(keys, count)?;
-        let images: Vec<NewImage> =
-            ids.iter().zip(keys).enumerate().map(|(i, (&id, key))| NewImage { id, key, vector: &vectors[i * dim..(i + 1) * dim] }).collect();
+        let images: Vec<NewImage> = ids
+            .iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(i, (&id, key))| NewImage { id, key, vector: &vectors[i * dim..(i + 1) * dim] })
+            .collect();
         index.add_images(&images)
     })
 }
@@ -254,7 +264,8 @@ pub unsafe extern "C" fn avg_index_attach_texts(
     guard(err, || {
         let index = handle(index)?;
         crate::limits::check_batch(count)?;
-        let texts = c_slice(texts, count, "texts")?.iter().map(|&t| c_str(t, "texts[i]")).collect::<Result<Vec<_>>>()?;
+        let texts =
+            c_slice(texts, count, "texts")?.iter().map(|&t| c_str(t, "texts[i]")).collect::<Result<Vec<_>>>()?;
         index.attach_texts(image_id, &texts)
     })
 }
@@ -299,7 +310,8 @@ pub unsafe extern "C" fn avg_index_add_image_files(
 ) -> AvgStatus {
     guard(err, || {
         let paths = c_slice(paths, count, "paths")?;
-        let paths = paths.iter().map(|&p| c_str(p, "paths[i]").map(std::path::Path::new)).collect::<Result<Vec<_>>>()?;
+        let paths =
+            paths.iter().map(|&p| c_str(p, "paths[i]").map(std::path::Path::new)).collect::<Result<Vec<_>>>()?;
         let sources = paths.into_iter().map(ImageSource::File).collect();
         add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
     })
@@ -329,7 +341,11 @@ pub unsafe extern "C" fn avg_index_add_image_bytes(
     guard(err, || {
         let data = c_slice(data, count, "data")?;
         let lens = c_slice(lens, count, "lens")?;
-        let sources = data.iter().zip(lens).map(|(&d, &n)| c_slice(d, n, "data[i]").map(ImageSource::Bytes)).collect::<Result<_>>()?;
+        let sources = data
+            .iter()
+            .zip(lens)
+            .map(|(&d, &n)| c_slice(d, n, "data[i]").map(ImageSource::Bytes))
+            .collect::<Result<_>>()?;
         add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
     })
 }
@@ -386,7 +402,10 @@ unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<
     if keys.is_null() {
         return Ok(vec![None; count]);
     }
-    c_slice(keys, count, "keys")?.iter().map(|&p| if p.is_null() { Ok(None) } else { c_str(p, "keys[i]").map(Some) }).collect()
+    c_slice(keys, count, "keys")?
+        .iter()
+        .map(|&p| if p.is_null() { Ok(None) } else { c_str(p, "keys[i]").map(Some) })
+        .collect()
 }
 
 /// Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).
@@ -395,7 +414,11 @@ unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<
 /// # Safety
 /// `index` is NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn avg_index_remove_image(index: *const AvgIndex, image_id: u64, err: *mut *mut AvgError) -> AvgStatus {
+pub unsafe extern "C" fn avg_index_remove_image(
+    index: *const AvgIndex,
+    image_id: u64,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
     guard(err, || handle(index)?.remove_image(image_id))
 }
 
@@ -404,7 +427,11 @@ pub unsafe extern "C" fn avg_index_remove_image(index: *const AvgIndex, image_id
 /// # Safety
 /// `index` is NULL or a live handle; `count_out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn avg_index_image_count(index: *const AvgIndex, count_out: *mut usize, err: *mut *mut AvgError) -> AvgStatus {
+pub unsafe extern "C" fn avg_index_image_count(
+    index: *const AvgIndex,
+    count_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
     guard(err, || {
         *c_out(count_out, "count_out")? = handle(index)?.image_count();
         Ok(())
@@ -416,7 +443,11 @@ pub unsafe extern "C" fn avg_index_image_count(index: *const AvgIndex, count_out
 /// # Safety
 /// As `avg_index_image_count`.
 #[no_mangle]
-pub unsafe extern "C" fn avg_index_caption_count(index: *const AvgIndex, count_out: *mut usize, err: *mut *mut AvgError) -> AvgStatus {
+pub unsafe extern "C" fn avg_index_caption_count(
+    index: *const AvgIndex,
+    count_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
     guard(err, || {
         *c_out(count_out, "count_out")? = handle(index)?.caption_count();
         Ok(())
@@ -530,9 +561,7 @@ pub unsafe extern "C" fn avg_index_caption_text(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
-        handle(index)?.with_records(|r| write_c_str(&caption(r, image_id, i)?.text, buf, cap, len_out))
-    })
+    guard(err, || handle(index)?.with_records(|r| write_c_str(&caption(r, image_id, i)?.text, buf, cap, len_out)))
 }
 
 /// Copies the text vector of caption `i` of image `image_id` into `out` (`dim` floats)
@@ -563,9 +592,9 @@ pub unsafe extern "C" fn avg_index_caption_vector(
 
 fn caption(r: &crate::records::Records, image_id: u64, i: usize) -> Result<&crate::Caption> {
     let captions = &r.captions[r.row(image_id)?];
-    captions.get(i).ok_or_else(|| {
-        Error::InvalidArgument(format!("caption {i} of image {image_id}: it has {}", captions.len()))
-    })
+    captions
+        .get(i)
+        .ok_or_else(|| Error::InvalidArgument(format!("caption {i} of image {image_id}: it has {}", captions.len())))
 }
 
 unsafe fn copy_vector(v: &[f32], out: *mut f32, dim: usize) -> Result<()> {

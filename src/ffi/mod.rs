@@ -73,9 +73,7 @@ pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, len: usize, what: &'static st
 
 /// A `count * dim` element count, checked against overflow.
 pub(crate) fn matrix_len(count: usize, dim: usize) -> Result<usize> {
-    count
-        .checked_mul(dim)
-        .ok_or_else(|| Error::InvalidArgument(format!("{count} x {dim} overflows")))
+    count.checked_mul(dim).ok_or_else(|| Error::InvalidArgument(format!("{count} x {dim} overflows")))
 }
 
 /// A writable out-parameter.

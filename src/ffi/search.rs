@@ -60,7 +60,10 @@ impl Default for AvgSearchOptions {
 /// # Safety
 /// `options` is NULL or valid for writes.
 #[no_mangle]
-pub unsafe extern "C" fn avg_search_options_default(options: *mut AvgSearchOptions, err: *mut *mut AvgError) -> AvgStatus {
+pub unsafe extern "C" fn avg_search_options_default(
+    options: *mut AvgSearchOptions,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
     guard(err, || {
         *c_out(options, "options")? = AvgSearchOptions::default();
         Ok(())
@@ -74,7 +77,14 @@ unsafe fn run(
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
     let o = options.as_ref().copied().unwrap_or_default();
-    let opts = SearchOptions { k: o.k, beam_size: o.beam_size, rerank: o.rerank, fused: o.fused, dense_weight: o.dense_weight, min_candidates: o.min_candidates };
+    let opts = SearchOptions {
+        k: o.k,
+        beam_size: o.beam_size,
+        rerank: o.rerank,
+        fused: o.fused,
+        dense_weight: o.dense_weight,
+        min_candidates: o.min_candidates,
+    };
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // is refused only where the ranking needs them and no image encoder computes them.
     let required = opts.ranks_by_vectors() && index.image_encoder().is_none();
@@ -146,10 +156,8 @@ pub unsafe extern "C" fn avg_search_batch(
 ) -> AvgStatus {
     guard(err, || {
         crate::limits::check_batch(count)?;
-        let texts = c_slice(queries, count, "queries")?
-            .iter()
-            .map(|&q| c_str(q, "queries[i]"))
-            .collect::<Result<Vec<_>>>()?;
+        let texts =
+            c_slice(queries, count, "queries")?.iter().map(|&q| c_str(q, "queries[i]")).collect::<Result<Vec<_>>>()?;
         if count == 0 {
             return Ok(());
         }

@@ -15,8 +15,8 @@ pub(crate) mod t5;
 mod tests;
 mod train;
 
-pub use train::{GeneratorReport, GeneratorTrainConfig};
 pub(crate) use train::{train, Example};
+pub use train::{GeneratorReport, GeneratorTrainConfig};
 
 use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer, tokenize};
 use crate::optim::Gathered;
@@ -59,7 +59,11 @@ enum Encoder {
     T5(Stack),
     /// Frozen; its weights are kept only to be saved with the index. Boxed: the model
     /// is several times the size of a T5 stack's handle.
-    Bert { model: Box<BertModel>, weights: Vec<(String, Tensor)>, proj: Lin },
+    Bert {
+        model: Box<BertModel>,
+        weights: Vec<(String, Tensor)>,
+        proj: Lin,
+    },
 }
 
 pub(crate) struct Generator {
@@ -137,7 +141,8 @@ impl Generator {
         let mut rng = Rng::new(o.seed ^ 0x5eed);
         match raw.get("model_type").and_then(|v| v.as_str()) {
             Some("t5") => {
-                let t5: T5Config = serde_json::from_value(raw).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
+                let t5: T5Config =
+                    serde_json::from_value(raw).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
                 let mut weights = weights;
                 let offset = t5.vocab_size as u32;
                 let mut ext = t5.clone();
@@ -153,7 +158,8 @@ impl Generator {
                     weights.insert(name.into(), Tensor::cat(&[&w, &rows], 0)?);
                 }
                 if let Some(dim) = o.vector_dim {
-                    let w = Tensor::from_vec(rng.normals(t5.d_model * dim, VECTOR_PROJ_STD), (t5.d_model, dim), device)?;
+                    let w =
+                        Tensor::from_vec(rng.normals(t5.d_model * dim, VECTOR_PROJ_STD), (t5.d_model, dim), device)?;
                     weights.insert("vector_proj.weight".into(), w);
                 }
                 let config = GeneratorConfig {
@@ -210,25 +216,38 @@ impl Generator {
     }
 
     /// A generator read back from the index, for search (its parameters are frozen).
-    pub(crate) fn from_saved(config: GeneratorConfig, tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+    pub(crate) fn from_saved(
+        config: GeneratorConfig,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
         Self::from_tensors(config, tensors, device, false)
     }
 
     /// A trainable copy, to learn more (an indexing pass) without touching `self`.
     pub(crate) fn trainable_copy(&self) -> Result<Self> {
-        let tensors = self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
+        let tensors =
+            self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
         Self::from_tensors(self.config.clone(), tensors, self.device(), true)
     }
 
-    fn from_tensors(config: GeneratorConfig, mut tensors: HashMap<String, Tensor>, device: &Device, trainable: bool) -> Result<Self> {
-        let json = tensors.remove(TOKENIZER_TENSOR).ok_or_else(|| Error::Model("saved generator lacks its tokenizer".into()))?;
+    fn from_tensors(
+        config: GeneratorConfig,
+        mut tensors: HashMap<String, Tensor>,
+        device: &Device,
+        trainable: bool,
+    ) -> Result<Self> {
+        let json = tensors
+            .remove(TOKENIZER_TENSOR)
+            .ok_or_else(|| Error::Model("saved generator lacks its tokenizer".into()))?;
         let json = json.to_dtype(DType::U8)?.to_vec1::<u8>()?;
         // Generators saved before indexing passes existed name no learned images.
         let learned = match tensors.remove(LEARNED_TENSOR) {
             Some(t) => t.to_dtype(DType::I64)?.to_vec1::<i64>()?.into_iter().map(|x| x as u64).collect(),
             None => Vec::new(),
         };
-        let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) = tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
+        let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) =
+            tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
         let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
         let params = if trainable { Params::stored(trained, device) } else { Params::frozen(trained, device) };
         let mut g = Self::build(config, params, frozen, json)?;
@@ -247,7 +266,12 @@ impl Generator {
         self.learned = ids;
     }
 
-    fn build(config: GeneratorConfig, mut p: Params, frozen: HashMap<String, Tensor>, tokenizer_json: Vec<u8>) -> Result<Self> {
+    fn build(
+        config: GeneratorConfig,
+        mut p: Params,
+        frozen: HashMap<String, Tensor>,
+        tokenizer_json: Vec<u8>,
+    ) -> Result<Self> {
         let tokenizer = text_tokenizer(&tokenizer_json, config.max_text_tokens)?;
         let device = p.device().clone();
         let (encoder, dc) = match &config.backbone {
@@ -255,16 +279,39 @@ impl Generator {
             Backbone::Bert { bert, decoder } => {
                 let weights: Vec<(String, Tensor)> = frozen.into_iter().collect();
                 let (model, bc) = load_bert(bert.clone(), weights.iter().cloned().collect(), &device)?;
-                let proj = Lin::new(&mut p, "encoder_proj", bc.hidden_size, decoder.d_model, (bc.hidden_size as f32).powf(-0.5))?;
+                let proj = Lin::new(
+                    &mut p,
+                    "encoder_proj",
+                    bc.hidden_size,
+                    decoder.d_model,
+                    (bc.hidden_size as f32).powf(-0.5),
+                )?;
                 (Encoder::Bert { model: Box::new(model), weights, proj }, decoder.clone())
             }
         };
         let embed = p.get("shared.weight", &[dc.vocab_size, dc.d_model], crate::params::Init::Normal(1.0))?;
         let decoder = Stack::new(&mut p, "decoder", &dc, true)?;
-        let lm_head = if dc.tie_word_embeddings { None } else { Some(Lin::new(&mut p, "lm_head", dc.d_model, dc.vocab_size, (dc.d_model as f32).powf(-0.5))?) };
+        let lm_head = if dc.tie_word_embeddings {
+            None
+        } else {
+            Some(Lin::new(&mut p, "lm_head", dc.d_model, dc.vocab_size, (dc.d_model as f32).powf(-0.5))?)
+        };
         // Created last, so that a text-only generator draws the same initial weights.
-        let vector_proj = config.vector_dim.map(|d| Lin::new(&mut p, "vector_proj", d, dc.d_model, VECTOR_PROJ_STD)).transpose()?;
-        Ok(Generator { d_model: dc.d_model, config, params: p, tokenizer, tokenizer_json, encoder, embed, lm_head, decoder, vector_proj, learned: Vec::new() })
+        let vector_proj =
+            config.vector_dim.map(|d| Lin::new(&mut p, "vector_proj", d, dc.d_model, VECTOR_PROJ_STD)).transpose()?;
+        Ok(Generator {
+            d_model: dc.d_model,
+            config,
+            params: p,
+            tokenizer,
+            tokenizer_json,
+            encoder,
+            embed,
+            lm_head,
+            decoder,
+            vector_proj,
+            learned: Vec::new(),
+        })
     }
 
     /// Everything needed to rebuild the generator without the original checkpoint.
@@ -321,7 +368,8 @@ impl Generator {
         // A BERT encoder's token ids are not rows of the decoder's table.
         let text = if matches!(self.encoder, Encoder::T5(_)) { text_ids } else { &[] };
         let rows = text.iter().copied().chain([c.start_token]).chain(vokens.clone()).collect();
-        let var = |name: &str| self.params.var(name).ok_or_else(|| Error::WrongState(format!("{name} is not trainable")));
+        let var =
+            |name: &str| self.params.var(name).ok_or_else(|| Error::WrongState(format!("{name} is not trainable")));
         let head = match self.lm_head {
             Some(_) => Some(Gathered::new(var("lm_head.weight")?, vokens.collect())?),
             None => None,
@@ -330,7 +378,13 @@ impl Generator {
     }
 
     /// Encoder states [B, S, D]; `frozen` is what `frozen_states` gave for these ids.
-    pub(crate) fn encode_ids(&self, ids: &Tensor, mask: &Tensor, frozen: Option<&Tensor>, rows: Option<&StepRows>) -> Result<Encoded> {
+    pub(crate) fn encode_ids(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        frozen: Option<&Tensor>,
+        rows: Option<&StepRows>,
+    ) -> Result<Encoded> {
         let states = match (&self.encoder, frozen) {
             (Encoder::T5(stack), _) => stack.encode(&self.embed_tokens(ids, rows)?, mask)?,
             (Encoder::Bert { proj, .. }, Some(f)) => proj.forward(f)?,
@@ -388,7 +442,9 @@ impl Generator {
         let t = seqs.first().map_or(0, Vec::len);
         let ids: Vec<u32> = seqs
             .iter()
-            .flat_map(|s| std::iter::once(self.config.start_token).chain(s[..t - 1].iter().map(|&v| self.token_of_local(v))))
+            .flat_map(|s| {
+                std::iter::once(self.config.start_token).chain(s[..t - 1].iter().map(|&v| self.token_of_local(v)))
+            })
             .collect();
         self.embed_tokens(&Tensor::from_vec(ids, (seqs.len(), t), self.device())?, rows)
     }
@@ -415,7 +471,13 @@ impl Generator {
     }
 
     /// Decoder states for embedded inputs at the cache's next positions.
-    pub(crate) fn decode(&self, inputs: &Tensor, cross: &[Kv], cross_bias: &Tensor, cache: &mut Cache) -> Result<Tensor> {
+    pub(crate) fn decode(
+        &self,
+        inputs: &Tensor,
+        cross: &[Kv],
+        cross_bias: &Tensor,
+        cache: &mut Cache,
+    ) -> Result<Tensor> {
         self.decoder.decode(inputs, cross, cross_bias, cache)
     }
 
@@ -432,11 +494,22 @@ impl Generator {
 
 /// Starting rows for the N code tokens (from the codebook, projected to `d` and scaled
 /// to RMS `rms`, or random) followed by N random disambiguator rows: [2N, d].
-fn voken_rows(codebook: Option<&Tensor>, n: usize, d: usize, rms: f32, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+fn voken_rows(
+    codebook: Option<&Tensor>,
+    n: usize,
+    d: usize,
+    rms: f32,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Tensor> {
     let codes = match codebook {
         Some(c) => {
             let dc = c.dim(1)?;
-            let c = if dc == d { c.clone() } else { c.matmul(&Tensor::from_vec(rng.normals(dc * d, (dc as f32).powf(-0.5)), (dc, d), device)?)? };
+            let c = if dc == d {
+                c.clone()
+            } else {
+                c.matmul(&Tensor::from_vec(rng.normals(dc * d, (dc as f32).powf(-0.5)), (dc, d), device)?)?
+            };
             let cur = c.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?.max(1e-12);
             (c * (rms / cur) as f64)?
         }

@@ -33,11 +33,7 @@ pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         && !w.track_op()
         && w.is_contiguous()
         && kernel().is_some();
-    let y = if fast {
-        x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)?
-    } else {
-        x2.matmul(&w.t()?)?
-    };
+    let y = if fast { x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)? } else { x2.matmul(&w.t()?)? };
     let mut out = lead.to_vec();
     out.push(w.dim(0)?);
     Ok(y.reshape(out)?)
@@ -61,18 +57,14 @@ impl CustomOp2 for NtMatmul {
             candle_core::bail!("small-matmul-nt: f32 only");
         };
         let ((m, k), (n, k2)) = (xl.shape().dims2()?, wl.shape().dims2()?);
-        let (Some((x0, x1)), Some((w0, w1))) = (xl.contiguous_offsets(), wl.contiguous_offsets())
-        else {
+        let (Some((x0, x1)), Some((w0, w1))) = (xl.contiguous_offsets(), wl.contiguous_offsets()) else {
             candle_core::bail!("small-matmul-nt: contiguous operands only");
         };
         if k != k2 {
             candle_core::bail!("small-matmul-nt: inner sizes {k} and {k2} differ");
         }
         let kernel = kernel().expect("checked by matmul_nt");
-        Ok((
-            CpuStorage::F32(run(kernel, &xs[x0..x1], &ws[w0..w1], m, n, k)),
-            Shape::from((m, n)),
-        ))
+        Ok((CpuStorage::F32(run(kernel, &xs[x0..x1], &ws[w0..w1], m, n, k)), Shape::from((m, n))))
     }
 }
 
@@ -85,12 +77,7 @@ fn run(kernel: Kernel, x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Ve
         for b in range {
             let start = b * BLOCK;
             let rows = BLOCK.min(n - start);
-            kernel(
-                x,
-                &w[start * k..(start + rows) * k],
-                k,
-                &mut blocks[b].lock(),
-            );
+            kernel(x, &w[start * k..(start + rows) * k], k, &mut blocks[b].lock());
         }
     });
     drop(blocks);
@@ -246,18 +233,7 @@ mod x86 {
         4,
         4
     );
-    block!(
-        block_avx2,
-        "avx2,fma",
-        __m256,
-        8,
-        _mm256_setzero_ps,
-        _mm256_loadu_ps,
-        _mm256_fmadd_ps,
-        sum256,
-        4,
-        2
-    );
+    block!(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, sum256, 4, 2);
 
     #[cfg(test)]
     mod tests {
@@ -268,12 +244,8 @@ mod x86 {
                 return;
             }
             let (m, n, k) = (7, 9, 37);
-            let x: Vec<f32> = (0..m * k)
-                .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5)
-                .collect();
+            let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
             let mut yt = vec![0f32; n * m];
             // SAFETY: AVX2 and FMA checked above.
             unsafe { super::block_avx2(&x, &w, k, &mut yt) };
@@ -294,27 +266,12 @@ mod tests {
     #[test]
     fn matches_candle_matmul_for_every_shape_edge() {
         let dev = Device::Cpu;
-        for (m, n, k) in [
-            (1, 1, 1),
-            (1, 37, 19),
-            (5, 33, 16),
-            (20, 512, 512),
-            (7, 18, 40),
-            (64, 70, 130),
-            (65, 9, 8),
-        ] {
+        for (m, n, k) in [(1, 1, 1), (1, 37, 19), (5, 33, 16), (20, 512, 512), (7, 18, 40), (64, 70, 130), (65, 9, 8)] {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let want = x.matmul(&w.t().unwrap()).unwrap();
             let got = matmul_nt(&x, &w).unwrap();
-            let diff = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < 1e-4 * (k as f32).sqrt(), "{m}x{n}x{k}: {diff}");
         }
     }
@@ -325,9 +282,6 @@ mod tests {
         let w = Tensor::ones((5, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         let y = matmul_nt(&x, &w).unwrap();
         assert_eq!(y.dims(), &[2, 3, 5]);
-        assert_eq!(
-            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            vec![4.0; 30]
-        );
+        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![4.0; 30]);
     }
 }

@@ -54,9 +54,21 @@ pub struct T5Config {
 impl T5Config {
     /// A config that describes a buildable model: sizes at least 1, a bounded depth.
     pub(crate) fn check(&self) -> Result<()> {
-        let sizes = [self.vocab_size, self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_heads, self.relative_attention_max_distance];
+        let sizes = [
+            self.vocab_size,
+            self.d_model,
+            self.d_kv,
+            self.d_ff,
+            self.num_layers,
+            self.num_heads,
+            self.relative_attention_max_distance,
+        ];
         let layers = self.num_layers.max(self.num_decoder_layers.unwrap_or(0));
-        if sizes.contains(&0) || self.num_decoder_layers == Some(0) || self.relative_attention_num_buckets < 2 || layers > crate::encoders::MAX_LAYERS {
+        if sizes.contains(&0)
+            || self.num_decoder_layers == Some(0)
+            || self.relative_attention_num_buckets < 2
+            || layers > crate::encoders::MAX_LAYERS
+        {
             return Err(crate::Error::Model(format!(
                 "t5 config: sizes must be at least 1, buckets at least 2, at most {} layers",
                 crate::encoders::MAX_LAYERS
@@ -130,7 +142,10 @@ impl FeedForward {
                 wo: Lin::new(p, &format!("{name}.wo"), f, d, so)?,
             }
         } else {
-            FeedForward::Relu { wi: Lin::new(p, &format!("{name}.wi"), d, f, si)?, wo: Lin::new(p, &format!("{name}.wo"), f, d, so)? }
+            FeedForward::Relu {
+                wi: Lin::new(p, &format!("{name}.wi"), d, f, si)?,
+                wo: Lin::new(p, &format!("{name}.wo"), f, d, so)?,
+            }
         })
     }
 
@@ -165,7 +180,11 @@ impl Attention {
         let inner = c.num_heads * c.d_kv;
         let s = (c.d_model as f32).powf(-0.5);
         let relative_bias = if has_bias {
-            Some(p.get(&format!("{name}.relative_attention_bias.weight"), &[c.relative_attention_num_buckets, c.num_heads], Init::Normal(s))?)
+            Some(p.get(
+                &format!("{name}.relative_attention_bias.weight"),
+                &[c.relative_attention_num_buckets, c.num_heads],
+                Init::Normal(s),
+            )?)
         } else {
             None
         };
@@ -195,7 +214,11 @@ impl Attention {
         let (b, t, _) = x.dims3()?;
         let q = self.split(&self.q.forward(x)?)?;
         let scores = q.matmul(&kv.k.t()?)?.broadcast_add(bias)?;
-        let weights = if needs_grad(&[&scores]) { candle_nn::ops::softmax(&scores, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+        let weights = if needs_grad(&[&scores]) {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         let out = weights.matmul(&kv.v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.d_kv))?;
         self.o.forward(&out)
     }
@@ -218,7 +241,8 @@ fn bucket(i: usize, j: usize, bidirectional: bool, buckets: usize, max_distance:
     ret += if n < exact {
         n
     } else {
-        let large = exact as f64 + ((n as f64 / exact as f64).ln() / (max_distance as f64 / exact as f64).ln() * (nb - exact) as f64);
+        let large = exact as f64
+            + ((n as f64 / exact as f64).ln() / (max_distance as f64 / exact as f64).ln() * (nb - exact) as f64);
         (large as i64).min(nb - 1)
     };
     ret as u32
@@ -269,7 +293,13 @@ impl Stack {
             })
             .collect::<Result<_>>()?;
         let final_ln = RmsNorm::new(p, &format!("{name}.final_layer_norm"), c.d_model, eps)?;
-        Ok(Stack { blocks, final_ln, decoder, buckets: c.relative_attention_num_buckets, max_distance: c.relative_attention_max_distance })
+        Ok(Stack {
+            blocks,
+            final_ln,
+            decoder,
+            buckets: c.relative_attention_num_buckets,
+            max_distance: c.relative_attention_max_distance,
+        })
     }
 
     /// Position bias [1, H, T, S] for queries at `q_start..q_start+t` over keys `0..s`.
@@ -310,7 +340,8 @@ impl Stack {
         let total = start + t;
         let mut bias = self.position_bias(t, total, start, x.device())?;
         if t > 1 {
-            let causal: Vec<f32> = (0..t).flat_map(|i| (0..total).map(move |j| if j > start + i { -1e9 } else { 0.0 })).collect();
+            let causal: Vec<f32> =
+                (0..t).flat_map(|i| (0..total).map(move |j| if j > start + i { -1e9 } else { 0.0 })).collect();
             bias = bias.broadcast_add(&Tensor::from_vec(causal, (1, 1, t, total), x.device())?)?;
         }
         let mut h = x.clone();

@@ -44,7 +44,8 @@ fn write_tiny_t5(dir: &Path, gated: bool, tied: bool) -> T5Config {
     let mut config = serde_json::to_value(&c).unwrap();
     config["model_type"] = "t5".into();
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    let ids: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
+    let ids: serde_json::Map<String, serde_json::Value> =
+        vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
     let tok = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
         "pre_tokenizer": {"type": "Whitespace"}, "decoder": null,
@@ -73,8 +74,23 @@ fn generator(dir: &Path, gated: bool, tied: bool) -> Generator {
 
 fn generator_with(dir: &Path, gated: bool, tied: bool, vector_dim: Option<usize>) -> Generator {
     write_tiny_t5(dir, gated, tied);
-    let codebook = Tensor::from_vec((0..8 * 16).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect::<Vec<_>>(), (8, 16), &Device::Cpu).unwrap();
-    let opts = NewGenerator { model_dir: dir, codebook_size: 8, levels: 2, codebook: Some(codebook), decoder_layers: 1, decoder_d_model: 32, max_text_tokens: 16, seed: 1, vector_dim };
+    let codebook = Tensor::from_vec(
+        (0..8 * 16).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect::<Vec<_>>(),
+        (8, 16),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let opts = NewGenerator {
+        model_dir: dir,
+        codebook_size: 8,
+        levels: 2,
+        codebook: Some(codebook),
+        decoder_layers: 1,
+        decoder_d_model: 32,
+        max_text_tokens: 16,
+        seed: 1,
+        vector_dim,
+    };
     Generator::from_pretrained(&opts, &Device::Cpu).unwrap()
 }
 
@@ -88,7 +104,17 @@ fn trie(examples: &[Example]) -> Trie {
 
 /// A distinct vector of width 6 for example `i`.
 fn vector_of(i: u32) -> Vec<f32> {
-    (0..6u32).map(|k| if k == i % 6 { 1.0 } else if k == (i / 6) % 6 { -0.5 } else { 0.0 }).collect()
+    (0..6u32)
+        .map(|k| {
+            if k == i % 6 {
+                1.0
+            } else if k == (i / 6) % 6 {
+                -0.5
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -118,7 +144,8 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let g = generator(dir.path(), true, false);
     let ex = examples();
     let t = trie(&ex);
-    let cfg = GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
+    let cfg =
+        GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
     let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
     let view = g.frozen(false).unwrap();
     let report = train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
@@ -146,9 +173,14 @@ fn with_a_vector_slot_examples_without_text_are_learned_from_their_vectors() {
     let dir = tempfile::tempdir().unwrap();
     let g = generator_with(dir.path(), false, true, Some(6));
     // No text at all: only the vector tells the 24 images apart.
-    let ex: Vec<Example> = examples().into_iter().enumerate().map(|(i, e)| Example { text: String::new(), vector: Some(vector_of(i as u32)), ..e }).collect();
+    let ex: Vec<Example> = examples()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| Example { text: String::new(), vector: Some(vector_of(i as u32)), ..e })
+        .collect();
     let t = trie(&ex);
-    let cfg = GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
+    let cfg =
+        GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
     let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
     train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
     let vectors: Vec<Option<&[f32]>> = ex.iter().map(|e| e.vector.as_deref()).collect();
@@ -172,7 +204,8 @@ fn reference_inputs_logits(g: &Generator, inputs: &serde_json::Value) -> Vec<f32
     let dev = Device::Cpu;
     let rows = |key: &str| -> Vec<Vec<u32>> { serde_json::from_value(inputs[key].clone()).unwrap() };
     let tensor = |v: Vec<Vec<u32>>| Tensor::new(v, &dev).unwrap();
-    let (ids, mask, dec) = (tensor(rows("input_ids")), tensor(rows("attention_mask")), tensor(rows("decoder_input_ids")));
+    let (ids, mask, dec) =
+        (tensor(rows("input_ids")), tensor(rows("attention_mask")), tensor(rows("decoder_input_ids")));
     let enc = g.encode_ids(&ids, &mask, None, None).unwrap();
     let cross = g.cross_kv(&enc).unwrap();
     let bias = super::t5::padding_bias(&enc.mask).unwrap();
@@ -191,7 +224,8 @@ fn logits_match_the_reference_implementation() {
     let reference: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     let cases = [("relu-tied", false, true), ("gated-untied", true, false)];
     // Both checkpoints first: the script that makes the reference values reads them.
-    let models: Vec<Generator> = cases.iter().map(|&(name, gated, tied)| generator(&parity_dir(name), gated, tied)).collect();
+    let models: Vec<Generator> =
+        cases.iter().map(|&(name, gated, tied)| generator(&parity_dir(name), gated, tied)).collect();
     for ((name, ..), g) in cases.iter().zip(&models) {
         let ours = reference_inputs_logits(g, &reference["inputs"]);
         let theirs: Vec<f32> = serde_json::from_value(reference[name].clone()).unwrap();

@@ -91,7 +91,12 @@ impl Default for GeneratorTrainConfig {
 impl GeneratorTrainConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidArgument(format!("generator training: {m}")));
-        if self.epochs == 0 || self.batch_size == 0 || self.beam_size == 0 || self.decoder_layers == 0 || self.max_text_tokens == 0 {
+        if self.epochs == 0
+            || self.batch_size == 0
+            || self.beam_size == 0
+            || self.decoder_layers == 0
+            || self.max_text_tokens == 0
+        {
             return bad("epochs, batch_size, beam_size, decoder_layers and max_text_tokens must be at least 1");
         }
         if self.decoder_d_model == 0 || !self.decoder_d_model.is_multiple_of(64) && self.decoder_d_model > 64 {
@@ -103,7 +108,10 @@ impl GeneratorTrainConfig {
         crate::limits::cap("decoder_d_model", self.decoder_d_model, 4096)?;
         crate::limits::cap("decoder_layers", self.decoder_layers, 48)?;
         let w = [self.gen_weight, self.dis_weight, self.dis_temperature];
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.weight_decay.is_finite() && self.max_grad_norm.is_finite())
+        if !(self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.weight_decay.is_finite()
+            && self.max_grad_norm.is_finite())
             || w.iter().any(|x| !x.is_finite() || *x < 0.0)
             || self.dis_temperature == 0.0
             || !(self.dis_fraction > 0.0 && self.dis_fraction <= 1.0)
@@ -162,7 +170,9 @@ pub(crate) fn train(
     checkpoint: &mut dyn FnMut(&Generator) -> Result<()>,
 ) -> Result<GeneratorReport> {
     if examples.is_empty() {
-        return Err(Error::WrongState("the index holds no captions or attached texts to train the generator on".into()));
+        return Err(Error::WrongState(
+            "the index holds no captions or attached texts to train the generator on".into(),
+        ));
     }
     let prepared = prepare(g, examples)?;
     // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
@@ -184,10 +194,13 @@ pub(crate) fn train(
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let t0 = Instant::now();
             let s = report.steps;
-            opt.lr = cfg.learning_rate * if s < warmup { (s + 1) as f64 / warmup as f64 } else {
-                let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
-                0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
-            };
+            opt.lr = cfg.learning_rate
+                * if s < warmup {
+                    (s + 1) as f64 / warmup as f64
+                } else {
+                    let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
+                    0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+                };
             // A captioned example's vector is hidden at random, so that queries without
             // a vector are answered too; a vector-only example always keeps its own.
             let shown: Vec<bool> = match g.reads_vectors() {
@@ -259,7 +272,12 @@ fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
 }
 
 /// The encoded captions of a batch, and the embedding rows its step reads.
-fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize], shown: &[bool]) -> Result<(Encoded, StepRows)> {
+fn batch_encoding(
+    g: &Generator,
+    prepared: &[Prepared],
+    chunk: &[usize],
+    shown: &[bool],
+) -> Result<(Encoded, StepRows)> {
     let s = chunk.iter().map(|&i| prepared[i].ids.len()).max().unwrap_or(1).max(1);
     let (mut ids, mut mask, mut frozen) = (Vec::new(), Vec::new(), Vec::new());
     for &i in chunk {
@@ -277,7 +295,8 @@ fn batch_encoding(g: &Generator, prepared: &[Prepared], chunk: &[usize], shown: 
     let ids = Tensor::from_vec(ids, (chunk.len(), s), d)?;
     let mask = Tensor::from_vec(mask, (chunk.len(), s), d)?;
     let frozen = if frozen.is_empty() { None } else { Some(Tensor::stack(&frozen, 0)?) };
-    let vectors: Vec<Option<&[f32]>> = chunk.iter().zip(shown).map(|(&i, &s)| prepared[i].vector.as_deref().filter(|_| s)).collect();
+    let vectors: Vec<Option<&[f32]>> =
+        chunk.iter().zip(shown).map(|(&i, &s)| prepared[i].vector.as_deref().filter(|_| s)).collect();
     Ok((g.with_vectors(g.encode_ids(&ids, &mask, frozen.as_ref(), Some(&rows))?, &vectors)?, rows))
 }
 
@@ -295,7 +314,11 @@ impl Context {
 
     /// The context of captions `rows` (with repetition).
     fn select(&self, rows: &Tensor) -> Result<Self> {
-        let cross = self.cross.iter().map(|kv| Ok(Kv { k: kv.k.index_select(rows, 0)?, v: kv.v.index_select(rows, 0)? })).collect::<Result<_>>()?;
+        let cross = self
+            .cross
+            .iter()
+            .map(|kv| Ok(Kv { k: kv.k.index_select(rows, 0)?, v: kv.v.index_select(rows, 0)? }))
+            .collect::<Result<_>>()?;
         Ok(Context { cross, bias: self.bias.index_select(rows, 0)? })
     }
 }
@@ -318,7 +341,14 @@ fn gen_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], rows: Option<&St
 /// Softmax cross-entropy over each caption's candidates (the right sequence first,
 /// then the beam's others, `beams` per caption); a candidate's score is the sum of its
 /// voken log-probs.
-fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec<u32>>], temperature: f32, rows: Option<&StepRows>) -> Result<Tensor> {
+fn dis_loss(
+    g: &Generator,
+    ctx: &Context,
+    targets: &[Vec<u32>],
+    beams: &[Vec<Vec<u32>>],
+    temperature: f32,
+    rows: Option<&StepRows>,
+) -> Result<Tensor> {
     let k = beams.iter().map(Vec::len).max().unwrap_or(0) + 1;
     // Every caption gets k candidates: the positive, the beam's others, padded by
     // repeating the positive (masked out of the softmax).
@@ -342,7 +372,8 @@ fn dis_loss(g: &Generator, ctx: &Context, targets: &[Vec<u32>], beams: &[Vec<Vec
         }
     }
     let b = targets.len();
-    let rep = Tensor::from_vec((0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect::<Vec<_>>(), b * k, g.device())?;
+    let rep =
+        Tensor::from_vec((0..b as u32).flat_map(|i| std::iter::repeat_n(i, k)).collect::<Vec<_>>(), b * k, g.device())?;
     let lp = sequence_log_probs(g, &ctx.select(&rep)?, &seqs, rows)?;
     let (_, t, _) = lp.dims3()?;
     let flat: Vec<u32> = seqs.iter().flatten().copied().collect();
@@ -365,7 +396,12 @@ impl Encoded {
 
 /// L_gen + L_dis of one batch, as a training step computes it (for gradient tests).
 #[cfg(test)]
-pub(crate) fn step_loss(g: &Generator, batch: &[Example], trie: &crate::search::trie::Trie, beam: usize) -> Result<Tensor> {
+pub(crate) fn step_loss(
+    g: &Generator,
+    batch: &[Example],
+    trie: &crate::search::trie::Trie,
+    beam: usize,
+) -> Result<Tensor> {
     let texts: Vec<&str> = batch.iter().map(|e| e.text.as_str()).collect();
     let vectors: Vec<Option<&[f32]>> = batch.iter().map(|e| e.vector.as_deref()).collect();
     let enc = g.encode(&texts, &vectors)?;

@@ -31,7 +31,14 @@ const SCORE_BLOCK: usize = 1 << 24;
 
 /// Lloyd's algorithm from `k` distinct random rows of `data` (row-major, `d` wide).
 /// Clusters that empty out are re-seeded with random rows. Returns [k, d] on `device`.
-pub(crate) fn kmeans(data: &[f32], d: usize, k: usize, iterations: usize, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+pub(crate) fn kmeans(
+    data: &[f32],
+    d: usize,
+    k: usize,
+    iterations: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Tensor> {
     let n = data.len() / d;
     let mut rows: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut rows);
@@ -70,10 +77,12 @@ mod tests {
     fn finds_well_separated_clusters() {
         let mut rng = Rng::new(3);
         let centres = [[10.0f32, 0.0], [0.0, 10.0], [-10.0, -10.0]];
-        let data: Vec<f32> = (0..300).flat_map(|i| {
-            let c = centres[i % 3];
-            [c[0] + rng.normal() * 0.1, c[1] + rng.normal() * 0.1]
-        }).collect();
+        let data: Vec<f32> = (0..300)
+            .flat_map(|i| {
+                let c = centres[i % 3];
+                [c[0] + rng.normal() * 0.1, c[1] + rng.normal() * 0.1]
+            })
+            .collect();
         let c = kmeans(&data, 2, 3, 10, &mut Rng::new(5), &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
         for centre in centres {
             let best = c.iter().map(|r| (r[0] - centre[0]).abs() + (r[1] - centre[1]).abs()).fold(f32::MAX, f32::min);

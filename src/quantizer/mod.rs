@@ -11,8 +11,8 @@
 mod kmeans;
 mod train;
 
-pub use train::{TokenizerReport, TokenizerTrainConfig};
 pub(crate) use train::{train, TrainingSet};
+pub use train::{TokenizerReport, TokenizerTrainConfig};
 
 use crate::params::{Init, Params};
 use crate::Result;
@@ -121,7 +121,11 @@ impl Quantizer {
         Self::build(config, Params::fresh(seed, device))
     }
 
-    pub(crate) fn from_tensors(config: QuantizerConfig, tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+    pub(crate) fn from_tensors(
+        config: QuantizerConfig,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
         Self::build(config, Params::stored(tensors, device))
     }
 
@@ -186,7 +190,9 @@ impl Quantizer {
     /// trie walk by quantisation reads (`search::quantized`).
     pub(crate) fn host_view(&self, x: &Tensor) -> Result<HostView> {
         let latents = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
-        let books = (0..self.config.levels).map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?)).collect::<Result<_>>()?;
+        let books = (0..self.config.levels)
+            .map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?))
+            .collect::<Result<_>>()?;
         Ok(HostView { latents, books })
     }
 

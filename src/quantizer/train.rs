@@ -60,7 +60,9 @@ impl TokenizerTrainConfig {
         crate::limits::cap("tokenizer hidden width", self.hidden, crate::limits::MAX_DIM)?;
         crate::limits::cap("tokenizer batch size", self.batch_size, crate::limits::MAX_BATCH)?;
         let weights = [self.recon_weight, self.commit_weight, self.align_weight];
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0)
+            || weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+        {
             return bad("learning rate must be finite and positive, loss weights finite and non-negative");
         }
         Ok(())
@@ -104,12 +106,14 @@ pub(crate) fn train(
     if n == 0 {
         return Err(Error::WrongState("the index holds no images to train the tokenizer on".into()));
     }
-    let qcfg = QuantizerConfig { dim: d, codebook_size, levels, shared_codebook: cfg.shared_codebook, hidden: cfg.hidden };
+    let qcfg =
+        QuantizerConfig { dim: d, codebook_size, levels, shared_codebook: cfg.shared_codebook, hidden: cfg.hidden };
     let model = Quantizer::fresh(qcfg, cfg.seed, device)?;
     let mut rng = Rng::new(cfg.seed.wrapping_add(1));
     init_codebooks(&model, data, &mut rng, cfg.kmeans_iterations)?;
 
-    let mut opt = AdamW::new(model.vars(), ParamsAdamW { lr: cfg.learning_rate, weight_decay: 0.0, ..Default::default() })?;
+    let mut opt =
+        AdamW::new(model.vars(), ParamsAdamW { lr: cfg.learning_rate, weight_decay: 0.0, ..Default::default() })?;
     let mut order: Vec<usize> = (0..data.pairs.len()).collect();
     let steps_per_epoch = order.len().div_ceil(cfg.batch_size);
     let books = model.codebooks.len();
@@ -131,8 +135,10 @@ pub(crate) fn train(
                 codebook = (codebook + sq_dist(s, &f.z.detach())?.mean_all()?)?;
                 commit = (commit + sq_dist(&f.z, &s.detach())?.mean_all()?)?;
             }
-            let align = (sq_dist(&f.reconstruction, &t)?.mul(&mask)?.sum_all()? / (mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64))?;
-            let mut total = ((recon.affine(cfg.recon_weight as f64, 0.0)? + codebook)? + commit.affine(cfg.commit_weight as f64, 0.0)?)?;
+            let align = (sq_dist(&f.reconstruction, &t)?.mul(&mask)?.sum_all()?
+                / (mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64))?;
+            let mut total = ((recon.affine(cfg.recon_weight as f64, 0.0)? + codebook)?
+                + commit.affine(cfg.commit_weight as f64, 0.0)?)?;
             if cfg.align {
                 total = (total + align.affine(cfg.align_weight as f64, 0.0)?)?;
             }
@@ -249,9 +255,14 @@ fn reseed_dead_codes(model: &Quantizer, used: &[Vec<bool>], residuals: &[Tensor]
         }
         let var = model.codebook_var(book);
         let mut rows = var.as_tensor().to_vec2::<f32>()?;
-        let sources: Vec<Vec<Vec<f32>>> = residuals.iter().map(|r| r.to_vec2::<f32>()).collect::<std::result::Result<_, _>>()?;
+        let sources: Vec<Vec<Vec<f32>>> =
+            residuals.iter().map(|r| r.to_vec2::<f32>()).collect::<std::result::Result<_, _>>()?;
         for (code, _) in used.iter().enumerate().filter(|(_, &u)| !u) {
-            let level = if used.len() == 1 && residuals.len() > 1 && model.config.shared_codebook { rng.below(residuals.len()) } else { book.min(residuals.len() - 1) };
+            let level = if used.len() == 1 && residuals.len() > 1 && model.config.shared_codebook {
+                rng.below(residuals.len())
+            } else {
+                book.min(residuals.len() - 1)
+            };
             let src = &sources[level];
             rows[code].clone_from(&src[rng.below(src.len())]);
             for v in rows[code].iter_mut() {

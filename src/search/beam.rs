@@ -34,7 +34,10 @@ pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) 
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
 pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
     let (out, _) = run(g, trie, enc, beam, trie.depth(), false)?;
-    Ok(out.into_iter().map(|q| q.into_iter().map(|x| Found { id: x.id, seq: x.seq, score: x.score }).collect()).collect())
+    Ok(out
+        .into_iter()
+        .map(|q| q.into_iter().map(|x| Found { id: x.id, seq: x.seq, score: x.score }).collect())
+        .collect())
 }
 
 /// Up to `beam` M-code prefixes per query (the disambiguator is not generated), best
@@ -43,7 +46,13 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
 /// (prefix backoff), best first, until they do; each missing code of a dropped prefix
 /// counts as a uniform guess over the vokens, so that a short prefix does not outrank
 /// the beam's own on the strength of its few confident codes.
-pub(crate) fn search_codes(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, min_images: usize) -> Result<Vec<Vec<Prefix>>> {
+pub(crate) fn search_codes(
+    g: &Generator,
+    trie: &Trie,
+    enc: &Encoded,
+    beam: usize,
+    min_images: usize,
+) -> Result<Vec<Vec<Prefix>>> {
     let m = trie.depth() - 1;
     let (out, pruned) = run(g, trie, enc, beam, m, min_images > 0)?;
     Ok(out
@@ -60,9 +69,17 @@ pub(crate) fn search_codes(g: &Generator, trie: &Trie, enc: &Encoded, beam: usiz
 /// `keep_pruned` (and `levels` stops short of the leaves), the inner prefixes dropped
 /// on the way, their scores extended to `levels` codes by uniform guesses.
 #[allow(clippy::type_complexity)]
-fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize, keep_pruned: bool) -> Result<(Vec<Vec<Beam>>, Vec<Vec<Prefix>>)> {
+fn run(
+    g: &Generator,
+    trie: &Trie,
+    enc: &Encoded,
+    beam: usize,
+    levels: usize,
+    keep_pruned: bool,
+) -> Result<(Vec<Vec<Beam>>, Vec<Vec<Prefix>>)> {
     let b = enc.states.dim(0)?;
-    let mut beams: Vec<Beam> = (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
+    let mut beams: Vec<Beam> =
+        (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
     let mut pruned: Vec<Vec<Prefix>> = (0..b).map(|_| Vec::new()).collect();
     if trie.len() == 0 || levels == 0 {
         return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
@@ -77,22 +94,24 @@ fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize, ke
         let (cross, bias) = if b == 1 {
             (all_cross.clone(), all_bias.clone())
         } else {
-            let rows = Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device())?;
+            let rows =
+                Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device())?;
             let cross = all_cross
                 .iter()
-                .map(|kv| Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? }))
+                .map(|kv| {
+                    Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? })
+                })
                 .collect::<Result<_>>()?;
             (cross, all_bias.index_select(&rows, 0)?)
         };
-        let tokens: Vec<u32> = beams
-            .iter()
-            .map(|x| x.seq.last().map_or(g.config.start_token, |&v| g.token_of_local(v)))
-            .collect();
+        let tokens: Vec<u32> =
+            beams.iter().map(|x| x.seq.last().map_or(g.config.start_token, |&v| g.token_of_local(v))).collect();
         let hidden = g.decode(&g.embed_step(&tokens)?, &cross, &bias, &mut cache)?;
-        let lp = candle_nn::ops::log_softmax(&g.logits(&hidden.squeeze(1)?, &out_rows)?, D::Minus1)?.to_vec2::<f32>()?;
+        let lp =
+            candle_nn::ops::log_softmax(&g.logits(&hidden.squeeze(1)?, &out_rows)?, D::Minus1)?.to_vec2::<f32>()?;
         let leaf = level + 1 == trie.depth();
         let mut next: Vec<(usize, Beam)> = Vec::new();
-        for q in 0..b {
+        for (q, dropped_by_q) in pruned.iter_mut().enumerate() {
             let mut cands: Vec<(usize, Beam)> = Vec::new();
             for (r, x) in beams.iter().enumerate().filter(|(_, x)| x.query == q) {
                 let (toks, nexts) = trie.children(x.node);
@@ -108,7 +127,7 @@ fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize, ke
                 let len = level + 1;
                 let guesses = (levels - len) as f32 * -(lp[0].len() as f32).ln();
                 let dropped = cands.iter().skip(beam);
-                pruned[q].extend(dropped.map(|(_, x)| Prefix { node: x.node, len, score: x.score + guesses }));
+                dropped_by_q.extend(dropped.map(|(_, x)| Prefix { node: x.node, len, score: x.score + guesses }));
             }
             cands.truncate(beam);
             next.extend(cands);
@@ -120,7 +139,8 @@ fn run(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize, levels: usize, ke
             }
             return Ok((out, pruned));
         }
-        let parents = Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
+        let parents =
+            Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
         cache.reorder(&parents)?;
         beams = next.into_iter().map(|(_, x)| x).collect();
     }

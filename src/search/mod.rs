@@ -29,7 +29,14 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        SearchOptions { k: 10, beam_size: 20, rerank: false, fused: false, dense_weight: DEFAULT_DENSE_WEIGHT, min_candidates: DEFAULT_MIN_CANDIDATES }
+        SearchOptions {
+            k: 10,
+            beam_size: 20,
+            rerank: false,
+            fused: false,
+            dense_weight: DEFAULT_DENSE_WEIGHT,
+            min_candidates: DEFAULT_MIN_CANDIDATES,
+        }
     }
 }
 
@@ -55,7 +62,10 @@ impl SearchOptions {
     pub(crate) fn validate(&self) -> crate::Result<()> {
         crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
         if !(self.dense_weight.is_finite() && self.dense_weight >= 0.0) {
-            return Err(crate::Error::InvalidArgument(format!("dense_weight {} must be finite and at least 0", self.dense_weight)));
+            return Err(crate::Error::InvalidArgument(format!(
+                "dense_weight {} must be finite and at least 0",
+                self.dense_weight
+            )));
         }
         if self.beam_size == 0 || self.k == 0 || self.k > self.beam_size {
             return Err(crate::Error::InvalidArgument(format!(

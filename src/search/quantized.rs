@@ -10,7 +10,13 @@ use super::trie::{Prefix, Trie, ROOT};
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
 /// widened by the dropped ones until they hold `min_images` images. `books[l]` is level
 /// l's codebook, row-major.
-pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam: usize, min_images: usize) -> Vec<Prefix> {
+pub(crate) fn nearest_prefixes(
+    trie: &Trie,
+    books: &[Vec<f32>],
+    z: &[f32],
+    beam: usize,
+    min_images: usize,
+) -> Vec<Prefix> {
     let dim = z.len();
     // (node, partial sum, score)
     let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, vec![0.0; dim], 0.0)];
@@ -24,12 +30,7 @@ pub(crate) fn nearest_prefixes(trie: &Trie, books: &[Vec<f32>], z: &[f32], beam:
             let (tokens, nodes) = trie.children(*node);
             for (&code, &child) in tokens.iter().zip(nodes) {
                 let row = &book[code as usize * dim..][..dim];
-                let dist: f32 = z
-                    .iter()
-                    .zip(sum)
-                    .zip(row)
-                    .map(|((z, s), c)| (z - s - c).powi(2))
-                    .sum();
+                let dist: f32 = z.iter().zip(sum).zip(row).map(|((z, s), c)| (z - s - c).powi(2)).sum();
                 let partial: Vec<f32> = sum.iter().zip(row).map(|(s, c)| s + c).collect();
                 next.push((child as u32, partial, -dist));
             }
@@ -57,12 +58,8 @@ mod tests {
         t.insert(&[1, 0, 0], 7);
         t.insert(&[2, 1, 0], 8);
         t.insert(&[0, 2, 0], 9);
-        let ids = |z: f32| {
-            nearest_prefixes(&t, &books, &[z], 3, 0)
-                .iter()
-                .map(|&p| t.images_under(p)[0])
-                .collect::<Vec<_>>()
-        };
+        let ids =
+            |z: f32| nearest_prefixes(&t, &books, &[z], 3, 0).iter().map(|&p| t.images_under(p)[0]).collect::<Vec<_>>();
         assert_eq!(ids(11.0), [8, 9, 7]); // 10 + 1 exactly; then 0 + 10; then 1 + 0
         assert_eq!(ids(1.2)[0], 7);
         // A beam of one keeps only the best first level, as a greedy walk would.

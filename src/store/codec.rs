@@ -160,7 +160,12 @@ pub(super) fn decode_tensors(
     candle_core::safetensors::load_buffer(bytes, device).map_err(|e| Error::corrupt(path, e.to_string()))
 }
 
-fn read_tensor<'a>(st: &'a SafeTensors, name: &str, dtype: Dtype, shape: &[usize]) -> std::result::Result<&'a [u8], String> {
+fn read_tensor<'a>(
+    st: &'a SafeTensors,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> std::result::Result<&'a [u8], String> {
     let t = st.tensor(name).map_err(|e| format!("{name}: {e}"))?;
     if t.dtype() != dtype || t.shape() != shape {
         return Err(format!("{name}: expected {dtype:?} {shape:?}, found {:?} {:?}", t.dtype(), t.shape()));

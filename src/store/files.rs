@@ -34,11 +34,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// bytes when `size` is `None`. Nothing past that is read.
 pub(crate) fn read_regular(path: &Path, size: Option<u64>, max: u64) -> Result<Vec<u8>> {
     // Non-blocking, so that opening a named pipe returns at once (and fstat refuses it).
-    let f = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let f = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| Error::io(path, e))?;
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(Error::corrupt(path, "not a regular file"));

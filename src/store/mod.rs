@@ -13,8 +13,8 @@ pub(crate) use manifest::{ModelEntry, Shape};
 
 use crate::records::Records;
 use crate::{Error, Result};
-use files::DirLock;
 use candle_core::{Device, Tensor};
+use files::DirLock;
 use manifest::{is_data_file, FileRef, Manifest, MANIFEST, MAX_MANIFEST_BYTES};
 use std::collections::{BTreeMap, HashMap};
 use std::fs;

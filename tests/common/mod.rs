@@ -64,11 +64,15 @@ impl Synthetic {
     }
 
     pub fn fill(&self, index: &Index) {
-        let images: Vec<NewImage> = self.images.iter().map(|(id, v)| NewImage { id: *id, key: None, vector: v }).collect();
+        let images: Vec<NewImage> =
+            self.images.iter().map(|(id, v)| NewImage { id: *id, key: None, vector: v }).collect();
         index.add_images(&images).unwrap();
         for ((id, _), caps) in self.images.iter().zip(&self.captions) {
-            let captions: Vec<NewCaption> =
-                caps.iter().enumerate().map(|(k, v)| NewCaption { text: if k == 0 { "a photo" } else { "another view" }, vector: Some(v) }).collect();
+            let captions: Vec<NewCaption> = caps
+                .iter()
+                .enumerate()
+                .map(|(k, v)| NewCaption { text: if k == 0 { "a photo" } else { "another view" }, vector: Some(v) })
+                .collect();
             index.add_captions(*id, &captions).unwrap();
         }
     }
@@ -118,7 +122,8 @@ pub fn write_tiny_bert(dir: &Path, words: &[String], seed: u64) {
         "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0
     });
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let ids: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
+    let ids: serde_json::Map<String, serde_json::Value> =
+        vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
     let tokenizer = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null,
         "added_tokens": [], "normalizer": {"type": "Lowercase"},
@@ -133,7 +138,10 @@ pub fn write_tiny_bert(dir: &Path, words: &[String], seed: u64) {
     let mut t: HashMap<String, Tensor> = HashMap::new();
     let mut rand = |name: String, shape: &[usize], std: f32, t: &mut HashMap<String, Tensor>| {
         let n: usize = shape.iter().product();
-        t.insert(name, Tensor::from_vec((0..n).map(|_| rng.next() * std * 1.7).collect::<Vec<f32>>(), shape, &dev).unwrap());
+        t.insert(
+            name,
+            Tensor::from_vec((0..n).map(|_| rng.next() * std * 1.7).collect::<Vec<f32>>(), shape, &dev).unwrap(),
+        );
     };
     let ones = |n: usize| Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap();
     let zeros = |n: usize| Tensor::zeros(n, candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -165,7 +173,11 @@ pub fn write_tiny_bert(dir: &Path, words: &[String], seed: u64) {
 
 /// Caption text of image `id` in topic `topic`: shared topic words and one word of its own.
 pub fn caption_text(topic: usize, id: u64, variant: usize) -> String {
-    if variant == 0 { format!("a photo of t{topic}a t{topic}b item{id}") } else { format!("item{id} seen with t{topic}b") }
+    if variant == 0 {
+        format!("a photo of t{topic}a t{topic}b item{id}")
+    } else {
+        format!("item{id} seen with t{topic}b")
+    }
 }
 
 /// Every word `caption_text` can use for `n` images of `topics` topics.
@@ -182,11 +194,13 @@ pub fn caption_words(n: usize, topics: usize) -> Vec<String> {
 impl Synthetic {
     /// Like `fill`, with caption texts from `caption_text`.
     pub fn fill_with_texts(&self, index: &Index) {
-        let images: Vec<NewImage> = self.images.iter().map(|(id, v)| NewImage { id: *id, key: None, vector: v }).collect();
+        let images: Vec<NewImage> =
+            self.images.iter().map(|(id, v)| NewImage { id: *id, key: None, vector: v }).collect();
         index.add_images(&images).unwrap();
         for ((id, _), caps) in self.images.iter().zip(&self.captions) {
             let texts: Vec<String> = (0..caps.len()).map(|k| caption_text(self.topic(*id), *id, k)).collect();
-            let captions: Vec<NewCaption> = caps.iter().zip(&texts).map(|(v, t)| NewCaption { text: t, vector: Some(v) }).collect();
+            let captions: Vec<NewCaption> =
+                caps.iter().zip(&texts).map(|(v, t)| NewCaption { text: t, vector: Some(v) }).collect();
             index.add_captions(*id, &captions).unwrap();
         }
     }
@@ -363,7 +377,8 @@ pub fn clip_words() -> Vec<String> {
 /// tokenizer.json that wraps texts in `<|startoftext|>` (1) and `<|endoftext|>` (3).
 /// The end token is not the highest id, so pooling must look for it.
 pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
-    let mut vocab: Vec<String> = ["!", "<|startoftext|>", "<unk>", "<|endoftext|>"].iter().map(|s| s.to_string()).collect();
+    let mut vocab: Vec<String> =
+        ["!", "<|startoftext|>", "<unk>", "<|endoftext|>"].iter().map(|s| s.to_string()).collect();
     vocab.extend(clip_words());
     let (vocab_size, max_pos) = (vocab.len() + 6, s.max_positions);
     std::fs::create_dir_all(dir).unwrap();
@@ -389,7 +404,8 @@ pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
         "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
         "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": s.shortest_edge}});
     std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_vec_pretty(&prep).unwrap()).unwrap();
-    let ids: serde_json::Map<String, serde_json::Value> = vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
+    let ids: serde_json::Map<String, serde_json::Value> =
+        vocab.iter().enumerate().map(|(i, w)| (w.clone(), i.into())).collect();
     let special = |t: &str, id: u32| serde_json::json!({"id": t, "ids": [id], "tokens": [t]});
     let tokenizer = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
@@ -415,8 +431,14 @@ pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
         let inter = h * 4 + 5;
         for l in 0..layers {
             let p = format!("{p}.encoder.layers.{l}");
-            for (name, i, o) in [("self_attn.q_proj", h, h), ("self_attn.k_proj", h, h), ("self_attn.v_proj", h, h),
-                ("self_attn.out_proj", h, h), ("mlp.fc1", h, inter), ("mlp.fc2", inter, h)] {
+            for (name, i, o) in [
+                ("self_attn.q_proj", h, h),
+                ("self_attn.k_proj", h, h),
+                ("self_attn.v_proj", h, h),
+                ("self_attn.out_proj", h, h),
+                ("mlp.fc1", h, inter),
+                ("mlp.fc2", inter, h),
+            ] {
                 put(format!("{p}.{name}.weight"), &[o, i], (i as f32).powf(-0.5), 0.0);
                 put(format!("{p}.{name}.bias"), &[o], 0.02, 0.0);
             }
@@ -434,7 +456,12 @@ pub fn write_clip(dir: &Path, s: &ClipSizes, seed: u64) {
     put("text_model.final_layer_norm.bias".into(), &[th], 0.05, 0.0);
     let patches = (s.image_size / s.patch_size).pow(2);
     put("vision_model.embeddings.class_embedding".into(), &[vh], 1.0, 0.0);
-    put("vision_model.embeddings.patch_embedding.weight".into(), &[vh, 3, s.patch_size, s.patch_size], (3.0 * (s.patch_size * s.patch_size) as f32).powf(-0.5), 0.0);
+    put(
+        "vision_model.embeddings.patch_embedding.weight".into(),
+        &[vh, 3, s.patch_size, s.patch_size],
+        (3.0 * (s.patch_size * s.patch_size) as f32).powf(-0.5),
+        0.0,
+    );
     put("vision_model.embeddings.position_embedding.weight".into(), &[patches + 1, vh], 0.1, 0.0);
     for name in ["pre_layrnorm", "post_layernorm"] {
         put(format!("vision_model.{name}.weight"), &[vh], 0.1, 1.0);
