@@ -333,6 +333,12 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             refused(|e| avg_search(o.index, text.as_ptr(), &with_vectors, hits.as_mut_ptr(), 4, &mut n, e)),
             DimensionMismatch
         );
+        // Fused ranking reads query vectors, which no image encoder computes here.
+        let fused = AvgSearchOptions { fused: true, ..opts };
+        assert_eq!(
+            refused(|e| avg_search(o.index, text.as_ptr(), &fused, hits.as_mut_ptr(), 4, &mut n, e)),
+            InvalidArgument
+        );
         let queries = [text.as_ptr(), null()];
         let one = AvgSearchOptions { k: 1, ..opts };
         assert_eq!(

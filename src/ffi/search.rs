@@ -88,7 +88,14 @@ unsafe fn run(
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // is refused only where the ranking needs them and no image encoder computes them.
     let required = opts.ranks_by_vectors() && index.image_encoder().is_none();
-    let vectors = if !o.query_vectors.is_null() || required {
+    if required && o.query_vectors.is_null() {
+        return Err(Error::InvalidArgument(
+            "rerank and fused search with a dense weight need options.query_vectors: the index has no image \
+             encoder to compute them"
+                .into(),
+        ));
+    }
+    let vectors = if !o.query_vectors.is_null() {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
         }
