@@ -608,6 +608,10 @@ impl Index {
             limits::check_text("query", q)?;
         }
         let dense = opts.ranks_by_vectors();
+        // An argument error comes before any state error: nothing can supply the vectors.
+        if dense && query_vectors.is_none() && self.clip.is_none() {
+            return Err(missing_query_vectors());
+        }
         let current = || {
             self.generator_model().ok_or_else(|| {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
@@ -634,9 +638,7 @@ impl Index {
                 check_vector(self.config.dim, v, || "query vector".into())?;
             }
         } else if dense {
-            return Err(Error::InvalidArgument(
-                "rerank and fused search with a dense weight need the query vectors".into(),
-            ));
+            return Err(missing_query_vectors());
         }
         if queries.is_empty() {
             return Ok(Vec::new());
@@ -794,6 +796,14 @@ fn fused_hits(
             hits
         })
         .collect()
+}
+
+fn missing_query_vectors() -> Error {
+    Error::InvalidArgument(
+        "rerank and fused search with a dense weight need query vectors: given, or computed by the index's \
+         image encoder"
+            .into(),
+    )
 }
 
 /// The dot product of an indexed image's vector with `v` (0 for an id no longer there).

@@ -86,15 +86,7 @@ unsafe fn run(
         min_candidates: o.min_candidates,
     };
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
-    // is refused only where the ranking needs them and no image encoder computes them.
-    let required = opts.ranks_by_vectors() && index.image_encoder().is_none();
-    if required && o.query_vectors.is_null() {
-        return Err(Error::InvalidArgument(
-            "rerank and fused search with a dense weight need options.query_vectors: the index has no image \
-             encoder to compute them"
-                .into(),
-        ));
-    }
+    // leaves them to the index, which computes or refuses them.
     let vectors = if !o.query_vectors.is_null() {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
