@@ -26,5 +26,4 @@ int main(int argc, char **argv) {
     CHECK(avg_search(index, "rotated", &o, hits, 10, &n, &e));
     for (size_t i = 0; i < n; i++) printf("%.3f  %s\n", hits[i].score, argv[5 + hits[i].id]);
     avg_index_free(index);
-    return 0;
 }

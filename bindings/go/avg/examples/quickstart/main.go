@@ -1,4 +1,4 @@
-// Quickstart in Go: index photos by file, learn them by their file names, search.
+// Quickstart in Go: index photos by file, learn them by their paths as texts, search.
 // usage: go run ./examples/quickstart INDEX_DIR CLIP_DIR DIM TEXT_MODEL_DIR PHOTO...
 package main
 
@@ -13,20 +13,16 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 6 {
-		log.Fatal("usage: quickstart INDEX_DIR CLIP_DIR DIM TEXT_MODEL_DIR PHOTO...")
-	}
-	ctx, paths := context.Background(), os.Args[5:]
+	ctx, paths, ids := context.Background(), os.Args[5:], []uint64{}
 	dim := must(strconv.Atoi(os.Args[3]))
 	ix := must(avg.Open(os.Args[1], &avg.Config{Dim: dim, CodebookSize: 16, VokenLen: 2, ImageEncoderDir: os.Args[2]}))
 	defer ix.Close()
-	ids := make([]uint64, len(paths))
-	for i := range ids {
-		ids[i] = uint64(i)
+	for i := range paths {
+		ids = append(ids, uint64(i))
 	}
-	for i, itemErr := range must(ix.AddImageFiles(ctx, ids, paths, nil)) {
-		if itemErr == nil { // its path as its text (an app: title, tags)
-			must(0, ix.AttachTexts(ids[i], []string{paths[i]}))
+	for i, photoErr := range must(ix.AddImageFiles(ctx, ids, paths, nil)) {
+		if photoErr == nil { // its path as its text (an app: title, tags)
+			must(0, ix.AttachTexts(ids[i], paths[i:i+1]))
 		}
 	}
 	must(0, ix.TrainTokenizer(ctx, avg.DefaultTokenizerConfig(), nil))
