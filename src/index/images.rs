@@ -1,0 +1,136 @@
+//! Records and vokens: adding and removing images, captions and texts, and reading them.
+
+use super::{not_tokenized, Index};
+use crate::quantizer::Quantizer;
+use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
+use crate::vokens::VokenStats;
+use crate::{limits, Result};
+use candle_core::{Device, Tensor};
+use std::sync::Arc;
+
+impl Index {
+    /// Adds images, all or none: a bad vector, a duplicate id or a bad key rejects the
+    /// batch. Once a tokenizer is trained, new images get their vokens at once.
+    pub fn add_images(&self, images: &[NewImage]) -> Result<()> {
+        self.writable()?;
+        // Quantise outside the lock; redo it under the lock only if the tokenizer was
+        // replaced meanwhile.
+        let tokenizer = self.tokenizer_model();
+        let codes = match &tokenizer {
+            Some(t) => Some(self.quantize_images(t, images)?),
+            None => None,
+        };
+        let mut st = self.state.write();
+        let current = st.tokenizer.as_ref().map(|t| t.model.clone());
+        let codes = match (&current, &tokenizer) {
+            (Some(c), Some(t)) if Arc::ptr_eq(c, t) => codes,
+            (Some(c), _) => Some(self.quantize_images(c, images)?),
+            (None, _) => None,
+        };
+        st.records.add_images(images, codes.as_deref())
+    }
+
+    fn quantize_images(&self, q: &Quantizer, images: &[NewImage]) -> Result<Vec<Vec<u32>>> {
+        let d = self.config.dim;
+        for img in images {
+            check_vector(d, img.vector, || format!("vector of image {}", img.id))?;
+        }
+        let flat: Vec<f32> = images.iter().flat_map(|i| i.vector.iter().copied()).collect();
+        encode_rows(q, &flat, d, &self.device)
+    }
+
+    /// Appends captions to an image. With an image encoder, captions given without a
+    /// text vector get one from its text tower.
+    pub fn add_captions(&self, image: u64, captions: &[NewCaption]) -> Result<()> {
+        self.writable()?;
+        let computed = match &self.clip {
+            Some(clip) if captions.iter().any(|c| c.vector.is_none()) => {
+                let texts: Vec<&str> = captions.iter().filter(|c| c.vector.is_none()).map(|c| c.text).collect();
+                limits::check_batch(texts.len())?;
+                clip.embed_texts(&texts)?
+            }
+            _ => Vec::new(),
+        };
+        let mut computed = computed.iter();
+        let captions: Vec<NewCaption> = captions
+            .iter()
+            .map(|c| match c.vector {
+                None if self.clip.is_some() => NewCaption { text: c.text, vector: computed.next().map(Vec::as_slice) },
+                _ => *c,
+            })
+            .collect();
+        self.state.write().records.add_captions(image, &captions)
+    }
+
+    /// Attaches texts that describe an image (tags, an album or file name, the image's
+    /// own caption) for indexing: `train_generator` teaches the generator to write the
+    /// image's vokens from each, so that an image is found by text even when it has no
+    /// training captions. Unlike captions, texts never train the tokenizer's alignment.
+    pub fn attach_texts(&self, image: u64, texts: &[&str]) -> Result<()> {
+        self.writable()?;
+        self.state.write().records.attach_texts(image, texts)
+    }
+
+    /// Removes an image, its captions and its texts.
+    pub fn remove_image(&self, image: u64) -> Result<()> {
+        self.writable()?;
+        self.state.write().records.remove(image)
+    }
+
+    pub fn image_count(&self) -> usize {
+        self.state.read().records.len()
+    }
+
+    pub fn caption_count(&self) -> usize {
+        self.state.read().records.caption_count()
+    }
+
+    /// Image ids in storage order.
+    pub fn image_ids(&self) -> Vec<u64> {
+        self.state.read().records.ids.clone()
+    }
+
+    pub fn contains(&self, image: u64) -> bool {
+        self.state.read().records.contains(image)
+    }
+
+    /// A copy of one image's record.
+    pub fn image(&self, image: u64) -> Result<ImageRecord> {
+        self.state.read().records.record(image)
+    }
+
+    /// Runs `f` on the records without copying them.
+    pub(crate) fn with_records<T>(&self, f: impl FnOnce(&Records) -> T) -> T {
+        f(&self.state.read().records)
+    }
+
+    /// The voken sequence of an image: M codes and its disambiguator.
+    pub fn vokens(&self, image: u64) -> Result<Vec<u32>> {
+        let st = self.state.read();
+        let v = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        Ok(v.row(st.records.row(image)?).to_vec())
+    }
+
+    /// Codebook usage and collisions of the current vokens.
+    pub fn tokenizer_stats(&self) -> Result<VokenStats> {
+        let st = self.state.read();
+        Ok(st.records.vokens.as_ref().ok_or_else(not_tokenized)?.stats())
+    }
+
+    /// The M codes the trained tokenizer gives a vector (without a disambiguator).
+    pub fn quantize(&self, vector: &[f32]) -> Result<Vec<u32>> {
+        let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
+        check_vector(self.config.dim, vector, || "vector to quantise".into())?;
+        Ok(encode_rows(&q, vector, self.config.dim, &self.device)?.remove(0))
+    }
+}
+
+/// M codes of each row of `vectors` (row-major, `dim` wide), in batches.
+pub(super) fn encode_rows(q: &Quantizer, vectors: &[f32], dim: usize, device: &Device) -> Result<Vec<Vec<u32>>> {
+    let mut out = Vec::with_capacity(vectors.len() / dim);
+    for chunk in vectors.chunks(4096 * dim) {
+        let x = Tensor::from_slice(chunk, (chunk.len() / dim, dim), device)?;
+        out.extend(q.encode(&x)?);
+    }
+    Ok(out)
+}

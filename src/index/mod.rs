@@ -1,0 +1,299 @@
+//! `Index`: an open index directory with its records and trained models, safe to share
+//! across threads. This file holds its state, opening and saving; the operations live
+//! beside it by concern: `images` (records and vokens), `photos` (the image encoder),
+//! `train` (both trainings and indexing passes), `query` (search).
+
+mod images;
+mod photos;
+mod query;
+mod train;
+
+pub use photos::NewPhoto;
+
+use crate::encoders::Clip;
+use crate::generator::{Generator, GeneratorConfig};
+use crate::quantizer::{Quantizer, QuantizerConfig};
+use crate::records::Records;
+use crate::store::{LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
+use crate::{device, limits, Error, Result};
+use candle_core::{Device, Tensor};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The shape of an index, fixed when it is created, and the device it computes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// Length of every image and caption vector.
+    pub dim: usize,
+    /// N: the number of codes in the voken codebook.
+    pub codebook_size: usize,
+    /// M: vokens per image (each image's sequence has one more, its disambiguator).
+    pub voken_len: usize,
+    /// "cpu", "cuda" or "cuda:N". Chosen at each open; not part of the stored shape.
+    pub device: String,
+    /// A CLIP checkpoint directory (Hugging Face layout) whose towers turn photos,
+    /// captions and queries into vectors inside the library; its `projection_dim` must
+    /// be `dim`. Chosen at each open and not stored: open an index with the encoder
+    /// its vectors came from. `None`: the host supplies every vector.
+    pub image_encoder: Option<PathBuf>,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, device: "cpu".into(), image_encoder: None }
+    }
+}
+
+impl IndexConfig {
+    fn shape(&self) -> Shape {
+        Shape { dim: self.dim, codebook_size: self.codebook_size, voken_len: self.voken_len }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let positive = |what: &str, n: usize, max: usize| {
+            if n == 0 {
+                return Err(Error::InvalidArgument(format!("{what} must be at least 1")));
+            }
+            limits::cap(what, n, max)
+        };
+        positive("dim", self.dim, limits::MAX_DIM)?;
+        positive("codebook_size", self.codebook_size, limits::MAX_CODEBOOK_SIZE)?;
+        positive("voken_len", self.voken_len, limits::MAX_VOKEN_LEN)?;
+        limits::check_tensor("the codebook", &[self.codebook_size, self.dim], "lower codebook_size or dim")?;
+        device::validate(&self.device)
+    }
+}
+
+/// A trained model and, once saved, the manifest entry of its weights.
+struct Model<T> {
+    model: Arc<T>,
+    saved: Option<ModelEntry>,
+}
+
+impl<T> Clone for Model<T> {
+    fn clone(&self) -> Self {
+        Model { model: self.model.clone(), saved: self.saved.clone() }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    records: Records,
+    tokenizer: Option<Model<Quantizer>>,
+    /// Trained on the current vokens; dropped when the tokenizer is retrained.
+    generator: Option<Model<Generator>>,
+}
+
+/// An open index. All methods take `&self`: reads share a lock, adds take it briefly for
+/// writing, training runs off the lock and swaps its result in, saves are serialised
+/// among themselves.
+pub struct Index {
+    store: Store,
+    config: IndexConfig,
+    device: Device,
+    state: RwLock<State>,
+    /// The generation of the last committed save; held while saving.
+    saved: Mutex<u64>,
+    clip: Option<Clip>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path()).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Index {
+    /// Opens the index at `dir`, or creates it there when `config` is given and the
+    /// directory holds none. With an existing index, a given config must match its
+    /// shape (the device may differ); `None` opens whatever is there, on the CPU.
+    pub fn open(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
+        Self::open_with(dir.as_ref(), config, false)
+    }
+
+    /// Opens an existing index for searching and reading only, under a shared lock:
+    /// any number of read-only handles (in this process or others) may hold a directory
+    /// at once, and no writing handle meanwhile (either side gets `Error::Locked`).
+    /// Needs no write permission. Adds, removals, trainings and saves fail with
+    /// `Error::WrongState`. `config`: as for `open` (it never creates an index).
+    pub fn open_read_only(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
+        Self::open_with(dir.as_ref(), config, true)
+    }
+
+    fn open_with(dir: &Path, config: Option<&IndexConfig>, read_only: bool) -> Result<Index> {
+        if let Some(c) = config {
+            c.validate()?;
+        }
+        let device = device::open(config.map_or("cpu", |c| &c.device))?;
+        let clip = config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
+        let store = if read_only { Store::open_read_only(dir)? } else { Store::open(dir)? };
+        let Some(loaded) = store.load(&device)? else {
+            if read_only {
+                return Err(Error::InvalidArgument(format!("no index at {} to open read-only", dir.display())));
+            }
+            let config = config.ok_or_else(|| {
+                Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
+            })?;
+            check_encoder(clip.as_ref(), config.dim)?;
+            let records = Records::new(config.dim);
+            store.commit(1, config.shape(), &records, Vec::new())?;
+            let state = State { records, tokenizer: None, generator: None };
+            return Ok(Index {
+                store,
+                config: config.clone(),
+                device,
+                state: RwLock::new(state),
+                saved: Mutex::new(1),
+                clip,
+            });
+        };
+        let s = loaded.shape;
+        let config = match config {
+            Some(c) if c.shape() != s => {
+                return Err(Error::ConfigMismatch(format!(
+                    "{} was created with {s:?}, opened with {:?}",
+                    dir.display(),
+                    c.shape()
+                )))
+            }
+            Some(c) => c.clone(),
+            None => {
+                IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, ..Default::default() }
+            }
+        };
+        check_encoder(clip.as_ref(), s.dim)?;
+        let mut models = loaded.models;
+        let tokenizer = models
+            .remove(TOKENIZER)
+            .map(|m| {
+                load_model(dir, "tokenizer", m, |qc: QuantizerConfig, tensors| {
+                    if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
+                        return Err(format!("{qc:?} does not fit the index shape {s:?}"));
+                    }
+                    Quantizer::from_tensors(qc, tensors, &device).map_err(|e| e.to_string())
+                })
+            })
+            .transpose()?;
+        let generator = models
+            .remove(GENERATOR)
+            .map(|m| {
+                load_model(dir, "generator", m, |gc: GeneratorConfig, tensors| {
+                    if (gc.codebook_size, gc.levels) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
+                        return Err("it does not fit the index's tokenizer".into());
+                    }
+                    Generator::from_saved(gc, tensors, &device).map_err(|e| e.to_string())
+                })
+            })
+            .transpose()?;
+        let state = State { records: loaded.records, tokenizer, generator };
+        device.synchronize()?; // as in train_generator: uploads done before other threads read
+        Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation), clip })
+    }
+
+    /// Whether the index was opened with `open_read_only`.
+    pub fn is_read_only(&self) -> bool {
+        self.store.read_only()
+    }
+
+    /// The trained tokenizer now installed, if any.
+    fn tokenizer_model(&self) -> Option<Arc<Quantizer>> {
+        self.state.read().tokenizer.as_ref().map(|t| t.model.clone())
+    }
+
+    /// The trained generator now installed, if any.
+    fn generator_model(&self) -> Option<Arc<Generator>> {
+        self.state.read().generator.as_ref().map(|g| g.model.clone())
+    }
+
+    fn writable(&self) -> Result<()> {
+        match self.store.read_only() {
+            true => Err(Error::WrongState(format!("{} was opened read-only", self.path().display()))),
+            false => Ok(()),
+        }
+    }
+
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    pub fn path(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Makes everything added and trained so far durable. Adds and reads go on
+    /// meanwhile; what is added during the save goes into the next one.
+    pub fn save(&self) -> Result<()> {
+        self.writable()?;
+        let mut saved = self.saved.lock();
+        let (records, tokenizer, generator) = {
+            let st = self.state.read();
+            (st.records.clone(), st.tokenizer.clone(), st.generator.clone())
+        };
+        let mut models = Vec::new();
+        if let Some(t) = &tokenizer {
+            models.push((TOKENIZER, model_save(&t.model.config, t.saved.as_ref(), || Ok(t.model.named_tensors()))?));
+        }
+        if let Some(g) = &generator {
+            models.push((GENERATOR, model_save(&g.model.config, g.saved.as_ref(), || g.model.named_tensors())?));
+        }
+        let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models)?;
+        *saved += 1;
+        let mut st = self.state.write();
+        mark_saved(&mut st.tokenizer, tokenizer, entries.get(TOKENIZER));
+        mark_saved(&mut st.generator, generator, entries.get(GENERATOR));
+        Ok(())
+    }
+}
+
+/// A saved model rebuilt by `build` from its stored config and tensors; a config that
+/// does not parse or that `build` refuses makes the index corrupt.
+fn load_model<C: serde::de::DeserializeOwned, T>(
+    dir: &Path,
+    what: &str,
+    m: LoadedModel,
+    build: impl FnOnce(C, HashMap<String, Tensor>) -> std::result::Result<T, String>,
+) -> Result<Model<T>> {
+    let bad = |e: String| Error::corrupt(dir.join("manifest.json"), format!("{what}: {e}"));
+    let config = serde_json::from_value(m.entry.config.clone()).map_err(|e| bad(e.to_string()))?;
+    Ok(Model { model: Arc::new(build(config, m.tensors).map_err(bad)?), saved: Some(m.entry) })
+}
+
+/// Records the saved entry of a model, unless it was replaced during the save.
+fn mark_saved<T>(current: &mut Option<Model<T>>, saved: Option<Model<T>>, entry: Option<&ModelEntry>) {
+    if let (Some(cur), Some(s)) = (current.as_mut(), saved) {
+        if Arc::ptr_eq(&cur.model, &s.model) {
+            cur.saved = entry.cloned();
+        }
+    }
+}
+
+/// The encoder's joint space must be the index's vector space.
+fn check_encoder(clip: Option<&Clip>, dim: usize) -> Result<()> {
+    match clip {
+        Some(c) if c.dim() != dim => Err(Error::ConfigMismatch(format!(
+            "the image encoder's projection_dim is {}, the index dim {dim}",
+            c.dim()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn not_tokenized() -> Error {
+    Error::WrongState("the tokenizer has not been trained yet (call train_tokenizer first)".into())
+}
+
+fn model_save<C: serde::Serialize>(
+    config: &C,
+    saved: Option<&ModelEntry>,
+    tensors: impl FnOnce() -> Result<Vec<(String, Tensor)>>,
+) -> Result<ModelSave> {
+    Ok(match saved {
+        Some(e) => ModelSave::Keep(e.clone()),
+        None => ModelSave::Write {
+            config: serde_json::to_value(config).map_err(|e| Error::Model(e.to_string()))?,
+            tensors: tensors()?,
+        },
+    })
+}

@@ -1,0 +1,94 @@
+//! Photos added by file or bytes, embedded by the index's image encoder.
+
+use super::Index;
+use crate::encoders::{Clip, ImageSource};
+use crate::progress::{Progress, Stage};
+use crate::records::NewImage;
+use crate::{limits, Error, Result};
+use std::time::Instant;
+
+/// A photo to add: its id, optional external key, and where its pixels come from.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPhoto<'a> {
+    pub id: u64,
+    pub key: Option<&'a str>,
+    pub source: ImageSource<'a>,
+}
+
+/// Photos decoded and embedded per step of `add_photos` (and per progress report).
+const PHOTO_CHUNK: usize = 32;
+
+impl Index {
+    /// The CLIP towers named in the config, if any.
+    pub fn image_encoder(&self) -> Option<&Clip> {
+        self.clip.as_ref()
+    }
+
+    fn encoder(&self) -> Result<&Clip> {
+        self.clip.as_ref().ok_or_else(|| {
+            Error::WrongState(
+                "the index has no image encoder (open it with image_encoder set to a CLIP directory)".into(),
+            )
+        })
+    }
+
+    /// Adds photos, embedding them with the image encoder: decoding and preprocessing
+    /// on all cores, the vision tower in batches. One result per photo, in order: a
+    /// photo that cannot be read, or whose id is taken, fails alone and the rest go in.
+    /// `progress` is called after every batch of 32 (stage `Images`, `step` counting
+    /// batches); when it returns false the photos not yet reached fail with
+    /// `Error::Cancelled` and those added stay. Should the model fail, the photos of that
+    /// batch and after carry its error. The call itself fails only without an encoder or
+    /// for a batch over the limit.
+    pub fn add_photos(
+        &self,
+        photos: &[NewPhoto],
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<Vec<Result<()>>> {
+        self.writable()?;
+        let clip = self.encoder()?;
+        limits::check_batch(photos.len())?;
+        let start = Instant::now();
+        let chunks = photos.len().div_ceil(PHOTO_CHUNK);
+        let mut out: Vec<Result<()>> = Vec::with_capacity(photos.len());
+        for (step, chunk) in photos.chunks(PHOTO_CHUNK).enumerate() {
+            let sources: Vec<ImageSource> = chunk.iter().map(|p| p.source).collect();
+            let vectors = match clip.embed_images(&sources) {
+                Ok(v) => v,
+                Err(e) => {
+                    // The photos added so far stay; this batch and the rest carry the error.
+                    let m = e.to_string();
+                    out.resize_with(photos.len(), || Err(Error::Model(m.clone())));
+                    return Ok(out);
+                }
+            };
+            let images: Vec<NewImage> = chunk
+                .iter()
+                .zip(&vectors)
+                .filter_map(|(p, v)| v.as_ref().ok().map(|v| NewImage { id: p.id, key: p.key, vector: v }))
+                .collect();
+            // All at once; if that is refused (a taken id), one by one to tell which.
+            let mut added = match self.add_images(&images) {
+                Ok(()) => images.iter().map(|_| Ok(())).collect(),
+                Err(_) => images.iter().map(|i| self.add_images(std::slice::from_ref(i))).collect::<Vec<_>>(),
+            }
+            .into_iter();
+            out.extend(
+                vectors.into_iter().map(|v| v.and_then(|_| added.next().expect("one result per embedded photo"))),
+            );
+            let report = Progress {
+                stage: Stage::Images,
+                epochs: 1,
+                step,
+                steps_per_epoch: chunks,
+                samples_per_second: out.len() as f32 / start.elapsed().as_secs_f32().max(1e-9),
+                ..Default::default()
+            };
+            if !progress(&report) {
+                break;
+            }
+        }
+        out.resize_with(photos.len(), || Err(Error::Cancelled));
+        Ok(out)
+    }
+}

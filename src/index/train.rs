@@ -1,0 +1,242 @@
+//! Training the tokenizer and the generator, and indexing passes.
+
+use super::images::encode_rows;
+use super::{not_tokenized, Index, Model};
+use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator};
+use crate::progress::Progress;
+use crate::quantizer::{self, TokenizerReport, TokenizerTrainConfig};
+use crate::records::Records;
+use crate::search::beam;
+use crate::vokens::Vokens;
+use crate::{limits, Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+impl Index {
+    /// Trains the tokenizer on the images and captions now in the index, gives every
+    /// image its vokens and saves the index. `progress` is called after every step and
+    /// may return false to stop: the call then fails with `Error::Cancelled` and the
+    /// index keeps its previous tokenizer and vokens. Searches and adds go on meanwhile;
+    /// images added during training get their vokens from the new tokenizer.
+    ///
+    /// On glibc, training changes malloc's settings for the process while it runs, so
+    /// that freed tensors are reused instead of handed back to the kernel and faulted in
+    /// again every step; when the last training ends, the memory goes back to the system.
+    /// The same holds for `train_generator`.
+    pub fn train_tokenizer(
+        &self,
+        cfg: &TokenizerTrainConfig,
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<TokenizerReport> {
+        self.writable()?;
+        cfg.validate()?;
+        let c = &self.config;
+        let books = if cfg.shared_codebook { 1 } else { c.voken_len };
+        limits::check_tensor("the codebooks", &[books, c.codebook_size, c.dim], "use a shared codebook or lower N")?;
+        let _heap = crate::heap::retain();
+        let data = self.with_records(|r| training_set(r, cfg.align))?;
+        let (model, mut report) =
+            quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
+        let model = Arc::new(model);
+        let (ids, vectors) = self.with_records(|r| (r.ids.clone(), r.vectors.clone()));
+        let mut codes: HashMap<u64, Vec<u32>> =
+            ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
+        {
+            let mut st = self.state.write();
+            let r = &mut st.records;
+            let mut vokens = Vokens::new(c.voken_len, c.codebook_size);
+            for row in 0..r.len() {
+                let code = match codes.remove(&r.ids[row]) {
+                    Some(code) => code,
+                    None => encode_rows(&model, r.vector(row), c.dim, &self.device)?.remove(0),
+                };
+                vokens.check_room(std::slice::from_ref(&code))?;
+                vokens.push(&code, r.ids[row]);
+            }
+            report.stats = vokens.stats();
+            r.vokens = Some(vokens);
+            st.tokenizer = Some(Model { model, saved: None });
+            st.generator = None;
+        }
+        self.save()?;
+        Ok(report)
+    }
+
+    /// Trains the generator on every caption and attached text in the index, paired with
+    /// its image's vokens (the tokenizer must be trained). After each epoch the model so far
+    /// answers searches and is saved; `progress` may return false to stop, and the call
+    /// then fails with `Error::Cancelled`, leaving the last completed epoch's model (or
+    /// the previous generator, before the first epoch ends). Should the tokenizer be
+    /// retrained meanwhile, the call fails with `Error::WrongState` at the end of the
+    /// epoch and installs nothing: a generator only ever serves the vokens it learned.
+    pub fn train_generator(
+        &self,
+        cfg: &GeneratorTrainConfig,
+        mut progress: impl FnMut(&Progress) -> bool,
+    ) -> Result<GeneratorReport> {
+        self.writable()?;
+        cfg.validate()?;
+        // The step's voken logits: every caption's M+1 positions over 2N vokens, for
+        // L_gen and, with L_dis, for each of its beam + 1 candidates.
+        let candidates = if cfg.dis { (cfg.dis_fraction * (cfg.beam_size + 1) as f32).ceil() as usize } else { 0 };
+        let c = &self.config;
+        limits::check_tensor(
+            "a training step's voken logits",
+            &[cfg.batch_size, 1 + candidates, c.voken_len + 1, 2 * c.codebook_size],
+            "lower batch_size, beam_size or dis_fraction",
+        )?;
+        let _heap = crate::heap::retain();
+        let base = match cfg.incremental {
+            true => Some(self.generator_model().ok_or_else(|| {
+                Error::WrongState("an indexing pass needs a trained generator (train without incremental first)".into())
+            })?),
+            false => None,
+        };
+        // The architecture of the model being trained decides whether pairs carry vectors.
+        let with_vectors = base.as_ref().map_or(cfg.index_vectors, |b| b.reads_vectors());
+        let (examples, owners, vokens, codebook, tokenizer) = {
+            let st = self.state.read();
+            let r = &st.records;
+            let (Some(v), Some(t)) = (&r.vokens, &st.tokenizer) else { return Err(not_tokenized()) };
+            let mut examples = Vec::with_capacity(r.caption_count() + r.text_count());
+            let mut owners = Vec::with_capacity(examples.capacity());
+            for row in 0..r.len() {
+                let vokens = v.local(v.row(row));
+                let example = |text: &str, vector: Option<&[f32]>| generator::Example {
+                    text: text.to_owned(),
+                    vector: vector.filter(|_| with_vectors).map(<[f32]>::to_vec),
+                    vokens: vokens.clone(),
+                };
+                examples.extend(r.captions[row].iter().map(|c| example(&c.text, c.vector.as_deref())));
+                let texts = if cfg.index_texts { r.texts[row].as_slice() } else { &[] };
+                examples.extend(texts.iter().map(|t| example(t, None)));
+                if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
+                    // An image with no text at all is learned from its own vector.
+                    examples.push(example("", Some(r.vector(row))));
+                }
+                owners.resize(examples.len(), r.ids[row]);
+            }
+            let codebook =
+                if cfg.init_from_codebook && base.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
+            (examples, owners, v.clone(), codebook, t.model.clone())
+        };
+        let (examples, learned, new_images) = match &base {
+            None => {
+                let n = images_in(&owners);
+                (examples, owners, n)
+            }
+            Some(b) => match replay_set(b.learned(), examples, &owners, cfg) {
+                Some(set) => set,
+                None => return Ok(GeneratorReport::default()),
+            },
+        };
+        let mut g = match &base {
+            Some(b) => b.trainable_copy()?,
+            None => Generator::from_pretrained(
+                &NewGenerator {
+                    model_dir: &cfg.model_dir,
+                    codebook_size: c.codebook_size,
+                    levels: c.voken_len,
+                    codebook,
+                    decoder_layers: cfg.decoder_layers,
+                    decoder_d_model: cfg.decoder_d_model,
+                    max_text_tokens: cfg.max_text_tokens,
+                    seed: cfg.seed,
+                    vector_dim: cfg.index_vectors.then_some(c.dim),
+                },
+                &self.device,
+            )?,
+        };
+        g.set_learned(learned);
+        let candidates =
+            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
+        let install = |g: &Generator| -> Result<()> {
+            let snapshot = g.frozen(true)?;
+            // Candle queues CUDA work on the calling thread's stream: finish the copies
+            // before searches on other threads read them.
+            self.device.synchronize()?;
+            let mut st = self.state.write();
+            // A tokenizer retrained meanwhile gave the images other vokens: this model
+            // answers for the old ones and must never serve or be saved beside the new.
+            if !st.tokenizer.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, &tokenizer)) {
+                return Err(Error::WrongState(
+                    "the tokenizer was retrained while the generator trained; the generator was not installed \
+                     (train it again for the new vokens)"
+                        .into(),
+                ));
+            }
+            st.generator = Some(Model { model: Arc::new(snapshot), saved: None });
+            drop(st);
+            self.save()
+        };
+        // A full training installs every epoch's model; an indexing pass only its end, so
+        // that a stopped pass leaves the previous model serving.
+        let mut checkpoint = |g: &Generator| if base.is_none() { install(g) } else { Ok(()) };
+        let mut report = generator::train(&g, &examples, cfg, &candidates, &mut progress, &mut checkpoint)?;
+        if base.is_some() {
+            install(&g)?;
+        }
+        report.new_images = new_images;
+        Ok(report)
+    }
+}
+
+/// The number of distinct ids in `owners` (each image's examples are consecutive).
+fn images_in(owners: &[u64]) -> usize {
+    owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
+}
+
+/// An indexing pass's pairs: those of images the base generator has not learned, and as
+/// many of the learned ones again (at least a batch), drawn at random, replayed so that
+/// they are not forgotten. With the ids learned afterwards and the number of new images;
+/// `None` when every image is learned already.
+fn replay_set(
+    learned: &[u64],
+    examples: Vec<generator::Example>,
+    owners: &[u64],
+    cfg: &GeneratorTrainConfig,
+) -> Option<(Vec<generator::Example>, Vec<u64>, usize)> {
+    let known = |id: &u64| learned.binary_search(id).is_ok();
+    let (mut fresh, mut old) = (Vec::new(), Vec::new());
+    let mut new_ids = Vec::new();
+    for (e, id) in examples.into_iter().zip(owners) {
+        if known(id) {
+            old.push(e);
+        } else {
+            fresh.push(e);
+            new_ids.push(*id);
+        }
+    }
+    if fresh.is_empty() {
+        return None;
+    }
+    let new_images = images_in(&new_ids);
+    let mut rng = crate::rng::Rng::new(cfg.seed ^ 0x1d3a);
+    rng.shuffle(&mut old);
+    old.truncate(fresh.len().max(cfg.batch_size));
+    fresh.extend(old);
+    let learned = learned.iter().copied().chain(new_ids).collect();
+    Some((fresh, learned, new_images))
+}
+
+/// Every caption paired with its image; images without captions appear alone. With
+/// alignment on, every caption must have a text vector.
+fn training_set(r: &Records, align: bool) -> Result<quantizer::TrainingSet> {
+    let mut pairs = Vec::with_capacity(r.caption_count() + r.len());
+    for row in 0..r.len() {
+        if r.captions[row].is_empty() {
+            pairs.push((row, None));
+        }
+        for (i, c) in r.captions[row].iter().enumerate() {
+            if align && c.vector.is_none() {
+                return Err(Error::InvalidArgument(format!(
+                    "caption {i} of image {} has no text vector, which the alignment loss needs \
+                     (add captions with vectors, or train with align off)",
+                    r.ids[row]
+                )));
+            }
+            pairs.push((row, c.vector.clone()));
+        }
+    }
+    Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.clone(), pairs })
+}
