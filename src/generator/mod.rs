@@ -9,12 +9,14 @@
 //! N + s); decoder token id = `voken_offset` + local number. Logits are only ever
 //! computed over voken rows: generation is always constrained to vokens.
 
+mod decoding;
 mod small_matmul;
 pub(crate) mod t5;
 #[cfg(test)]
 mod tests;
 mod train;
 
+pub(crate) use decoding::Decoding;
 pub(crate) use train::{train, Example};
 pub use train::{GeneratorReport, GeneratorTrainConfig};
 
@@ -100,7 +102,7 @@ pub(crate) struct StepRows {
 }
 
 impl StepRows {
-    pub(crate) fn gathered(&self) -> impl Iterator<Item = &Gathered> {
+    fn gathered(&self) -> impl Iterator<Item = &Gathered> {
         std::iter::once(&self.embed).chain(&self.head)
     }
 }
@@ -339,22 +341,22 @@ impl Generator {
         Self::from_saved(self.config.clone(), tensors, self.device())
     }
 
-    pub(crate) fn trainable(&self) -> Vec<candle_core::Var> {
+    fn trainable(&self) -> Vec<candle_core::Var> {
         self.params.vars()
     }
 
-    pub(crate) fn device(&self) -> &Device {
+    fn device(&self) -> &Device {
         self.params.device()
     }
 
     /// Token ids of `texts`, padded: ids and 0/1 mask, [B, S].
-    pub(crate) fn tokenize(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
+    fn tokenize(&self, texts: &[&str]) -> Result<(Tensor, Tensor)> {
         tokenize(&self.tokenizer, texts, self.config.pad_token, self.device())
     }
 
     /// The frozen part of encoding (BERT's states, [B, S, H]); `None` for T5, whose
     /// encoder trains.
-    pub(crate) fn frozen_states(&self, ids: &Tensor, mask: &Tensor) -> Result<Option<Tensor>> {
+    fn frozen_states(&self, ids: &Tensor, mask: &Tensor) -> Result<Option<Tensor>> {
         match &self.encoder {
             Encoder::T5(_) => Ok(None),
             Encoder::Bert { model, .. } => Ok(Some(model.forward(ids, &ids.zeros_like()?, Some(mask))?.detach())),
@@ -362,7 +364,7 @@ impl Generator {
     }
 
     /// The gathered rows of a training step whose captions have token ids `text_ids`.
-    pub(crate) fn step_rows(&self, text_ids: &[u32]) -> Result<StepRows> {
+    fn step_rows(&self, text_ids: &[u32]) -> Result<StepRows> {
         let c = &self.config;
         let vokens = c.voken_offset..c.voken_offset + 2 * c.codebook_size as u32;
         // A BERT encoder's token ids are not rows of the decoder's table.
@@ -378,7 +380,7 @@ impl Generator {
     }
 
     /// Encoder states [B, S, D]; `frozen` is what `frozen_states` gave for these ids.
-    pub(crate) fn encode_ids(
+    fn encode_ids(
         &self,
         ids: &Tensor,
         mask: &Tensor,
@@ -406,7 +408,7 @@ impl Generator {
 
     /// Puts each row's vector in front of its encoder states as one more memory slot
     /// (masked where the row has none). A text-only generator returns `enc` as it is.
-    pub(crate) fn with_vectors(&self, enc: Encoded, vectors: &[Option<&[f32]>]) -> Result<Encoded> {
+    fn with_vectors(&self, enc: Encoded, vectors: &[Option<&[f32]>]) -> Result<Encoded> {
         let (Some(proj), Some(dim)) = (&self.vector_proj, self.config.vector_dim) else { return Ok(enc) };
         let b = enc.states.dim(0)?;
         let mut flat = vec![0f32; b * dim];
@@ -438,7 +440,7 @@ impl Generator {
 
     /// Teacher-forcing inputs for voken sequences (local numbers, all of one length):
     /// the start token, then all but the last voken, as embeddings [B, T, D].
-    pub(crate) fn decoder_inputs(&self, seqs: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
+    fn decoder_inputs(&self, seqs: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
         let t = seqs.first().map_or(0, Vec::len);
         let ids: Vec<u32> = seqs
             .iter()
@@ -450,7 +452,7 @@ impl Generator {
     }
 
     /// The output rows of the 2N vokens: [2N, D].
-    pub(crate) fn output_rows(&self, rows: Option<&StepRows>) -> Result<Tensor> {
+    fn output_rows(&self, rows: Option<&StepRows>) -> Result<Tensor> {
         let (off, n) = (self.config.voken_offset, 2 * self.config.codebook_size);
         Ok(match (rows, &self.lm_head) {
             (Some(r), _) => r.head.as_ref().unwrap_or(&r.embed).range(off, n)?,
@@ -461,33 +463,27 @@ impl Generator {
 
     /// Logits of decoder states [.., D] against output rows [R, D]: [.., R]. Tied
     /// embeddings scale the states by d_model^-1/2, as the reference T5 does.
-    pub(crate) fn logits(&self, hidden: &Tensor, rows: &Tensor) -> Result<Tensor> {
+    fn logits(&self, hidden: &Tensor, rows: &Tensor) -> Result<Tensor> {
         let h = if self.lm_head.is_none() { (hidden * (self.d_model as f64).powf(-0.5))? } else { hidden.clone() };
         small_matmul::matmul_nt(&h, rows)
     }
 
-    pub(crate) fn cross_kv(&self, enc: &Encoded) -> Result<Vec<Kv>> {
+    fn cross_kv(&self, enc: &Encoded) -> Result<Vec<Kv>> {
         self.decoder.cross_kv(&enc.states)
     }
 
     /// Decoder states for embedded inputs at the cache's next positions.
-    pub(crate) fn decode(
-        &self,
-        inputs: &Tensor,
-        cross: &[Kv],
-        cross_bias: &Tensor,
-        cache: &mut Cache,
-    ) -> Result<Tensor> {
+    fn decode(&self, inputs: &Tensor, cross: &[Kv], cross_bias: &Tensor, cache: &mut Cache) -> Result<Tensor> {
         self.decoder.decode(inputs, cross, cross_bias, cache)
     }
 
     /// Embedding of one decoder input token per row: the start token, or a voken.
-    pub(crate) fn embed_step(&self, tokens: &[u32]) -> Result<Tensor> {
+    fn embed_step(&self, tokens: &[u32]) -> Result<Tensor> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.device())?;
         self.embed_tokens(&ids, None)
     }
 
-    pub(crate) fn token_of_local(&self, local: u32) -> u32 {
+    fn token_of_local(&self, local: u32) -> u32 {
         self.config.voken_offset + local
     }
 }

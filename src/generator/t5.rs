@@ -164,6 +164,13 @@ pub(crate) struct Kv {
     pub v: Tensor,
 }
 
+impl Kv {
+    /// Rows `rows` of the batch (with repetition), in that order.
+    pub(crate) fn select(&self, rows: &Tensor) -> Result<Kv> {
+        Ok(Kv { k: self.k.index_select(rows, 0)?, v: self.v.index_select(rows, 0)? })
+    }
+}
+
 struct Attention {
     q: Lin,
     k: Lin,
@@ -387,8 +394,7 @@ impl Cache {
     /// Keeps the rows `beams` (with repetition) in that order, as beams move.
     pub(crate) fn reorder(&mut self, beams: &Tensor) -> Result<()> {
         for kv in &mut self.layers {
-            kv.k = kv.k.index_select(beams, 0)?;
-            kv.v = kv.v.index_select(beams, 0)?;
+            *kv = kv.select(beams)?;
         }
         Ok(())
     }

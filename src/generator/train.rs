@@ -314,11 +314,7 @@ impl Context {
 
     /// The context of captions `rows` (with repetition).
     fn select(&self, rows: &Tensor) -> Result<Self> {
-        let cross = self
-            .cross
-            .iter()
-            .map(|kv| Ok(Kv { k: kv.k.index_select(rows, 0)?, v: kv.v.index_select(rows, 0)? }))
-            .collect::<Result<_>>()?;
+        let cross = self.cross.iter().map(|kv| kv.select(rows)).collect::<Result<_>>()?;
         Ok(Context { cross, bias: self.bias.index_select(rows, 0)? })
     }
 }

@@ -3,10 +3,8 @@
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
 use super::trie::{Prefix, Trie, ROOT};
-use crate::generator::t5::{padding_bias, Cache};
-use crate::generator::{Encoded, Generator};
+use crate::generator::{Decoding, Encoded, Generator};
 use crate::Result;
-use candle_core::{Tensor, D};
 
 /// A finished beam: the image it reached, its voken sequence (local numbers) and the
 /// sum of its voken log-probabilities.
@@ -84,31 +82,11 @@ fn run(
     if trie.len() == 0 || levels == 0 {
         return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
     }
-    let all_cross = g.cross_kv(enc)?;
-    let all_bias = padding_bias(&enc.mask)?;
-    let mut cache = Cache::default();
-    let out_rows = g.output_rows(None)?;
+    let mut decoding = Decoding::begin(g, enc)?;
     for level in 0..levels {
-        // One query: its beams share the encoder states as they are (the decoder folds
-        // them); several: each beam row gets its query's.
-        let (cross, bias) = if b == 1 {
-            (all_cross.clone(), all_bias.clone())
-        } else {
-            let rows =
-                Tensor::from_vec(beams.iter().map(|x| x.query as u32).collect::<Vec<_>>(), beams.len(), g.device())?;
-            let cross = all_cross
-                .iter()
-                .map(|kv| {
-                    Ok(crate::generator::t5::Kv { k: kv.k.index_select(&rows, 0)?, v: kv.v.index_select(&rows, 0)? })
-                })
-                .collect::<Result<_>>()?;
-            (cross, all_bias.index_select(&rows, 0)?)
-        };
-        let tokens: Vec<u32> =
-            beams.iter().map(|x| x.seq.last().map_or(g.config.start_token, |&v| g.token_of_local(v))).collect();
-        let hidden = g.decode(&g.embed_step(&tokens)?, &cross, &bias, &mut cache)?;
-        let lp =
-            candle_nn::ops::log_softmax(&g.logits(&hidden.squeeze(1)?, &out_rows)?, D::Minus1)?.to_vec2::<f32>()?;
+        let queries: Vec<usize> = beams.iter().map(|x| x.query).collect();
+        let last: Vec<Option<u32>> = beams.iter().map(|x| x.seq.last().copied()).collect();
+        let lp = decoding.step(&queries, &last)?;
         let leaf = level + 1 == trie.depth();
         let mut next: Vec<(usize, Beam)> = Vec::new();
         for (q, dropped_by_q) in pruned.iter_mut().enumerate() {
@@ -139,9 +117,7 @@ fn run(
             }
             return Ok((out, pruned));
         }
-        let parents =
-            Tensor::from_vec(next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>(), next.len(), g.device())?;
-        cache.reorder(&parents)?;
+        decoding.follow(&next.iter().map(|(r, _)| *r as u32).collect::<Vec<_>>())?;
         beams = next.into_iter().map(|(_, x)| x).collect();
     }
     unreachable!("the last level returns")
