@@ -87,11 +87,13 @@ func goError(err *C.AvgError) *Error {
 // Version is the library version.
 func Version() string { return C.GoString(C.avg_version()) }
 
-// Config fixes the shape of a new index and the device it computes on.
+// Config fixes the shape of a new index and the device it computes on. Zero
+// CodebookSize and VokenLen take the library's defaults (1024 and 4), as a zero
+// SearchOptions does; Dim has no default and must be set.
 type Config struct {
 	Dim          int    // vector length
-	CodebookSize int    // N
-	VokenLen     int    // M
+	CodebookSize int    // N (0: 1024)
+	VokenLen     int    // M (0: 4)
 	Device       string // "cpu" (default), "cuda", "cuda:N"
 	// ImageEncoderDir is a CLIP checkpoint directory (projection_dim = Dim) that turns
 	// photos, captions and queries into vectors inside libavg; "" for none.
@@ -130,7 +132,15 @@ func Open(dir string, cfg *Config) (*Index, error) {
 		}
 		cdev := C.CString(dev)
 		defer C.free(unsafe.Pointer(cdev))
-		ccfg = &C.AvgIndexConfig{dim: C.size_t(cfg.Dim), codebook_size: C.size_t(cfg.CodebookSize), voken_len: C.size_t(cfg.VokenLen), device: cdev}
+		ccfg = &C.AvgIndexConfig{}
+		C.avg_index_config_default(ccfg, nil) // cannot fail: the pointer is valid
+		ccfg.dim, ccfg.device = C.size_t(cfg.Dim), cdev
+		if cfg.CodebookSize != 0 {
+			ccfg.codebook_size = C.size_t(cfg.CodebookSize)
+		}
+		if cfg.VokenLen != 0 {
+			ccfg.voken_len = C.size_t(cfg.VokenLen)
+		}
 		if cfg.ImageEncoderDir != "" {
 			cenc := C.CString(cfg.ImageEncoderDir)
 			defer C.free(unsafe.Pointer(cenc))

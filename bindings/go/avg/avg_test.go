@@ -222,6 +222,29 @@ func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	}
 }
 
+// Zero CodebookSize and VokenLen mean the library's defaults: the index they create
+// reopens with N 1024 and M 4 spelled out and refuses another shape.
+func TestZeroConfigFieldsTakeTheDefaults(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(dir, &Config{Dim: dim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	ix, err = Open(dir, &Config{Dim: dim, CodebookSize: 1024, VokenLen: 4})
+	if err != nil {
+		t.Fatalf("reopen with the defaults spelled out: %v", err)
+	}
+	ix.Close()
+	var e *Error
+	if _, err = Open(dir, smallConfig()); !errors.As(err, &e) || e.Code != StatusConfigMismatch {
+		t.Fatalf("reopen with N 32, M 3: %v", err)
+	}
+	if _, err = Open(t.TempDir(), &Config{}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("Dim 0: %v", err)
+	}
+}
+
 func TestContextCancelsTraining(t *testing.T) {
 	ix, err := Open(t.TempDir(), smallConfig())
 	if err != nil {
