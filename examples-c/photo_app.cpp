@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,14 @@ int main(int argc, char** argv) {
         tcfg.epochs = 10;
         tcfg.batch_size = 64;
         tcfg.hidden = 64;
+        // An exception thrown by a progress callback stops the training and reaches the
+        // caller as itself; the index keeps what it had.
+        try {
+            index.train_tokenizer(tcfg, [](const AvgProgress&) -> bool { throw std::runtime_error("stop here"); });
+        } catch (const std::runtime_error& e) {
+            std::printf("callback exception rethrown: %s (avg::Error: %s)\n", e.what(),
+                        dynamic_cast<const avg::Error*>(&e) ? "yes" : "no");
+        }
         index.train_tokenizer(tcfg);
         AvgGeneratorTrainConfig gcfg = avg::default_generator_config();
         gcfg.model_dir = argv[2];

@@ -8,6 +8,7 @@
 #include <avg.h>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -43,12 +44,20 @@ void call(F&& f) {
 
 using Progress = std::function<bool(const AvgProgress&)>;
 
+// What a progress callback's C user_data points at: the callback and, once it has thrown,
+// its exception, rethrown to the caller when the library call returns.
+struct ProgressState {
+    Progress* fn;
+    std::exception_ptr thrown;
+};
+
 inline bool progress_trampoline(void* user_data, const AvgProgress* p) {
-    auto* fn = static_cast<Progress*>(user_data);
+    auto* state = static_cast<ProgressState*>(user_data);
     try {
-        return (*fn)(*p);
+        return (*state->fn)(*p);
     } catch (...) {
-        return false;  // an exception must not cross into the library: stop instead
+        state->thrown = std::current_exception();
+        return false;  // an exception must not cross into the library: stop, rethrow after
     }
 }
 }  // namespace detail
@@ -155,7 +164,8 @@ public:
         return n;
     }
 
-    // `progress` is called after every step; returning false stops the training.
+    // `progress` is called after every step; returning false stops the training (avg::Error
+    // with AVG_STATUS_CANCELLED), and an exception it throws stops it and is rethrown.
     void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {
         with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_tokenizer(handle_, &config, fn, ud, e); }, progress);
     }
@@ -176,13 +186,22 @@ public:
     AvgIndex* get() const noexcept { return handle_; }
 
 private:
+    // Runs a call that takes a progress callback. An exception thrown by `progress` stops
+    // the call and is rethrown here, in place of the library's AVG_STATUS_CANCELLED.
     template <typename F>
     void with_progress(F&& f, detail::Progress& progress) {
-        if (progress) {
-            detail::call([&](AvgError** e) { return f(detail::progress_trampoline, &progress, e); });
-        } else {
+        if (!progress) {
             detail::call([&](AvgError** e) { return f(nullptr, nullptr, e); });
+            return;
         }
+        detail::ProgressState state{&progress, nullptr};
+        AvgError* err = nullptr;
+        AvgStatus status = f(detail::progress_trampoline, &state, &err);
+        if (state.thrown) {
+            avg_error_free(err);
+            std::rethrow_exception(state.thrown);
+        }
+        detail::check(status, err);
     }
 
     AvgIndex* handle_ = nullptr;
