@@ -25,6 +25,14 @@
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
 #define AVG_ABI_VERSION 4
 
+// The library version `avg_version` returns, as numbers for the preprocessor (a test
+// keeps them equal to the crate's version).
+#define AVG_VERSION_MAJOR 0
+
+#define AVG_VERSION_MINOR 1
+
+#define AVG_VERSION_PATCH 0
+
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
 

@@ -25,6 +25,12 @@ use std::ffi::{c_char, CStr};
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
 pub const AVG_ABI_VERSION: u32 = 4;
 
+/// The library version `avg_version` returns, as numbers for the preprocessor (a test
+/// keeps them equal to the crate's version).
+pub const AVG_VERSION_MAJOR: u32 = 0;
+pub const AVG_VERSION_MINOR: u32 = 1;
+pub const AVG_VERSION_PATCH: u32 = 0;
+
 /// The library version as a static NUL-terminated string, such as "0.1.0".
 /// Thread-safety: may be called from any thread at any time.
 #[no_mangle]
@@ -100,4 +106,17 @@ pub(crate) unsafe fn write_c_str(s: &str, buf: *mut c_char, cap: usize, len_out:
     std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
     *buf.add(s.len()) = 0;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_macros_match_the_crate_version() {
+        let numbers = format!("{AVG_VERSION_MAJOR}.{AVG_VERSION_MINOR}.{AVG_VERSION_PATCH}");
+        assert_eq!(numbers, env!("CARGO_PKG_VERSION"));
+        let runtime = unsafe { CStr::from_ptr(avg_version()) }.to_str().unwrap();
+        assert_eq!(runtime, numbers);
+    }
 }
