@@ -287,6 +287,16 @@ const char *avg_version(void);
 // Thread-safety: may be called from any thread at any time.
 uint32_t avg_abi_version(void);
 
+// Whether the train calls change glibc's malloc settings for the whole process while
+// they run (true, the default): freed tensors are then reused rather than handed back
+// to the kernel and faulted in again every step (a quarter of a step's time otherwise);
+// when the last training ends, glibc's ceilings are restored and the heap trimmed. Pass
+// false if the host tunes malloc itself or must keep glibc's behaviour: turning it off
+// takes effect once the trainings running now have ended, turning it on at the next
+// training that starts. Does nothing with a libc other than glibc.
+// Thread-safety: may be called from any thread at any time.
+void avg_set_heap_tuning(bool enabled);
+
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.
 //

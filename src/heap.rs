@@ -10,28 +10,66 @@
 //! thresholds go to the ceilings glibc's own adjustment reaches (32 and 64 MiB), the
 //! mmap count limit and top pad back to their defaults, and the heap is trimmed, so the
 //! memory goes back to the system. Elsewhere than glibc this does nothing.
+//!
+//! A host that manages malloc itself turns this off with `set_heap_tuning(false)`.
 
 use std::sync::Mutex;
 
-static TRAININGS: Mutex<usize> = Mutex::new(0);
+static HEAP: Mutex<Heap> = Mutex::new(Heap { trainings: 0, applied: false, enabled: true });
+
+/// The trainings running and whether the settings are in force.
+struct Heap {
+    trainings: usize,
+    /// The retaining settings are in force (set by a training that started while
+    /// `enabled`); they are restored when the last training ends.
+    applied: bool,
+    enabled: bool,
+}
+
+impl Heap {
+    /// A training starts: whether to apply the retaining settings now.
+    fn enter(&mut self) -> bool {
+        self.trainings += 1;
+        let apply = self.enabled && !self.applied;
+        self.applied |= apply;
+        apply
+    }
+
+    /// A training ends: whether to restore glibc's settings now.
+    fn leave(&mut self) -> bool {
+        self.trainings -= 1;
+        let restore = self.trainings == 0 && self.applied;
+        self.applied &= !restore;
+        restore
+    }
+}
+
+fn heap() -> std::sync::MutexGuard<'static, Heap> {
+    HEAP.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether trainings change glibc's malloc settings for the process while they run (on
+/// by default). Turning it off takes effect once the trainings running now have ended;
+/// turning it on, at the next training that starts. Safe from any thread.
+pub fn set_heap_tuning(enabled: bool) {
+    heap().enabled = enabled;
+}
 
 /// Held for the length of a training call.
 pub(crate) struct Retain(());
 
 pub(crate) fn retain() -> Retain {
-    let mut n = TRAININGS.lock().unwrap_or_else(|e| e.into_inner());
-    if *n == 0 {
+    let mut h = heap();
+    if h.enter() {
         glibc::retain();
     }
-    *n += 1;
     Retain(())
 }
 
 impl Drop for Retain {
     fn drop(&mut self) {
-        let mut n = TRAININGS.lock().unwrap_or_else(|e| e.into_inner());
-        *n -= 1;
-        if *n == 0 {
+        let mut h = heap();
+        if h.leave() {
             glibc::release();
         }
     }
@@ -68,4 +106,22 @@ mod glibc {
 mod glibc {
     pub(super) fn retain() {}
     pub(super) fn release() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Heap;
+
+    #[test]
+    fn settings_apply_once_and_restore_when_the_last_training_ends() {
+        let mut h = Heap { trainings: 0, applied: false, enabled: true };
+        assert!(h.enter());
+        assert!(!h.enter(), "a second training finds them applied");
+        h.enabled = false; // turned off meanwhile: restored when both have ended
+        assert!(!h.leave());
+        assert!(h.leave());
+        assert!(!h.enter() && !h.leave(), "off: nothing applied, nothing restored");
+        h.enabled = true;
+        assert!(h.enter() && h.leave());
+    }
 }

@@ -26,6 +26,7 @@ pub use encoders::image::{decode as decode_image, Preprocess};
 pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
 pub use generator::{GeneratorReport, GeneratorTrainConfig};
+pub use heap::set_heap_tuning;
 pub use index::{Index, IndexConfig, NewPhoto};
 pub use progress::{Progress, Stage};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};

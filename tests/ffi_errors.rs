@@ -377,7 +377,9 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             );
         }
 
-        // Training: NULL handle, invalid configs, nothing to train on, wrong order.
+        // Training: NULL handle, invalid configs, nothing to train on, wrong order; the
+        // same with the malloc tuning off (a call that takes nothing and cannot fail).
+        avg_set_heap_tuning(false);
         assert_eq!(refused(|e| avg_train_tokenizer(null(), &tcfg, None, null_mut(), e)), NullPointer);
         let no_epochs = avg::TokenizerTrainConfig { epochs: 0, ..tcfg };
         assert_eq!(refused(|e| avg_train_tokenizer(o.index, &no_epochs, None, null_mut(), e)), InvalidArgument);
@@ -387,6 +389,7 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), NullPointer); // model_dir unset
         let gcfg = AvgGeneratorTrainConfig { model_dir: c"/nonexistent-model".as_ptr(), ..gcfg };
         assert_eq!(refused(|e| avg_train_generator(o.index, &gcfg, None, null_mut(), e)), WrongState); // no tokenizer
+        avg_set_heap_tuning(true);
 
         // Photos: NULL handle and arrays, bad UTF-8 paths, no image encoder configured.
         let path = [c"/nonexistent.jpg".as_ptr()];

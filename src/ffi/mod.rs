@@ -47,6 +47,19 @@ pub extern "C" fn avg_abi_version() -> u32 {
     AVG_ABI_VERSION
 }
 
+/// Whether the train calls change glibc's malloc settings for the whole process while
+/// they run (true, the default): freed tensors are then reused rather than handed back
+/// to the kernel and faulted in again every step (a quarter of a step's time otherwise);
+/// when the last training ends, glibc's ceilings are restored and the heap trimmed. Pass
+/// false if the host tunes malloc itself or must keep glibc's behaviour: turning it off
+/// takes effect once the trainings running now have ended, turning it on at the next
+/// training that starts. Does nothing with a libc other than glibc.
+/// Thread-safety: may be called from any thread at any time.
+#[no_mangle]
+pub extern "C" fn avg_set_heap_tuning(enabled: bool) {
+    crate::set_heap_tuning(enabled);
+}
+
 /// A borrowed UTF-8 string from C.
 ///
 /// # Safety

@@ -87,6 +87,11 @@ func goError(err *C.AvgError) *Error {
 // Version is the library version.
 func Version() string { return C.GoString(C.avg_version()) }
 
+// SetHeapTuning says whether trainings change glibc's malloc settings for the whole
+// process while they run (on by default; see avg_set_heap_tuning in avg.h). Turn it off
+// if the program tunes malloc itself.
+func SetHeapTuning(enabled bool) { C.avg_set_heap_tuning(C.bool(enabled)) }
+
 // Config fixes the shape of a new index and the device it computes on. Zero
 // CodebookSize and VokenLen take the library's defaults (1024 and 4), as a zero
 // SearchOptions does; Dim has no default and must be set.
