@@ -77,7 +77,8 @@ pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
 /// none and `config` is non-NULL. For an existing index a non-NULL `config` must match
 /// the stored dim, N and M (else `AVG_STATUS_CONFIG_MISMATCH`); NULL opens it as stored,
 /// on the CPU. The directory is locked while the handle lives: a second open of it, in
-/// this process or another, fails with `AVG_STATUS_LOCKED`.
+/// this process or another, fails with `AVG_STATUS_LOCKED` after waiting up to 200 ms
+/// for the lock (a process forked meanwhile holds it until it execs).
 ///
 /// Ownership: on success `*out` receives a handle the caller frees with `avg_index_free`;
 /// `path` and `config` are only borrowed during the call.

@@ -69,6 +69,9 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     h
 }
 
+/// How long an open waits for a directory's lock before `Error::Locked`.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// An exclusive advisory lock on `<dir>/LOCK`, held for the life of an open index, so
 /// two handles (in one process or two) never write the same directory.
 #[derive(Debug)]
@@ -102,23 +105,51 @@ impl DirLock {
             return Err(Error::corrupt(&path, "not a regular file"));
         }
         let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
-        // SAFETY: flock on a file descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) };
-        if rc != 0 {
+        // A lock held a moment longer than its handle: a process forked by any thread of
+        // the host keeps a copy of the descriptor, and so the lock, until it execs. Such
+        // a holder lets go within milliseconds, so a held lock is tried again for up to
+        // LOCK_PATIENCE before the open is refused.
+        let started = std::time::Instant::now();
+        loop {
+            // SAFETY: flock on a file descriptor we own; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) } == 0 {
+                return Ok(DirLock { _file: file });
+            }
             let err = std::io::Error::last_os_error();
-            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                Error::Locked(dir.to_path_buf())
-            } else {
-                Error::io(&path, err)
-            });
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(Error::io(&path, err));
+            }
+            if started.elapsed() >= LOCK_PATIENCE {
+                return Err(Error::Locked(dir.to_path_buf()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        Ok(DirLock { _file: file })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_let_go_within_moments_is_taken_and_a_held_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path()).unwrap();
+        // A copy of the descriptor, as a forked child holds until it execs.
+        let copy = first._file.try_clone().unwrap();
+        drop(first);
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(copy);
+        });
+        DirLock::acquire(dir.path()).expect("taken once the copy is closed");
+        holder.join().unwrap();
+
+        let _held = DirLock::acquire(dir.path()).unwrap();
+        let t = std::time::Instant::now();
+        assert!(matches!(DirLock::acquire(dir.path()), Err(Error::Locked(_))));
+        assert!(t.elapsed() >= LOCK_PATIENCE);
+    }
 
     #[test]
     fn checksum_sees_truncation_and_flips() {
