@@ -190,13 +190,9 @@ private:
     // the call and is rethrown here, in place of the library's AVG_STATUS_CANCELLED.
     template <typename F>
     void with_progress(F&& f, detail::Progress& progress) {
-        if (!progress) {
-            detail::call([&](AvgError** e) { return f(nullptr, nullptr, e); });
-            return;
-        }
         detail::ProgressState state{&progress, nullptr};
         AvgError* err = nullptr;
-        AvgStatus status = f(detail::progress_trampoline, &state, &err);
+        AvgStatus status = progress ? f(detail::progress_trampoline, &state, &err) : f(nullptr, nullptr, &err);
         if (state.thrown) {
             avg_error_free(err);
             std::rethrow_exception(state.thrown);
