@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     AvgError *err = NULL;
     AvgIndex *index = NULL;
     AvgIndexConfig cfg;
-    check(avg_index_config_default(&cfg, &err), err, "config");
+    check(avg_index_config_default(&cfg, sizeof cfg, &err), err, "config");
     cfg.dim = DIM;
     cfg.codebook_size = 32;
     cfg.voken_len = 3;
@@ -88,18 +88,18 @@ int main(int argc, char **argv) {
     }
 
     AvgTokenizerTrainConfig tcfg;
-    check(avg_tokenizer_train_config_default(&tcfg, &err), err, "tokenizer config");
+    check(avg_tokenizer_train_config_default(&tcfg, sizeof tcfg, &err), err, "tokenizer config");
     tcfg.epochs = 10;
     tcfg.batch_size = 64;
     tcfg.hidden = 64;
     struct progress_state ps = {"tokenizer", 0};
     check(avg_train_tokenizer(index, &tcfg, on_progress, &ps, &err), err, "train_tokenizer");
     AvgTokenizerStats stats;
-    check(avg_index_tokenizer_stats(index, &stats, &err), err, "tokenizer_stats");
+    check(avg_index_tokenizer_stats(index, &stats, sizeof stats, &err), err, "tokenizer_stats");
     printf("tokenizer: level-1 usage %.2f, %zu images share their codes\n", stats.usage_per_level[0], stats.collided_images);
 
     AvgGeneratorTrainConfig gcfg;
-    check(avg_generator_train_config_default(&gcfg, &err), err, "generator config");
+    check(avg_generator_train_config_default(&gcfg, sizeof gcfg, &err), err, "generator config");
     gcfg.model_dir = argv[2];
     gcfg.epochs = argc == 4 ? (size_t)atoi(argv[3]) : 80;
     gcfg.batch_size = 32;
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     check(avg_train_generator(index, &gcfg, on_progress, &ps, &err), err, "train_generator");
 
     AvgSearchOptions opts;
-    check(avg_search_options_default(&opts, &err), err, "search options");
+    check(avg_search_options_default(&opts, sizeof opts, &err), err, "search options");
     opts.k = 3;
     opts.beam_size = 10;
     int right = 0;

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     AvgIndexConfig cfg;
     AvgError *err = NULL;
     AvgIndex *index = NULL;
-    avg_index_config_default(&cfg, NULL);
+    avg_index_config_default(&cfg, sizeof cfg, NULL);
     cfg.dim = (size_t)strtoul(argv[3], NULL, 10);
     cfg.codebook_size = 16;
     cfg.image_encoder_dir = argv[2];

@@ -36,7 +36,7 @@ static void write_index(const char *dir) {
     AvgIndexConfig cfg;
     AvgError *err = NULL;
     AvgIndex *index = NULL;
-    check(avg_index_config_default(&cfg, &err), err, "config_default");
+    check(avg_index_config_default(&cfg, sizeof cfg, &err), err, "config_default");
     cfg.dim = DIM;
     check(avg_index_open(dir, &cfg, &index, &err), err, "open");
 

@@ -11,6 +11,8 @@
  *   their length without it goes to *len_out, also when the buffer is too small
  *   (AVG_STATUS_BUFFER_TOO_SMALL), so the caller can retry with a larger one.
  * - Each handle has exactly one _free function.
+ * - Config structs begin with `struct_size`: fill them with their _default call,
+ *   passing sizeof the struct, so that later versions can append fields.
  */
 
 #ifndef AVG_H
@@ -23,7 +25,7 @@
 #include <stdint.h>
 
 // Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-#define AVG_ABI_VERSION 4
+#define AVG_ABI_VERSION 5
 
 // The library version `avg_version` returns, as numbers for the preprocessor (a test
 // keeps them equal to the crate's version).
@@ -106,7 +108,7 @@ typedef enum AvgStatus {
 typedef enum AvgStage {
   AVG_STAGE_TOKENIZER = 0,
   AVG_STAGE_GENERATOR = 1,
-  // `add_photos`: one report per batch of photos, no losses.
+  // Photos being added: one report per batch of photos, no losses.
   AVG_STAGE_IMAGES = 2,
 } AvgStage;
 
@@ -120,11 +122,13 @@ typedef struct AvgIndex AvgIndex;
 
 // The shape of a new index and the device to compute on.
 typedef struct AvgIndexConfig {
+  // `sizeof(AvgIndexConfig)`; `avg_index_config_default` sets it.
+  size_t struct_size;
   // Length of every image and caption vector (1 to 16384).
   size_t dim;
   // N, the codebook size (1 to 65536).
   size_t codebook_size;
-  // M, vokens per image (1 to 32).
+  // M, the codes per image (1 to 32); each image also gets a disambiguator voken.
   size_t voken_len;
   // "cpu" (also when NULL), "cuda" or "cuda:N".
   const char *device;
@@ -136,8 +140,8 @@ typedef struct AvgIndexConfig {
   const char *image_encoder_dir;
 } AvgIndexConfig;
 
-// One report, after every optimiser step (or batch of photos). Losses of the other
-// stage are 0.
+// One progress report, after every optimiser step (or batch of photos). Losses of the
+// other stage are 0. Valid during the callback only.
 typedef struct AvgProgress {
   enum AvgStage stage;
   // 0-based epoch, out of `epochs`.
@@ -157,12 +161,15 @@ typedef struct AvgProgress {
 } AvgProgress;
 
 // Called after every training step (or batch of photos added) with the host's
-// `user_data`; return false to stop cleanly. Runs on the thread that called the training function.
+// `user_data`; return false to stop cleanly. Runs on the thread that called the
+// training function.
 typedef bool (*AvgProgressFn)(void *user_data,
                               const struct AvgProgress *progress);
 
 // How to answer queries.
 typedef struct AvgSearchOptions {
+  // `sizeof(AvgSearchOptions)`; `avg_search_options_default` sets it.
+  size_t struct_size;
   // Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
   // outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
   size_t k;
@@ -172,12 +179,6 @@ typedef struct AvgSearchOptions {
   // image vectors. Needs `query_vectors`, unless the index has an image encoder,
   // which then computes them.
   bool rerank;
-  // One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
-  // by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
-  // which then computes them; a generator trained with a vector slot also reads them
-  // (without, its slot stays empty).
-  const float *query_vectors;
-  size_t dim;
   // Generate the M codes only and return every image under the `beam_size` best code
   // prefixes, scored by code log-probability + `dense_weight` x (query vector . image
   // vector). Finds images whose disambiguator the generator never learned (photos
@@ -185,29 +186,37 @@ typedef struct AvgSearchOptions {
   bool fused;
   // Weight of the dense similarity in the fused score (finite, at least 0).
   float dense_weight;
+  // One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
+  // by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
+  // which then computes them; a generator trained with a vector slot also reads them
+  // (without, its slot stays empty).
+  const float *query_vectors;
+  size_t dim;
   // Fused search: where the best code prefixes hold fewer images than this, the
   // prefixes the beam dropped join them, best first, until they do (prefix backoff:
   // thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
   size_t min_candidates;
 } AvgSearchOptions;
 
-// One result: an indexed image and its score (the sum of its vokens' log-probabilities,
-// or the dot product when reranked). Best first. Also the C struct `AvgHit`.
+// One search result: an indexed image and its score, best first. Filled into arrays,
+// so its layout never changes.
 typedef struct AvgHit {
   uint64_t id;
+  // The sum of its vokens' log-probabilities, the fused score, or the dot product
+  // when reranked.
   float score;
 } AvgHit;
 
-// How to train the tokenizer. N and M come from the index. Also the C struct
-// `AvgTokenizerTrainConfig`.
+// How to train the tokenizer. N and M come from the index.
 typedef struct AvgTokenizerTrainConfig {
+  // `sizeof(AvgTokenizerTrainConfig)`; `avg_tokenizer_train_config_default` sets it.
+  size_t struct_size;
   size_t epochs;
   size_t batch_size;
   double learning_rate;
   // Weight of L_recon, ||decoder(z_q) - v_image||^2.
   float recon_weight;
-  // Weight of the commitment term ||z - sg(partial sum)||^2 (the reference uses 0.25);
-  // the codebook term ||sg(z) - partial sum||^2 has weight 1.
+  // Weight of the commitment term (0.25 by default; the codebook term has weight 1).
   float commit_weight;
   // L_align, ||decoder(z_q) - v_caption||^2, on or off (the paper's ablation).
   bool align;
@@ -222,9 +231,11 @@ typedef struct AvgTokenizerTrainConfig {
 
 // Codebook statistics of an index's current vokens.
 typedef struct AvgTokenizerStats {
+  // `sizeof(AvgTokenizerStats)`; set by `avg_index_tokenizer_stats`.
+  size_t struct_size;
   // M.
-  size_t levels;
-  // Fraction of the N codes used at each level; entries past `levels` are 0.
+  size_t voken_len;
+  // Fraction of the N codes used at each level; entries past `voken_len` are 0.
   float usage_per_level[AVG_MAX_VOKEN_LEN];
   // Images whose M codes another image shares (told apart by their last voken).
   size_t collided_images;
@@ -234,6 +245,8 @@ typedef struct AvgTokenizerStats {
 // How to train the generator; start from `avg_generator_train_config_default` and set
 // `model_dir`.
 typedef struct AvgGeneratorTrainConfig {
+  // `sizeof(AvgGeneratorTrainConfig)`; `avg_generator_train_config_default` sets it.
+  size_t struct_size;
   // A Hugging Face checkpoint directory (config.json, tokenizer.json,
   // model.safetensors): a T5, or a BERT-family encoder in front of a voken decoder.
   const char *model_dir;
@@ -254,11 +267,6 @@ typedef struct AvgGeneratorTrainConfig {
   float dis_temperature;
   // Code embeddings start from the tokenizer's codebook (true) or at random.
   bool init_from_codebook;
-  // Voken decoder size for a BERT backbone.
-  size_t decoder_layers;
-  size_t decoder_d_model;
-  size_t max_text_tokens;
-  uint64_t seed;
   // Also learn the texts attached to images (`avg_index_attach_texts`) as
   // pseudo-queries of them (true), or captions alone.
   bool index_texts;
@@ -272,6 +280,11 @@ typedef struct AvgGeneratorTrainConfig {
   // serving). `AVG_STATUS_WRONG_STATE` without a trained generator; nothing new to
   // learn is OK and trains nothing. `model_dir` may then be NULL.
   bool incremental;
+  // Voken decoder size for a BERT backbone.
+  size_t decoder_layers;
+  size_t decoder_d_model;
+  size_t max_text_tokens;
+  uint64_t seed;
 } AvgGeneratorTrainConfig;
 
 #ifdef __cplusplus
@@ -320,11 +333,13 @@ const char *avg_error_message(const struct AvgError *err);
 void avg_error_free(struct AvgError *err);
 
 // Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
+// `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
-// `config` is NULL or valid for writes.
+// `config` is NULL or valid for `size` bytes of writes.
 enum AvgStatus avg_index_config_default(struct AvgIndexConfig *config,
+                                        size_t size,
                                         struct AvgError **err);
 
 // Opens the index in directory `path`, creating it (and the directory) when it holds
@@ -585,12 +600,14 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         struct AvgError **err);
 
 // Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, and for fused
-// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`.
+// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
-// `options` is NULL or valid for writes.
+// `options` is NULL or valid for `size` bytes of writes.
 enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
+                                          size_t size,
                                           struct AvgError **err);
 
 // Answers one text query: writes up to `cap` hits (image id and score, best first) to
@@ -628,12 +645,14 @@ enum AvgStatus avg_search_batch(const struct AvgIndex *index,
                                 struct AvgError **err);
 
 // Fills `config` with the defaults: 20 epochs, batch 256, lr 1e-3, weights 1 / 0.25 / 1,
-// alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42.
+// alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42. `size` is
+// `sizeof(AvgTokenizerTrainConfig)` (it becomes `config->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
-// `config` is NULL or valid for writes.
+// `config` is NULL or valid for `size` bytes of writes.
 enum AvgStatus avg_tokenizer_train_config_default(struct AvgTokenizerTrainConfig *config,
+                                                  size_t size,
                                                   struct AvgError **err);
 
 // Trains the tokenizer on the images and captions in the index (with alignment on,
@@ -674,23 +693,28 @@ enum AvgStatus avg_index_image_vokens(const struct AvgIndex *index,
                                       struct AvgError **err);
 
 // Writes the codebook usage and collision counts of the current vokens to `*stats`;
-// `AVG_STATUS_WRONG_STATE` before the tokenizer is trained. Thread-safety: any thread.
+// `AVG_STATUS_WRONG_STATE` before the tokenizer is trained. `size` is
+// `sizeof(AvgTokenizerStats)` (it becomes `stats->struct_size`).
+// Thread-safety: any thread.
 //
 // # Safety
-// `stats` is NULL or writable.
+// `stats` is NULL or writable for `size` bytes.
 enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
                                          struct AvgTokenizerStats *stats,
+                                         size_t size,
                                          struct AvgError **err);
 
 // Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 // clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 // decoder, 32 text tokens, seed 42, attached texts learned, vector slot on) and
-// `model_dir` NULL, which must be set.
+// `model_dir` NULL, which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
+// becomes `config->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
-// `config` is NULL or valid for writes.
+// `config` is NULL or valid for `size` bytes of writes.
 enum AvgStatus avg_generator_train_config_default(struct AvgGeneratorTrainConfig *config,
+                                                  size_t size,
                                                   struct AvgError **err);
 
 // Trains the generator on every caption and attached text in the index, each paired

@@ -1,7 +1,6 @@
-//! Progress of training and of photo adds, reported to the host's callback (also the C struct `AvgProgress`).
+//! Progress of training and of photo adds, reported to the host's callback (the C ABI passes it on as `AvgProgress`).
 
 /// Which long call is reporting.
-#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stage {
     #[default]
@@ -13,7 +12,6 @@ pub enum Stage {
 
 /// One report, after every optimiser step (or batch of photos). Losses of the other
 /// stage are 0.
-#[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
     pub stage: Stage,

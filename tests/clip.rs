@@ -310,7 +310,10 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         .collect();
     unsafe {
         let mut config = std::mem::zeroed::<AvgIndexConfig>();
-        assert_eq!(avg_index_config_default(&mut config, std::ptr::null_mut()), AvgStatus::Ok);
+        assert_eq!(
+            avg_index_config_default(&mut config, size_of::<AvgIndexConfig>(), std::ptr::null_mut()),
+            AvgStatus::Ok
+        );
         config.dim = 16;
         let mut plain = std::ptr::null_mut();
         assert_eq!(avg_index_open(path.as_ptr(), &config, &mut plain, std::ptr::null_mut()), AvgStatus::Ok);
@@ -382,8 +385,8 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         assert_eq!(count, 3);
 
         // A stop from the callback is the call's status too.
-        unsafe extern "C" fn stop(_: *mut std::ffi::c_void, p: *const avg::Progress) -> bool {
-            assert_eq!((*p).stage, Stage::Images);
+        unsafe extern "C" fn stop(_: *mut std::ffi::c_void, p: *const AvgProgress) -> bool {
+            assert_eq!((*p).stage, AvgStage::Images);
             false
         }
         let ids: Vec<u64> = (100..140).collect();

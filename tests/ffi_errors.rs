@@ -19,13 +19,7 @@ impl Drop for Opened {
 }
 
 fn config() -> AvgIndexConfig {
-    AvgIndexConfig {
-        dim: DIM,
-        codebook_size: 16,
-        voken_len: 2,
-        device: c"cpu".as_ptr(),
-        image_encoder_dir: std::ptr::null(),
-    }
+    AvgIndexConfig { dim: DIM, codebook_size: 16, voken_len: 2, ..Default::default() }
 }
 
 fn open() -> Opened {
@@ -202,6 +196,35 @@ fn bad_configs_and_a_second_open_are_refused() {
 /// N 65536 with M 32 fits every limit on its own, but a default generator training
 /// step would hold 1.7e9 logits: refused up front with the knobs to turn.
 #[test]
+fn a_struct_size_this_library_does_not_know_is_refused() {
+    let o = open();
+    let path = o.path.as_ptr();
+    let bad = |size: usize| {
+        move |e| unsafe {
+            let cfg = AvgIndexConfig { struct_size: size, ..config() };
+            avg_index_open(path, &cfg, &mut null_mut(), e)
+        }
+    };
+    expect(bad(0), AvgStatus::InvalidArgument, "struct_size 0");
+    expect(bad(size_of::<AvgIndexConfig>() + 8), AvgStatus::InvalidArgument, "sizeof the struct");
+    unsafe {
+        // A zeroed struct, never given to its _default call, has struct_size 0.
+        let gen = std::mem::zeroed::<AvgGeneratorTrainConfig>();
+        expect(|e| avg_train_generator(o.index, &gen, None, null_mut(), e), AvgStatus::InvalidArgument, "struct_size");
+        let tok = AvgTokenizerTrainConfig { struct_size: 1, ..Default::default() };
+        expect(|e| avg_train_tokenizer(o.index, &tok, None, null_mut(), e), AvgStatus::InvalidArgument, "struct_size");
+        let opts = AvgSearchOptions { struct_size: 7, ..Default::default() };
+        let (mut hits, mut n) = ([AvgHit { id: 0, score: 0.0 }; 10], 0);
+        let search = |e| avg_search(o.index, c"q".as_ptr(), &opts, hits.as_mut_ptr(), 10, &mut n, e);
+        expect(search, AvgStatus::InvalidArgument, "struct_size 7");
+        let mut small = std::mem::zeroed::<AvgSearchOptions>();
+        let fill = |e| avg_search_options_default(&mut small, 8, e);
+        expect(fill, AvgStatus::InvalidArgument, "struct_size 8");
+        assert_eq!(small.struct_size, 0, "a refused size writes nothing");
+    }
+}
+
+#[test]
 fn a_training_step_too_large_to_allocate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
@@ -209,13 +232,9 @@ fn a_training_step_too_large_to_allocate_is_refused() {
     let mut index = null_mut();
     unsafe {
         assert_eq!(avg_index_open(path.as_ptr(), &cfg, &mut index, null_mut()), AvgStatus::Ok);
-        let mut g = std::mem::zeroed::<AvgGeneratorTrainConfig>();
-        avg_generator_train_config_default(&mut g, null_mut());
-        g.model_dir = c"/nonexistent-model".as_ptr();
+        let g = AvgGeneratorTrainConfig { model_dir: c"/nonexistent-model".as_ptr(), ..Default::default() };
         expect(|e| avg_train_generator(index, &g, None, null_mut(), e), AvgStatus::Limit, "lower batch_size");
-        let mut t = std::mem::zeroed::<avg::TokenizerTrainConfig>();
-        avg_tokenizer_train_config_default(&mut t, null_mut());
-        t.shared_codebook = false;
+        let t = AvgTokenizerTrainConfig { shared_codebook: false, ..Default::default() };
         expect(|e| avg_train_tokenizer(index, &t, None, null_mut(), e), AvgStatus::Limit, "shared codebook");
         avg_index_free(index);
     }
@@ -286,28 +305,31 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
     let id = 1u64;
     let text = c"a photo";
     let bad_utf8 = [0xffu8 as c_char, 0];
-    let mut hits = [avg::Hit { id: 0, score: 0.0 }; 4];
+    let mut hits = [AvgHit { id: 0, score: 0.0 }; 4];
     let (mut n, mut count, mut has) = (0usize, 0usize, false);
     let mut vokens = [0u32; 4];
     let mut out = [0f32; DIM];
     unsafe {
         assert!(!CStr::from_ptr(avg_version()).to_bytes().is_empty());
-        assert_eq!(refused(|e| avg_index_config_default(null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_config_default(null_mut(), size_of::<AvgIndexConfig>(), e)), NullPointer);
         let mut ro = null_mut();
         assert_eq!(refused(|e| avg_index_open_read_only(null(), null(), &mut ro, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), null_mut(), e)), NullPointer);
         assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), &mut ro, e)), Locked); // o writes it
         assert_eq!(refused(|e| avg_index_open_read_only(c"/nonexistent-index".as_ptr(), null(), &mut ro, e)), Io);
         assert!(ro.is_null());
-        assert_eq!(refused(|e| avg_search_options_default(null_mut(), e)), NullPointer);
-        assert_eq!(refused(|e| avg_tokenizer_train_config_default(null_mut(), e)), NullPointer);
-        assert_eq!(refused(|e| avg_generator_train_config_default(null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_search_options_default(null_mut(), size_of::<AvgSearchOptions>(), e)), NullPointer);
+        let tsize = size_of::<AvgTokenizerTrainConfig>();
+        assert_eq!(refused(|e| avg_tokenizer_train_config_default(null_mut(), tsize, e)), NullPointer);
+        let gsize = size_of::<AvgGeneratorTrainConfig>();
+        assert_eq!(refused(|e| avg_generator_train_config_default(null_mut(), gsize, e)), NullPointer);
         let mut opts = std::mem::zeroed::<AvgSearchOptions>();
-        assert_eq!(refused(|e| avg_search_options_default(&mut opts, e)), Ok);
-        let mut tcfg = std::mem::zeroed::<avg::TokenizerTrainConfig>();
-        assert_eq!(refused(|e| avg_tokenizer_train_config_default(&mut tcfg, e)), Ok);
+        assert_eq!(refused(|e| avg_search_options_default(&mut opts, size_of::<AvgSearchOptions>(), e)), Ok);
+        assert_eq!(opts.struct_size, size_of::<AvgSearchOptions>());
+        let mut tcfg = std::mem::zeroed::<AvgTokenizerTrainConfig>();
+        assert_eq!(refused(|e| avg_tokenizer_train_config_default(&mut tcfg, tsize, e)), Ok);
         let mut gcfg = std::mem::zeroed::<AvgGeneratorTrainConfig>();
-        assert_eq!(refused(|e| avg_generator_train_config_default(&mut gcfg, e)), Ok);
+        assert_eq!(refused(|e| avg_generator_train_config_default(&mut gcfg, gsize, e)), Ok);
 
         // Search: NULL handle, query and outputs; bad UTF-8; zero k; before training.
         assert_eq!(refused(|e| avg_search(null(), text.as_ptr(), &opts, hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
@@ -381,7 +403,7 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         // same with the malloc tuning off (a call that takes nothing and cannot fail).
         avg_set_heap_tuning(false);
         assert_eq!(refused(|e| avg_train_tokenizer(null(), &tcfg, None, null_mut(), e)), NullPointer);
-        let no_epochs = avg::TokenizerTrainConfig { epochs: 0, ..tcfg };
+        let no_epochs = AvgTokenizerTrainConfig { epochs: 0, ..tcfg };
         assert_eq!(refused(|e| avg_train_tokenizer(o.index, &no_epochs, None, null_mut(), e)), InvalidArgument);
         assert_ne!(refused(|e| avg_train_tokenizer(o.index, &tcfg, None, null_mut(), e)), Ok); // no images yet
         assert_eq!(refused(|e| avg_train_generator(null(), &gcfg, None, null_mut(), e)), NullPointer);
@@ -473,8 +495,9 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             NullPointer
         );
         let mut stats = std::mem::zeroed::<AvgTokenizerStats>();
-        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, e)), WrongState);
-        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), e)), NullPointer);
+        let ssize = size_of::<AvgTokenizerStats>();
+        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, ssize, e)), WrongState);
+        assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), ssize, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_remove_image(null(), id, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_remove_image(o.index, 99, e)), UnknownId);
         assert_eq!(refused(|e| avg_index_remove_image(o.index, id, e)), Ok);

@@ -67,9 +67,9 @@ using Hit = AvgHit;
 namespace detail {
 // A struct filled with its defaults by one of the C ABI's *_default functions.
 template <typename T>
-T defaults(AvgStatus (*fill)(T*, AvgError**)) {
+T defaults(AvgStatus (*fill)(T*, size_t, AvgError**)) {
     T value;
-    call([&](AvgError** e) { return fill(&value, e); });
+    call([&](AvgError** e) { return fill(&value, sizeof value, e); });
     return value;
 }
 }  // namespace detail

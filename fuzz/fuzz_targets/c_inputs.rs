@@ -6,7 +6,6 @@
 #![no_main]
 
 use avg::ffi::*;
-use avg::{Hit, TokenizerTrainConfig};
 use libfuzzer_sys::fuzz_target;
 use std::ffi::c_char;
 use std::ptr::{null, null_mut};
@@ -42,7 +41,7 @@ impl Bytes<'_> {
 fn fresh() -> (tempfile::TempDir, *mut AvgIndex) {
     let dir = tempfile::tempdir().unwrap();
     let path = std::ffi::CString::new(dir.path().join("i").to_str().unwrap()).unwrap();
-    let cfg = AvgIndexConfig { dim: DIM, codebook_size: 4, voken_len: 2, device: null(), image_encoder_dir: null() };
+    let cfg = AvgIndexConfig { dim: DIM, codebook_size: 4, voken_len: 2, ..Default::default() };
     let mut index = null_mut();
     assert_eq!(unsafe { avg_index_open(path.as_ptr(), &cfg, &mut index, null_mut()) }, AvgStatus::Ok);
     (dir, index)
@@ -65,6 +64,15 @@ fn trained() -> *const AvgIndex {
         .1 as *const AvgIndex
 }
 
+/// Mostly the struct's own size; otherwise any size up to it (a larger one would read
+/// past the struct, which a host's header could never make).
+fn struct_size<T>(b: &mut Bytes) -> usize {
+    match b.u8() & 1 {
+        0 => std::mem::size_of::<T>(),
+        _ => b.u64() as usize % (std::mem::size_of::<T>() + 1),
+    }
+}
+
 unsafe fn search(b: &mut Bytes) {
     let index = trained();
     let count = (b.u8() % 4) as usize;
@@ -73,6 +81,7 @@ unsafe fn search(b: &mut Bytes) {
     // k of any size: a batch must refuse k above the beam before it writes a hit.
     let k = if b.u8() & 1 == 1 { b.u64() as usize } else { (b.u8() % 12) as usize };
     let opts = AvgSearchOptions {
+        struct_size: struct_size::<AvgSearchOptions>(b),
         k,
         beam_size: (b.u8() % 12) as usize,
         rerank: b.u8() & 1 == 1,
@@ -83,7 +92,7 @@ unsafe fn search(b: &mut Bytes) {
         // Any size: backoff is bounded by the images indexed, not by the option.
         min_candidates: if b.u8() & 1 == 1 { b.u64() as usize } else { b.u8() as usize },
     };
-    let mut hits = [Hit { id: 0, score: 0.0 }; 64];
+    let mut hits = [AvgHit { id: 0, score: 0.0 }; 64];
     let mut counts = [0usize; 4];
     let mut n = 0;
     let mut err = null_mut();
@@ -117,6 +126,7 @@ fuzz_target!(|data: &[u8]| {
                 let path = std::ffi::CString::new(dir.path().join("i").to_str().unwrap()).unwrap();
                 let device = b.cstr();
                 let cfg = AvgIndexConfig {
+                    struct_size: struct_size::<AvgIndexConfig>(&mut b),
                     dim: b.u64() as usize % 20_000,
                     codebook_size: b.u64() as usize % 70_000,
                     voken_len: b.u8() as usize,
@@ -158,7 +168,8 @@ fuzz_target!(|data: &[u8]| {
                 let v: Vec<f32> = (0..8 * DIM).map(|i| (i as f32 * 0.37).sin()).collect();
                 let ids: Vec<u64> = (0..8).collect();
                 avg_index_add_images(index, ids.as_ptr(), null(), v.as_ptr(), 8, DIM, null_mut());
-                let cfg = TokenizerTrainConfig {
+                let cfg = AvgTokenizerTrainConfig {
+                    struct_size: struct_size::<AvgTokenizerTrainConfig>(&mut b),
                     epochs: (b.u8() % 3) as usize,
                     batch_size: b.u64() as usize,
                     learning_rate: b.f32() as f64,

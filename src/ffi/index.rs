@@ -1,76 +1,23 @@
 //! C entry points for opening an index and for its records.
 
-use super::train::{host_callback, AvgProgressFn};
+use super::types::{handle, host_callback, read_sized, write_sized, AvgIndex, AvgIndexConfig, AvgProgressFn};
 use super::{c_out, c_slice, c_str, guard, matrix_len, write_c_str, AvgError, AvgStatus};
-use crate::{Error, ImageSource, Index, IndexConfig, NewCaption, NewImage, NewPhoto, Result};
+use crate::{Error, ImageSource, Index, NewCaption, NewImage, NewPhoto, Result};
 use std::ffi::{c_char, c_void};
 
-/// An open index. Created by `avg_index_open`, freed by `avg_index_free`.
-/// Safe to share between threads: every call on it may run concurrently with any other,
-/// except `avg_index_free`, which must be the last call.
-pub struct AvgIndex {
-    pub(crate) inner: Index,
-}
-
-/// The shape of a new index and the device to compute on.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct AvgIndexConfig {
-    /// Length of every image and caption vector (1 to 16384).
-    pub dim: usize,
-    /// N, the codebook size (1 to 65536).
-    pub codebook_size: usize,
-    /// M, vokens per image (1 to 32).
-    pub voken_len: usize,
-    /// "cpu" (also when NULL), "cuda" or "cuda:N".
-    pub device: *const c_char,
-    /// NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
-    /// model.safetensors or pytorch_model.bin, tokenizer.json, optionally
-    /// preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
-    /// added from files or bytes, captions without vectors get text vectors, and a
-    /// rerank computes the query's vector. Not stored: name it at every open.
-    pub image_encoder_dir: *const c_char,
-}
-
-impl AvgIndexConfig {
-    unsafe fn to_rust(self) -> Result<IndexConfig> {
-        let device = if self.device.is_null() { "cpu" } else { c_str(self.device, "config.device")? };
-        Ok(IndexConfig {
-            dim: self.dim,
-            codebook_size: self.codebook_size,
-            voken_len: self.voken_len,
-            device: device.to_owned(),
-            image_encoder: if self.image_encoder_dir.is_null() {
-                None
-            } else {
-                Some(c_str(self.image_encoder_dir, "config.image_encoder_dir")?.into())
-            },
-        })
-    }
-}
-
 /// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
+/// `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
 /// Thread-safety: any thread.
 ///
 /// # Safety
-/// `config` is NULL or valid for writes.
+/// `config` is NULL or valid for `size` bytes of writes.
 #[no_mangle]
-pub unsafe extern "C" fn avg_index_config_default(config: *mut AvgIndexConfig, err: *mut *mut AvgError) -> AvgStatus {
-    guard(err, || {
-        let d = IndexConfig::default();
-        *c_out(config, "config")? = AvgIndexConfig {
-            dim: d.dim,
-            codebook_size: d.codebook_size,
-            voken_len: d.voken_len,
-            device: c"cpu".as_ptr(),
-            image_encoder_dir: std::ptr::null(),
-        };
-        Ok(())
-    })
-}
-
-pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
-    ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index"))
+pub unsafe extern "C" fn avg_index_config_default(
+    config: *mut AvgIndexConfig,
+    size: usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || write_sized(config, size, AvgIndexConfig::default(), "config"))
 }
 
 /// Opens the index in directory `path`, creating it (and the directory) when it holds
@@ -105,7 +52,10 @@ unsafe fn open_handle(
 ) -> Result<()> {
     let out = c_out(out, "out")?;
     let path = c_str(path, "path")?;
-    let config = config.as_ref().map(|c| c.to_rust()).transpose()?;
+    let config = match config.is_null() {
+        true => None,
+        false => Some(read_sized(config, "config")?.to_rust()?),
+    };
     let inner =
         if read_only { Index::open_read_only(path, config.as_ref())? } else { Index::open(path, config.as_ref())? };
     *out = Box::into_raw(Box::new(AvgIndex { inner }));
@@ -496,13 +446,7 @@ pub unsafe extern "C" fn avg_index_image_vector(
     dim: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
-        let index = handle(index)?;
-        index.with_records(|r| {
-            let v = r.vector(r.row(image_id)?);
-            copy_vector(v, out, dim)
-        })
-    })
+    guard(err, || copy_vector(&handle(index)?.image(image_id)?.vector, out, dim))
 }
 
 /// Copies the external key of image `image_id` into `buf` (see the string convention
@@ -521,10 +465,8 @@ pub unsafe extern "C" fn avg_index_image_key(
     err: *mut *mut AvgError,
 ) -> AvgStatus {
     guard(err, || {
-        handle(index)?.with_records(|r| {
-            let key = r.keys[r.row(image_id)?].as_deref().unwrap_or("");
-            write_c_str(key, buf, cap, len_out)
-        })
+        let image = handle(index)?.image(image_id)?;
+        write_c_str(image.key.as_deref().unwrap_or(""), buf, cap, len_out)
     })
 }
 
@@ -542,7 +484,7 @@ pub unsafe extern "C" fn avg_index_image_caption_count(
 ) -> AvgStatus {
     guard(err, || {
         let count_out = c_out(count_out, "count_out")?;
-        *count_out = handle(index)?.with_records(|r| r.row(image_id).map(|row| r.captions[row].len()))?;
+        *count_out = handle(index)?.image(image_id)?.captions.len();
         Ok(())
     })
 }
@@ -562,7 +504,7 @@ pub unsafe extern "C" fn avg_index_caption_text(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || handle(index)?.with_records(|r| write_c_str(&caption(r, image_id, i)?.text, buf, cap, len_out)))
+    guard(err, || write_c_str(&caption(index, image_id, i)?.text, buf, cap, len_out))
 }
 
 /// Copies the text vector of caption `i` of image `image_id` into `out` (`dim` floats)
@@ -583,19 +525,21 @@ pub unsafe extern "C" fn avg_index_caption_vector(
 ) -> AvgStatus {
     guard(err, || {
         let has_vector = c_out(has_vector, "has_vector")?;
-        handle(index)?.with_records(|r| {
-            let c = caption(r, image_id, i)?;
-            *has_vector = c.vector.is_some();
-            c.vector.as_deref().map_or(Ok(()), |v| copy_vector(v, out, dim))
-        })
+        let c = caption(index, image_id, i)?;
+        *has_vector = c.vector.is_some();
+        c.vector.as_deref().map_or(Ok(()), |v| copy_vector(v, out, dim))
     })
 }
 
-fn caption(r: &crate::records::Records, image_id: u64, i: usize) -> Result<&crate::Caption> {
-    let captions = &r.captions[r.row(image_id)?];
-    captions
-        .get(i)
-        .ok_or_else(|| Error::InvalidArgument(format!("caption {i} of image {image_id}: it has {}", captions.len())))
+/// # Safety
+/// `index` is NULL or a live handle.
+unsafe fn caption(index: *const AvgIndex, image_id: u64, i: usize) -> Result<crate::Caption> {
+    let mut captions = handle(index)?.image(image_id)?.captions;
+    let n = captions.len();
+    match i < n {
+        true => Ok(captions.swap_remove(i)),
+        false => Err(Error::InvalidArgument(format!("caption {i} of image {image_id}: it has {n}"))),
+    }
 }
 
 unsafe fn copy_vector(v: &[f32], out: *mut f32, dim: usize) -> Result<()> {

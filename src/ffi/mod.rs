@@ -13,17 +13,19 @@ mod error;
 mod index;
 mod search;
 mod train;
+mod types;
 
 pub use error::*;
 pub use index::*;
 pub use search::*;
 pub use train::*;
+pub use types::*;
 
 use crate::{limits, Error, Result};
 use std::ffi::{c_char, CStr};
 
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
-pub const AVG_ABI_VERSION: u32 = 4;
+pub const AVG_ABI_VERSION: u32 = 5;
 
 /// The library version `avg_version` returns, as numbers for the preprocessor (a test
 /// keeps them equal to the crate's version).

@@ -1,73 +1,24 @@
 //! C entry points for queries.
 
-use super::index::handle;
-use super::{c_out, c_slice, c_str, guard, matrix_len, AvgError, AvgIndex, AvgStatus};
-use crate::{Error, Hit, Result, SearchOptions};
+use super::types::{handle, read_sized, write_sized, AvgHit, AvgIndex, AvgSearchOptions};
+use super::{c_out, c_slice, c_str, guard, matrix_len, AvgError, AvgStatus};
+use crate::{Error, Hit, Result};
 use std::ffi::c_char;
 
-/// How to answer queries.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct AvgSearchOptions {
-    /// Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
-    /// outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
-    pub k: usize,
-    /// Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
-    pub beam_size: usize,
-    /// Re-order the beam's candidates by the dot product of the query vector with their
-    /// image vectors. Needs `query_vectors`, unless the index has an image encoder,
-    /// which then computes them.
-    pub rerank: bool,
-    /// One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
-    /// by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
-    /// which then computes them; a generator trained with a vector slot also reads them
-    /// (without, its slot stays empty).
-    pub query_vectors: *const f32,
-    pub dim: usize,
-    /// Generate the M codes only and return every image under the `beam_size` best code
-    /// prefixes, scored by code log-probability + `dense_weight` x (query vector . image
-    /// vector). Finds images whose disambiguator the generator never learned (photos
-    /// added later, without captions). Takes precedence over `rerank`.
-    pub fused: bool,
-    /// Weight of the dense similarity in the fused score (finite, at least 0).
-    pub dense_weight: f32,
-    /// Fused search: where the best code prefixes hold fewer images than this, the
-    /// prefixes the beam dropped join them, best first, until they do (prefix backoff:
-    /// thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
-    pub min_candidates: usize,
-}
-
-impl Default for AvgSearchOptions {
-    fn default() -> Self {
-        let d = SearchOptions::default();
-        AvgSearchOptions {
-            k: d.k,
-            beam_size: d.beam_size,
-            rerank: d.rerank,
-            query_vectors: std::ptr::null(),
-            dim: 0,
-            fused: d.fused,
-            dense_weight: d.dense_weight,
-            min_candidates: d.min_candidates,
-        }
-    }
-}
-
 /// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, and for fused
-/// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`.
+/// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+/// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`).
 /// Thread-safety: any thread.
 ///
 /// # Safety
-/// `options` is NULL or valid for writes.
+/// `options` is NULL or valid for `size` bytes of writes.
 #[no_mangle]
 pub unsafe extern "C" fn avg_search_options_default(
     options: *mut AvgSearchOptions,
+    size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
-        *c_out(options, "options")? = AvgSearchOptions::default();
-        Ok(())
-    })
+    guard(err, || write_sized(options, size, AvgSearchOptions::default(), "options"))
 }
 
 unsafe fn run(
@@ -76,15 +27,11 @@ unsafe fn run(
     options: *const AvgSearchOptions,
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
-    let o = options.as_ref().copied().unwrap_or_default();
-    let opts = SearchOptions {
-        k: o.k,
-        beam_size: o.beam_size,
-        rerank: o.rerank,
-        fused: o.fused,
-        dense_weight: o.dense_weight,
-        min_candidates: o.min_candidates,
+    let o = match options.is_null() {
+        true => AvgSearchOptions::default(),
+        false => read_sized(options, "options")?,
     };
+    let opts = o.to_rust();
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // leaves them to the index, which computes or refuses them.
     let vectors = if !o.query_vectors.is_null() {
@@ -114,7 +61,7 @@ pub unsafe extern "C" fn avg_search(
     index: *const AvgIndex,
     query: *const c_char,
     options: *const AvgSearchOptions,
-    out: *mut Hit,
+    out: *mut AvgHit,
     cap: usize,
     n_out: *mut usize,
     err: *mut *mut AvgError,
@@ -123,12 +70,12 @@ pub unsafe extern "C" fn avg_search(
         let n_out = c_out(n_out, "n_out")?;
         let query = c_str(query, "query")?;
         // Outputs are checked before the search runs, not after it found something.
-        let out: *mut Hit = if cap > 0 { c_out(out, "out")? } else { out };
+        let out: *mut AvgHit = if cap > 0 { c_out(out, "out")? } else { out };
         let (mut hits, _) = run(index, &[query], options)?;
         let hits = hits.remove(0);
         let n = hits.len().min(cap);
         if n > 0 {
-            std::slice::from_raw_parts_mut(out, n).copy_from_slice(&hits[..n]);
+            write_hits(std::slice::from_raw_parts_mut(out, n), &hits[..n]);
         }
         *n_out = n;
         Ok(())
@@ -149,7 +96,7 @@ pub unsafe extern "C" fn avg_search_batch(
     queries: *const *const c_char,
     count: usize,
     options: *const AvgSearchOptions,
-    out: *mut Hit,
+    out: *mut AvgHit,
     counts_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
@@ -161,13 +108,19 @@ pub unsafe extern "C" fn avg_search_batch(
             return Ok(());
         }
         let counts = std::slice::from_raw_parts_mut(c_out(counts_out, "counts_out")?, count);
-        let out: *mut Hit = c_out(out, "out")?;
+        let out: *mut AvgHit = c_out(out, "out")?;
         let (hits, k) = run(index, &texts, options)?;
         let out = std::slice::from_raw_parts_mut(out, matrix_len(count, k)?);
         for (i, h) in hits.iter().enumerate() {
-            out[i * k..][..h.len()].copy_from_slice(h);
+            write_hits(&mut out[i * k..][..h.len()], h);
             counts[i] = h.len();
         }
         Ok(())
     })
+}
+
+fn write_hits(out: &mut [AvgHit], hits: &[Hit]) {
+    for (o, h) in out.iter_mut().zip(hits) {
+        *o = h.into();
+    }
 }

@@ -9,9 +9,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use std::time::Instant;
 
-/// How to train the tokenizer. N and M come from the index. Also the C struct
-/// `AvgTokenizerTrainConfig`.
-#[repr(C)]
+/// How to train the tokenizer. N and M come from the index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenizerTrainConfig {
     pub epochs: usize,

@@ -80,8 +80,7 @@ impl SearchOptions {
 }
 
 /// One result: an indexed image and its score (the sum of its vokens' log-probabilities,
-/// or the dot product when reranked). Best first. Also the C struct `AvgHit`.
-#[repr(C)]
+/// or the dot product when reranked). Best first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub id: u64,

@@ -138,7 +138,7 @@ func Open(dir string, cfg *Config) (*Index, error) {
 		cdev := C.CString(dev)
 		defer C.free(unsafe.Pointer(cdev))
 		ccfg = &C.AvgIndexConfig{}
-		C.avg_index_config_default(ccfg, nil) // cannot fail: the pointer is valid
+		C.avg_index_config_default(ccfg, C.size_t(unsafe.Sizeof(*ccfg)), nil) // cannot fail: pointer and size are valid
 		ccfg.dim, ccfg.device = C.size_t(cfg.Dim), cdev
 		if cfg.CodebookSize != 0 {
 			ccfg.codebook_size = C.size_t(cfg.CodebookSize)
@@ -430,20 +430,45 @@ func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool,
 	return err
 }
 
-// TokenizerConfig is how to train the tokenizer (AvgTokenizerTrainConfig).
-type TokenizerConfig = C.AvgTokenizerTrainConfig
+// TokenizerConfig is how to train the tokenizer; start from DefaultTokenizerConfig.
+type TokenizerConfig struct {
+	Epochs       int
+	BatchSize    int
+	LearningRate float64
+	ReconWeight  float32 // weight of L_recon
+	CommitWeight float32 // weight of the commitment term
+	Align        bool    // L_align on (true) or off (the ablation)
+	AlignWeight  float32
+	// SharedCodebook: one codebook for all M levels (true) or one per level.
+	SharedCodebook   bool
+	Hidden           int // width of the encoder and decoder MLPs
+	KMeansIterations int
+	Seed             uint64
+}
 
 // DefaultTokenizerConfig is libavg's default tokenizer training.
 func DefaultTokenizerConfig() TokenizerConfig {
-	var c TokenizerConfig
-	C.avg_tokenizer_train_config_default(&c, nil)
-	return c
+	var c C.AvgTokenizerTrainConfig
+	C.avg_tokenizer_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
+	return TokenizerConfig{Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
+		ReconWeight: float32(c.recon_weight), CommitWeight: float32(c.commit_weight), Align: bool(c.align),
+		AlignWeight: float32(c.align_weight), SharedCodebook: bool(c.shared_codebook), Hidden: int(c.hidden),
+		KMeansIterations: int(c.kmeans_iterations), Seed: uint64(c.seed)}
 }
 
 // TrainTokenizer trains the tokenizer on the index's images and captions.
 func (ix *Index) TrainTokenizer(ctx context.Context, cfg TokenizerConfig, progress func(Progress) bool) error {
+	if cfg.Epochs < 0 || cfg.BatchSize < 0 || cfg.Hidden < 0 || cfg.KMeansIterations < 0 {
+		return &Error{Code: StatusInvalidArgument, Message: "TokenizerConfig: Epochs, BatchSize, Hidden and KMeansIterations must not be negative"}
+	}
+	var c C.AvgTokenizerTrainConfig
+	C.avg_tokenizer_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
+	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
+	c.recon_weight, c.commit_weight, c.align_weight = C.float(cfg.ReconWeight), C.float(cfg.CommitWeight), C.float(cfg.AlignWeight)
+	c.align, c.shared_codebook = C.bool(cfg.Align), C.bool(cfg.SharedCodebook)
+	c.hidden, c.kmeans_iterations, c.seed = C.size_t(cfg.Hidden), C.size_t(cfg.KMeansIterations), C.uint64_t(cfg.Seed)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
-		return C.avg_train_tokenizer(h, &cfg, fn, ud, cerr)
+		return C.avg_train_tokenizer(h, &c, fn, ud, cerr)
 	})
 }
 
@@ -463,7 +488,7 @@ type GeneratorConfig struct {
 // DefaultGeneratorConfig is libavg's default generator training on modelDir.
 func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
 	var c C.AvgGeneratorTrainConfig
-	C.avg_generator_train_config_default(&c, nil)
+	C.avg_generator_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
 	return GeneratorConfig{ModelDir: modelDir, Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
 		BeamSize: int(c.beam_size), Dis: bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed)}
 }
@@ -471,7 +496,7 @@ func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
 // TrainGenerator trains the generator on every caption in the index.
 func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progress func(Progress) bool) error {
 	var c C.AvgGeneratorTrainConfig
-	C.avg_generator_train_config_default(&c, nil)
+	C.avg_generator_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
 	if err := noNUL("ModelDir", cfg.ModelDir); err != nil {
 		return err
 	}
@@ -513,7 +538,7 @@ func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
 		return nil, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("K %d and BeamSize %d must not be negative", opts.K, opts.BeamSize)}
 	}
 	var o C.AvgSearchOptions
-	C.avg_search_options_default(&o, nil)
+	C.avg_search_options_default(&o, C.size_t(unsafe.Sizeof(o)), nil)
 	if opts.K > 0 {
 		o.k = C.size_t(opts.K)
 	}

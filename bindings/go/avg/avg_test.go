@@ -106,7 +106,7 @@ func smallConfig() *Config { return &Config{Dim: dim, CodebookSize: 32, VokenLen
 
 func tokenizerConfig() TokenizerConfig {
 	c := DefaultTokenizerConfig()
-	c.epochs, c.batch_size, c.hidden = 10, 64, 64
+	c.Epochs, c.BatchSize, c.Hidden = 10, 64, 64
 	return c
 }
 
@@ -353,7 +353,7 @@ func TestCloseStopsATrainingAndSearchesReturnAtOnce(t *testing.T) {
 	done := make(chan error)
 	go func() {
 		cfg := tokenizerConfig()
-		cfg.epochs = 100000
+		cfg.Epochs = 100000
 		done <- ix.TrainTokenizer(context.Background(), cfg, func(Progress) bool {
 			once.Do(func() { close(started) })
 			return true

@@ -1,0 +1,497 @@
+//! Every type the header declares besides statuses and errors, with its conversions to
+//! and from the safe types: the entry points see only these and the safe API.
+//!
+//! Structs a host fills (`AvgIndexConfig`, `AvgSearchOptions`, `AvgTokenizerTrainConfig`,
+//! `AvgGeneratorTrainConfig`) or receives into its own memory (`AvgTokenizerStats`)
+//! begin with `struct_size`, their size in the host's header, so that later versions can
+//! append fields without breaking binaries built against older headers: the library
+//! touches only that many bytes, and fields past them keep their defaults. Fields are
+//! only ever appended, and each of these structs ends without tail padding (checked
+//! below), so an appended field never lands in bytes an older host left undefined.
+//! `AvgProgress` is only read by hosts, through a pointer, and also only grows at its
+//! end; `AvgHit` fills arrays and never changes.
+
+use super::c_str;
+use crate::{
+    limits, Error, GeneratorTrainConfig, Hit, Index, IndexConfig, Progress, Result, SearchOptions, Stage,
+    TokenizerTrainConfig, VokenStats,
+};
+use std::ffi::{c_char, c_void};
+use std::mem::{offset_of, size_of};
+
+/// An open index. Created by `avg_index_open`, freed by `avg_index_free`.
+/// Safe to share between threads: every call on it may run concurrently with any other,
+/// except `avg_index_free`, which must be the last call.
+pub struct AvgIndex {
+    pub(crate) inner: Index,
+}
+
+/// The index behind a handle.
+///
+/// # Safety
+/// `ptr` is NULL or a live handle.
+pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
+    ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index"))
+}
+
+/// A struct that begins with `struct_size` and only grows at its end.
+pub(crate) trait Growable: Copy + Default {
+    /// Its size when `struct_size` was introduced (ABI 5): no host's is smaller.
+    const FIRST_SIZE: usize;
+}
+
+fn check_size<T: Growable>(size: usize, what: &'static str) -> Result<()> {
+    if size < T::FIRST_SIZE || size > size_of::<T>() {
+        return Err(Error::InvalidArgument(format!(
+            "{what}: struct_size {size}, this libavg takes {} to {} (sizeof the struct in its header)",
+            T::FIRST_SIZE,
+            size_of::<T>()
+        )));
+    }
+    Ok(())
+}
+
+/// A host's struct: its `struct_size` bytes, the defaults past them.
+///
+/// # Safety
+/// `ptr` is NULL or points to a struct of the size its first field states.
+pub(crate) unsafe fn read_sized<T: Growable>(ptr: *const T, what: &'static str) -> Result<T> {
+    if ptr.is_null() {
+        return Err(Error::NullPointer(what));
+    }
+    let size = ptr.cast::<usize>().read();
+    check_size::<T>(size, what)?;
+    let mut value = T::default();
+    std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&raw mut value).cast::<u8>(), size);
+    Ok(value)
+}
+
+/// Writes the first `size` bytes of `value` into a host's struct, `struct_size` = `size`.
+///
+/// # Safety
+/// `ptr` is NULL or writable for `size` bytes.
+pub(crate) unsafe fn write_sized<T: Growable>(ptr: *mut T, size: usize, value: T, what: &'static str) -> Result<()> {
+    if ptr.is_null() {
+        return Err(Error::NullPointer(what));
+    }
+    check_size::<T>(size, what)?;
+    std::ptr::copy_nonoverlapping((&raw const value).cast::<u8>(), ptr.cast::<u8>(), size);
+    ptr.cast::<usize>().write(size);
+    Ok(())
+}
+
+/// Declares `$t` growable from its present size, and checks that it begins with
+/// `struct_size` and ends at `$last` without tail padding.
+macro_rules! growable {
+    ($t:ty, $last:ident: $last_ty:ty) => {
+        impl Growable for $t {
+            const FIRST_SIZE: usize = size_of::<$t>();
+        }
+        const _: () = assert!(offset_of!($t, struct_size) == 0);
+        const _: () = assert!(offset_of!($t, $last) + size_of::<$last_ty>() == size_of::<$t>());
+    };
+}
+
+/// The shape of a new index and the device to compute on.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgIndexConfig {
+    /// `sizeof(AvgIndexConfig)`; `avg_index_config_default` sets it.
+    pub struct_size: usize,
+    /// Length of every image and caption vector (1 to 16384).
+    pub dim: usize,
+    /// N, the codebook size (1 to 65536).
+    pub codebook_size: usize,
+    /// M, the codes per image (1 to 32); each image also gets a disambiguator voken.
+    pub voken_len: usize,
+    /// "cpu" (also when NULL), "cuda" or "cuda:N".
+    pub device: *const c_char,
+    /// NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
+    /// model.safetensors or pytorch_model.bin, tokenizer.json, optionally
+    /// preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
+    /// added from files or bytes, captions without vectors get text vectors, and a
+    /// rerank computes the query's vector. Not stored: name it at every open.
+    pub image_encoder_dir: *const c_char,
+}
+growable!(AvgIndexConfig, image_encoder_dir: *const c_char);
+
+impl Default for AvgIndexConfig {
+    fn default() -> Self {
+        let d = IndexConfig::default();
+        AvgIndexConfig {
+            struct_size: size_of::<Self>(),
+            dim: d.dim,
+            codebook_size: d.codebook_size,
+            voken_len: d.voken_len,
+            device: c"cpu".as_ptr(),
+            image_encoder_dir: std::ptr::null(),
+        }
+    }
+}
+
+impl AvgIndexConfig {
+    /// # Safety
+    /// The strings are NULL or NUL-terminated.
+    pub(crate) unsafe fn to_rust(self) -> Result<IndexConfig> {
+        let device = if self.device.is_null() { "cpu" } else { c_str(self.device, "config.device")? };
+        let encoder = match self.image_encoder_dir.is_null() {
+            true => None,
+            false => Some(c_str(self.image_encoder_dir, "config.image_encoder_dir")?.into()),
+        };
+        Ok(IndexConfig {
+            dim: self.dim,
+            codebook_size: self.codebook_size,
+            voken_len: self.voken_len,
+            device: device.to_owned(),
+            image_encoder: encoder,
+        })
+    }
+}
+
+/// How to answer queries.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgSearchOptions {
+    /// `sizeof(AvgSearchOptions)`; `avg_search_options_default` sets it.
+    pub struct_size: usize,
+    /// Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
+    /// outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
+    pub k: usize,
+    /// Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
+    pub beam_size: usize,
+    /// Re-order the beam's candidates by the dot product of the query vector with their
+    /// image vectors. Needs `query_vectors`, unless the index has an image encoder,
+    /// which then computes them.
+    pub rerank: bool,
+    /// Generate the M codes only and return every image under the `beam_size` best code
+    /// prefixes, scored by code log-probability + `dense_weight` x (query vector . image
+    /// vector). Finds images whose disambiguator the generator never learned (photos
+    /// added later, without captions). Takes precedence over `rerank`.
+    pub fused: bool,
+    /// Weight of the dense similarity in the fused score (finite, at least 0).
+    pub dense_weight: f32,
+    /// One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
+    /// by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
+    /// which then computes them; a generator trained with a vector slot also reads them
+    /// (without, its slot stays empty).
+    pub query_vectors: *const f32,
+    pub dim: usize,
+    /// Fused search: where the best code prefixes hold fewer images than this, the
+    /// prefixes the beam dropped join them, best first, until they do (prefix backoff:
+    /// thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
+    pub min_candidates: usize,
+}
+growable!(AvgSearchOptions, min_candidates: usize);
+
+impl Default for AvgSearchOptions {
+    fn default() -> Self {
+        let d = SearchOptions::default();
+        AvgSearchOptions {
+            struct_size: size_of::<Self>(),
+            k: d.k,
+            beam_size: d.beam_size,
+            rerank: d.rerank,
+            fused: d.fused,
+            dense_weight: d.dense_weight,
+            query_vectors: std::ptr::null(),
+            dim: 0,
+            min_candidates: d.min_candidates,
+        }
+    }
+}
+
+impl AvgSearchOptions {
+    pub(crate) fn to_rust(self) -> SearchOptions {
+        SearchOptions {
+            k: self.k,
+            beam_size: self.beam_size,
+            rerank: self.rerank,
+            fused: self.fused,
+            dense_weight: self.dense_weight,
+            min_candidates: self.min_candidates,
+        }
+    }
+}
+
+/// One search result: an indexed image and its score, best first. Filled into arrays,
+/// so its layout never changes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AvgHit {
+    pub id: u64,
+    /// The sum of its vokens' log-probabilities, the fused score, or the dot product
+    /// when reranked.
+    pub score: f32,
+}
+
+impl From<&Hit> for AvgHit {
+    fn from(h: &Hit) -> Self {
+        AvgHit { id: h.id, score: h.score }
+    }
+}
+
+/// Which long call is reporting.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvgStage {
+    Tokenizer = 0,
+    Generator = 1,
+    /// Photos being added: one report per batch of photos, no losses.
+    Images = 2,
+}
+
+/// One progress report, after every optimiser step (or batch of photos). Losses of the
+/// other stage are 0. Valid during the callback only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgProgress {
+    pub stage: AvgStage,
+    /// 0-based epoch, out of `epochs`.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 0-based step within the epoch, out of `steps_per_epoch`.
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    /// The weighted total that was minimised.
+    pub loss: f32,
+    pub loss_recon: f32,
+    pub loss_commit: f32,
+    pub loss_align: f32,
+    pub loss_gen: f32,
+    pub loss_dis: f32,
+    pub samples_per_second: f32,
+}
+
+impl From<&Progress> for AvgProgress {
+    fn from(p: &Progress) -> Self {
+        let stage = match p.stage {
+            Stage::Tokenizer => AvgStage::Tokenizer,
+            Stage::Generator => AvgStage::Generator,
+            Stage::Images => AvgStage::Images,
+        };
+        AvgProgress {
+            stage,
+            epoch: p.epoch,
+            epochs: p.epochs,
+            step: p.step,
+            steps_per_epoch: p.steps_per_epoch,
+            loss: p.loss,
+            loss_recon: p.loss_recon,
+            loss_commit: p.loss_commit,
+            loss_align: p.loss_align,
+            loss_gen: p.loss_gen,
+            loss_dis: p.loss_dis,
+            samples_per_second: p.samples_per_second,
+        }
+    }
+}
+
+/// Called after every training step (or batch of photos added) with the host's
+/// `user_data`; return false to stop cleanly. Runs on the thread that called the
+/// training function.
+pub type AvgProgressFn = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: *const AvgProgress) -> bool>;
+
+/// The host's progress callback (NULL: never stop) as the safe API takes it.
+///
+/// # Safety
+/// `progress` is NULL or safe to call with `user_data` for as long as the closure lives.
+pub(crate) unsafe fn host_callback(progress: AvgProgressFn, user_data: *mut c_void) -> impl FnMut(&Progress) -> bool {
+    // SAFETY: the caller of the entry point vouches for `progress` and `user_data`.
+    move |p| progress.is_none_or(|f| unsafe { f(user_data, &AvgProgress::from(p)) })
+}
+
+/// The tokenizer config's fields, listed once for both directions.
+macro_rules! tokenizer_fields {
+    ($src:expr, $dst:ident { $($rest:tt)* }) => {
+        $dst {
+            epochs: $src.epochs,
+            batch_size: $src.batch_size,
+            learning_rate: $src.learning_rate,
+            recon_weight: $src.recon_weight,
+            commit_weight: $src.commit_weight,
+            align: $src.align,
+            align_weight: $src.align_weight,
+            shared_codebook: $src.shared_codebook,
+            hidden: $src.hidden,
+            kmeans_iterations: $src.kmeans_iterations,
+            seed: $src.seed,
+            $($rest)*
+        }
+    };
+}
+
+/// How to train the tokenizer. N and M come from the index.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgTokenizerTrainConfig {
+    /// `sizeof(AvgTokenizerTrainConfig)`; `avg_tokenizer_train_config_default` sets it.
+    pub struct_size: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Weight of L_recon, ||decoder(z_q) - v_image||^2.
+    pub recon_weight: f32,
+    /// Weight of the commitment term (0.25 by default; the codebook term has weight 1).
+    pub commit_weight: f32,
+    /// L_align, ||decoder(z_q) - v_caption||^2, on or off (the paper's ablation).
+    pub align: bool,
+    pub align_weight: f32,
+    /// One codebook for all M levels (the paper) or one per level.
+    pub shared_codebook: bool,
+    /// Width of the encoder and decoder MLPs.
+    pub hidden: usize,
+    pub kmeans_iterations: usize,
+    pub seed: u64,
+}
+growable!(AvgTokenizerTrainConfig, seed: u64);
+
+impl Default for AvgTokenizerTrainConfig {
+    fn default() -> Self {
+        tokenizer_fields!(TokenizerTrainConfig::default(), AvgTokenizerTrainConfig { struct_size: size_of::<Self>() })
+    }
+}
+
+impl AvgTokenizerTrainConfig {
+    pub(crate) fn to_rust(self) -> TokenizerTrainConfig {
+        tokenizer_fields!(self, TokenizerTrainConfig {})
+    }
+}
+
+/// Codebook statistics of an index's current vokens.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgTokenizerStats {
+    /// `sizeof(AvgTokenizerStats)`; set by `avg_index_tokenizer_stats`.
+    pub struct_size: usize,
+    /// M.
+    pub voken_len: usize,
+    /// Fraction of the N codes used at each level; entries past `voken_len` are 0.
+    pub usage_per_level: [f32; limits::MAX_VOKEN_LEN],
+    /// Images whose M codes another image shares (told apart by their last voken).
+    pub collided_images: usize,
+    pub largest_collision_group: usize,
+}
+growable!(AvgTokenizerStats, largest_collision_group: usize);
+
+impl Default for AvgTokenizerStats {
+    fn default() -> Self {
+        AvgTokenizerStats {
+            struct_size: size_of::<Self>(),
+            voken_len: 0,
+            usage_per_level: [0.0; limits::MAX_VOKEN_LEN],
+            collided_images: 0,
+            largest_collision_group: 0,
+        }
+    }
+}
+
+impl From<&VokenStats> for AvgTokenizerStats {
+    fn from(s: &VokenStats) -> Self {
+        let mut usage = [0.0; limits::MAX_VOKEN_LEN];
+        usage[..s.usage_per_level.len()].copy_from_slice(&s.usage_per_level);
+        AvgTokenizerStats {
+            struct_size: size_of::<Self>(),
+            voken_len: s.usage_per_level.len(),
+            usage_per_level: usage,
+            collided_images: s.collided_images,
+            largest_collision_group: s.largest_collision_group,
+        }
+    }
+}
+
+/// The generator config's fields but `model_dir`, listed once for both directions.
+macro_rules! generator_fields {
+    ($src:expr, $dst:ident { $($rest:tt)* }) => {
+        $dst {
+            epochs: $src.epochs,
+            batch_size: $src.batch_size,
+            learning_rate: $src.learning_rate,
+            weight_decay: $src.weight_decay,
+            max_grad_norm: $src.max_grad_norm,
+            gen_weight: $src.gen_weight,
+            dis: $src.dis,
+            dis_weight: $src.dis_weight,
+            beam_size: $src.beam_size,
+            dis_fraction: $src.dis_fraction,
+            dis_temperature: $src.dis_temperature,
+            init_from_codebook: $src.init_from_codebook,
+            index_texts: $src.index_texts,
+            index_vectors: $src.index_vectors,
+            incremental: $src.incremental,
+            decoder_layers: $src.decoder_layers,
+            decoder_d_model: $src.decoder_d_model,
+            max_text_tokens: $src.max_text_tokens,
+            seed: $src.seed,
+            $($rest)*
+        }
+    };
+}
+
+/// How to train the generator; start from `avg_generator_train_config_default` and set
+/// `model_dir`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AvgGeneratorTrainConfig {
+    /// `sizeof(AvgGeneratorTrainConfig)`; `avg_generator_train_config_default` sets it.
+    pub struct_size: usize,
+    /// A Hugging Face checkpoint directory (config.json, tokenizer.json,
+    /// model.safetensors): a T5, or a BERT-family encoder in front of a voken decoder.
+    pub model_dir: *const c_char,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clip; 0 turns it off.
+    pub max_grad_norm: f64,
+    pub gen_weight: f32,
+    /// The discriminative loss on (true) or off (the ablation).
+    pub dis: bool,
+    pub dis_weight: f32,
+    /// Beam size of the discriminative loss's candidates.
+    pub beam_size: usize,
+    /// Share of each batch (0 to 1] that also gets the discriminative loss.
+    pub dis_fraction: f32,
+    pub dis_temperature: f32,
+    /// Code embeddings start from the tokenizer's codebook (true) or at random.
+    pub init_from_codebook: bool,
+    /// Also learn the texts attached to images (`avg_index_attach_texts`) as
+    /// pseudo-queries of them (true), or captions alone.
+    pub index_texts: bool,
+    /// Give the generator a vector memory slot (true): captions enter with their text
+    /// vectors, queries with theirs (`AvgSearchOptions.query_vectors`, or the image
+    /// encoder's), and images with no text at all are learned from their own vectors.
+    pub index_vectors: bool,
+    /// An indexing pass: the current generator goes on learning the images added since
+    /// it trained, replaying as many pairs of images it learned before, for `epochs`;
+    /// installed when the pass ends (a cancelled pass leaves the previous generator
+    /// serving). `AVG_STATUS_WRONG_STATE` without a trained generator; nothing new to
+    /// learn is OK and trains nothing. `model_dir` may then be NULL.
+    pub incremental: bool,
+    /// Voken decoder size for a BERT backbone.
+    pub decoder_layers: usize,
+    pub decoder_d_model: usize,
+    pub max_text_tokens: usize,
+    pub seed: u64,
+}
+growable!(AvgGeneratorTrainConfig, seed: u64);
+
+impl Default for AvgGeneratorTrainConfig {
+    fn default() -> Self {
+        generator_fields!(
+            GeneratorTrainConfig::default(),
+            AvgGeneratorTrainConfig { struct_size: size_of::<Self>(), model_dir: std::ptr::null() }
+        )
+    }
+}
+
+impl AvgGeneratorTrainConfig {
+    /// # Safety
+    /// `model_dir` is NULL or NUL-terminated.
+    pub(crate) unsafe fn to_rust(self) -> Result<GeneratorTrainConfig> {
+        let model_dir = match self.incremental && self.model_dir.is_null() {
+            true => Default::default(),
+            false => c_str(self.model_dir, "config.model_dir")?.into(),
+        };
+        Ok(generator_fields!(self, GeneratorTrainConfig { model_dir }))
+    }
+}
