@@ -5,11 +5,22 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The directory holding libavg.so: `<target>/<profile>/deps`, beside this test binary
-/// (cargo builds the cdylib there for the tests; it is copied up only by `cargo build`).
+/// A directory laid out as an installed libavg: `libavg.so` for the linker and only
+/// `libavg.so.<AVG_ABI_VERSION>` for the loader, both links to the cdylib cargo built for
+/// the tests (in `<target>/<profile>/deps`, beside this test binary). An example runs
+/// only if the library's soname names the header's ABI version.
 fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().to_path_buf()
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let dir = deps.with_file_name("c-example-lib");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["libavg.so".to_owned(), format!("libavg.so.{}", avg::ffi::AVG_ABI_VERSION)] {
+        // Tests run in parallel: another may have made the link already.
+        match std::os::unix::fs::symlink(deps.join("libavg.so"), dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => panic!("linking libavg.so: {e}"),
+            _ => {}
+        }
+    }
+    dir
 }
 
 /// Compiles an example with the system C compiler (or C++ compiler for `.cpp`).

@@ -1,16 +1,16 @@
 // Package avg is the Go interface to libavg, generative text-to-image retrieval.
 //
-// It wraps the C ABI of libavg (include/avg.h) with cgo. Build libavg first
-// (cargo build --release at the repository root); the package links
-// target/release/libavg.so.
+// It wraps the C ABI of libavg (avg.h) with cgo and finds the installed library
+// through pkg-config: build and install libavg first (cargo build --release, then
+// scripts/install.sh PREFIX at the repository root) and put PREFIX/lib/pkgconfig on
+// PKG_CONFIG_PATH. Binaries then load libavg.so from PREFIX/lib.
 //
 // An *Index is safe for concurrent use by many goroutines. Errors are *Error values
 // carrying libavg's status code and message.
 package avg
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../../target/release -lavg -Wl,-rpath,${SRCDIR}/../../../target/release
+#cgo pkg-config: avg
 #include <stdlib.h>
 #include "avg.h"
 
