@@ -102,9 +102,9 @@ fn manifest_from_a_newer_version_or_pointing_outside_is_refused() {
     saved_index(dir.path());
     let m = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
-    let newer = text.replacen("\"format_version\": 2", "\"format_version\": 3", 1);
+    let newer = text.replacen("\"format_version\": 3", "\"format_version\": 4", 1);
     std::fs::write(&m, newer).unwrap();
-    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 3, supported: 2 })));
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 4, supported: 3 })));
     let file = data_file(dir.path(), "records-");
     let name = file.file_name().unwrap().to_str().unwrap();
     std::fs::write(&m, text.replace(name, "../../etc/passwd")).unwrap();
@@ -216,16 +216,44 @@ fn names(dir: &Path) -> Vec<String> {
     n
 }
 
-#[test]
-fn a_format_1_index_opens_and_keeps_its_records() {
+/// A copy of `tests/data/index-v2`, saved by libavg 0.1.0 in format 2 (20 images with
+/// two captions each, texts attached to image 3, a trained tokenizer), with its
+/// manifest's format version set to `version`.
+fn format_2_index(version: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    saved_index(dir.path()); // no attached texts: its records file is format 1's too
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/index-v2");
+    for entry in std::fs::read_dir(fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
     let m = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
-    std::fs::write(&m, text.replacen("\"format_version\": 2", "\"format_version\": 1", 1)).unwrap();
-    let index = Index::open(dir.path(), None).unwrap();
-    assert_eq!((index.image_count(), index.caption_count()), (50, 100));
-    assert!(index.image(7).unwrap().texts.is_empty());
+    std::fs::write(&m, text.replacen("\"format_version\": 2", &format!("\"format_version\": {version}"), 1)).unwrap();
+    dir
+}
+
+#[test]
+fn format_1_and_2_indexes_open_keep_their_records_and_save_as_format_3() {
+    for version in [1, 2] {
+        let dir = format_2_index(version);
+        let index = Index::open(dir.path(), None).unwrap();
+        assert_eq!((index.image_count(), index.caption_count()), (20, 40));
+        assert_eq!(index.image(3).unwrap().texts, ["beach", "dog"]);
+        assert_eq!(index.image(7).unwrap().vector, vector(7));
+        let vokens = index.vokens(7).unwrap();
+        // Saved again: format 3, CRC-32 checksums, the tokenizer's kept file included.
+        index.add_images(&[NewImage { id: 99, key: None, vector: &vector(99) }]).unwrap();
+        index.save().unwrap();
+        drop(index);
+        let text = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+        assert!(text.contains("\"format_version\": 3"), "{text}");
+        let tokenizer = data_file(dir.path(), "tokenizer-");
+        let crc = avg::file_checksum(&std::fs::read(&tokenizer).unwrap());
+        assert_eq!(crc.len(), 8);
+        assert!(text.contains(&crc), "{text}");
+        let index = Index::open(dir.path(), None).unwrap();
+        assert_eq!((index.image_count(), index.vokens(7).unwrap()), (21, vokens));
+    }
 }
 
 #[test]

@@ -54,9 +54,15 @@ pub(crate) fn read_regular(path: &Path, size: Option<u64>, max: u64) -> Result<V
     Ok(bytes)
 }
 
-/// 64-bit FNV-1a over 8-byte words: cheap enough for gigabytes, catches truncation and
-/// flipped bits (it guards against damage, not against an adversary).
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+/// CRC-32 (the one of zlib, gzip and PNG): format 3's checksum, which any CRC tool can
+/// check. It guards against damage (truncation, flipped bits), not an adversary.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// 64-bit FNV-1a over 8-byte words, formats 1 and 2's own checksum: kept to verify
+/// indexes saved in those formats.
+pub(crate) fn fnv_words(bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
     let mut words = bytes.chunks_exact(8);
@@ -152,13 +158,17 @@ mod tests {
     }
 
     #[test]
-    fn checksum_sees_truncation_and_flips() {
+    fn checksums_see_truncation_and_flips() {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        let c = checksum(&data);
-        assert_ne!(c, checksum(&data[..999]));
-        let mut flipped = data.clone();
-        flipped[500] ^= 1;
-        assert_ne!(c, checksum(&flipped));
+        // The standard CRC-32 check value.
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        for sum in [|b: &[u8]| crc32(b) as u64, fnv_words] {
+            let c = sum(&data);
+            assert_ne!(c, sum(&data[..999]));
+            let mut flipped = data.clone();
+            flipped[500] ^= 1;
+            assert_ne!(c, sum(&flipped));
+        }
     }
 
     #[test]

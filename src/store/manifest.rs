@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Highest on-disk format this library reads and the one it writes. Format 2 added the
-/// texts attached to images; format 1 indexes open as they are.
-pub const FORMAT_VERSION: u32 = 2;
+/// Highest on-disk format this library reads and the one it writes. Format 3 checks data
+/// files with CRC-32 (formats 1 and 2 with a checksum of their own); format 2 added the
+/// texts attached to images. Format 1 and 2 indexes open as they are and are saved in
+/// format 3.
+pub const FORMAT_VERSION: u32 = 3;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 /// A manifest names files and model configs only: anything larger is not one.
@@ -55,10 +57,19 @@ pub(crate) struct ModelEntry {
     pub weights: FileRef,
 }
 
-/// The checksum `manifest.json` records for a data file (16 hex digits), for tools that
-/// write or check index directories.
+/// The checksum `manifest.json` records for a data file, for tools that write or check
+/// index directories: its CRC-32 in 8 hex digits, as `crc32`, `rhash --crc32` or
+/// Python's `zlib.crc32` print it.
 pub fn file_checksum(bytes: &[u8]) -> String {
-    format!("{:016x}", files::checksum(bytes))
+    format!("{:08x}", files::crc32(bytes))
+}
+
+/// The checksum a manifest of format `version` records.
+fn checksum_in(version: u32, bytes: &[u8]) -> String {
+    match version {
+        1 | 2 => format!("{:016x}", files::fnv_words(bytes)),
+        _ => file_checksum(bytes),
+    }
 }
 
 /// A data file of the index, as the manifest vouches for it.
@@ -74,14 +85,15 @@ impl FileRef {
         FileRef { file, bytes: bytes.len() as u64, checksum: file_checksum(bytes) }
     }
 
-    /// Reads the file and checks it is the one the manifest names, byte for byte.
-    pub(crate) fn read_verified(&self, dir: &Path) -> Result<Vec<u8>> {
+    /// Reads the file and checks it is the one a manifest of format `version` names,
+    /// byte for byte.
+    pub(crate) fn read_verified(&self, dir: &Path, version: u32) -> Result<Vec<u8>> {
         if self.file.is_empty() || self.file.contains(['/', '\\']) || self.file.starts_with('.') {
             return Err(Error::corrupt(dir.join(MANIFEST), format!("bad file name {:?}", self.file)));
         }
         let path = dir.join(&self.file);
         let bytes = files::read_regular(&path, Some(self.bytes), self.bytes)?;
-        let sum = file_checksum(&bytes);
+        let sum = checksum_in(version, &bytes);
         if sum != self.checksum {
             return Err(Error::corrupt(&path, format!("checksum {sum}, manifest says {}", self.checksum)));
         }

@@ -95,8 +95,8 @@ impl Store {
             Err(e) => return Err(e),
         };
         let m = Manifest::parse(&path, &bytes)?;
-        let records_json = m.records.read_verified(&self.dir)?;
-        let vectors = m.vectors.read_verified(&self.dir)?;
+        let records_json = m.records.read_verified(&self.dir, m.format_version)?;
+        let vectors = m.vectors.read_verified(&self.dir, m.format_version)?;
         let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors)?;
         if records.len() != m.images || records.caption_count() != m.captions {
             return Err(Error::corrupt(&path, "record counts disagree with the data files"));
@@ -106,9 +106,12 @@ impl Store {
         }
         let mut models = BTreeMap::new();
         for (name, entry) in &m.models {
-            let bytes = entry.weights.read_verified(&self.dir)?;
+            let bytes = entry.weights.read_verified(&self.dir, m.format_version)?;
             let tensors = codec::decode_tensors(&self.dir.join(&entry.weights.file), &bytes, device)?;
-            models.insert(name.clone(), LoadedModel { entry: entry.clone(), tensors });
+            // A model the next save keeps is named with this format's checksum, whatever
+            // the format it was read in.
+            let weights = FileRef::describe(entry.weights.file.clone(), &bytes);
+            models.insert(name.clone(), LoadedModel { entry: ModelEntry { weights, ..entry.clone() }, tensors });
         }
         self.remove_stale(&m);
         Ok(Some(Loaded { generation: m.generation, shape: m.shape, records, models }))
