@@ -9,11 +9,12 @@
 //! Photos with even ids also bring three training captions; the odd ones bring none, as
 //! most of a personal library. Every photo's fifth caption is held out as its query.
 //!
-//! usage: main_job --model MINILM_DIR [--index DIR]
+//! usage: main_job --model MINILM_DIR [--index DIR] (`--help` says more)
 
 use avg::{
     GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
 };
+use clap::Parser;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -40,18 +41,21 @@ fn timed<T>(phase: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The main job: index, train and search 159 MS-COCO photos by their captions.
+#[derive(Parser)]
+#[command(name = "main_job")]
+struct Args {
+    /// all-MiniLM-L6-v2 directory (scripts/main-job.sh fetches it)
+    #[arg(long)]
+    model: PathBuf,
+    /// Where the index is made (emptied first)
+    #[arg(long, default_value = "target/main-job-index")]
+    index: PathBuf,
+}
+
 fn main() {
-    let mut model = None;
-    let mut index_dir = PathBuf::from("target/main-job-index");
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match (a.as_str(), args.next()) {
-            ("--model", Some(v)) => model = Some(PathBuf::from(v)),
-            ("--index", Some(v)) => index_dir = PathBuf::from(v),
-            _ => fail(format!("unexpected argument {a} (usage: main_job --model MINILM_DIR [--index DIR])")),
-        }
-    }
-    let model = model.unwrap_or_else(|| fail("--model MINILM_DIR is required"));
+    let args = Args::parse();
+    let (model, index_dir) = (args.model, args.index);
     let started = Instant::now();
     let photos: Vec<Photo> =
         serde_json::from_str(include_str!("data/coco-captions.json")).expect("the shipped captions parse");

@@ -27,127 +27,95 @@
 //! minutes rather than retrained. `--fused-only` leaves out the rows of plain beam
 //! search and rerank.
 //!
-//! usage: avg-eval --model MINILM_DIR [--data DIR] [--out DIR] [--test-set flickr8k|flickr8k-val|flickr30k]
-//!        [--track indexed|caption-free|unseen] [--seed 2024] [--dense-weights 0,5,10,20,40] [--min-candidates 0]
-//!        [--no-index-texts] [--no-index-vectors] [--incremental N] [--pass-epochs 2]
-//!        [--n 1024] [--m 4] [--beams 1,5,10,20,30,40] [--tok-epochs 20] [--gen-epochs 10]
-//!        [--no-align] [--no-init] [--no-dis] [--dis-fraction 1.0] [--train-images 6000] [--label NAME] [--reuse] [--fused-only]
-//!        [--generator-model DIR (a T5 checkpoint instead of MiniLM + voken decoder)]
+//! `avg-eval --help` lists every option with its default.
 
 use avg::{
     GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
 };
+use clap::{ArgAction, Parser};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Retrieval quality of libavg on the Flickr text proxy, beside exact dense search.
+#[derive(Parser)]
+#[command(name = "avg-eval")]
 struct Args {
+    /// all-MiniLM-L6-v2 directory: the sentence encoder, and the generator's backbone
+    #[arg(long)]
     model: PathBuf,
+    /// A T5 checkpoint as the generator instead of MiniLM + a voken decoder
+    #[arg(long)]
     generator_model: Option<PathBuf>,
+    /// Directory holding flickr8k/ and flickr30k/
+    #[arg(long, default_value = "../shared/data")]
     data: PathBuf,
+    /// Where the JSON, Markdown, log and saved index go
+    #[arg(long, default_value = "eval-out")]
     out: PathBuf,
+    /// Images to test on (flickr8k-val: choose settings there, never on test)
+    #[arg(long, default_value = "flickr8k", value_parser = ["flickr8k", "flickr8k-val", "flickr30k"])]
     test_set: String,
-    n: usize,
-    m: usize,
-    beams: Vec<usize>,
-    tok_epochs: usize,
-    gen_epochs: usize,
-    align: bool,
-    init: bool,
-    dis: bool,
-    dis_fraction: f32,
-    train_images: usize,
-    label: String,
+    /// What the generator learns of a test image
+    #[arg(long, default_value = "unseen", value_parser = ["indexed", "caption-free", "unseen"])]
     track: String,
+    /// Seed of the Flickr8k split
+    #[arg(long, default_value_t = 2024)]
     seed: u64,
+    /// N, the codebook size
+    #[arg(long, default_value_t = 1024)]
+    n: usize,
+    /// M, the codes per image
+    #[arg(long, default_value_t = 4)]
+    m: usize,
+    /// Beam sizes of the plain beam-search rows
+    #[arg(long, value_delimiter = ',', default_value = "1,5,10,20,30,40")]
+    beams: Vec<usize>,
+    #[arg(long, default_value_t = 20)]
+    tok_epochs: usize,
+    #[arg(long, default_value_t = 10)]
+    gen_epochs: usize,
+    /// Tokenizer without L_align (ablation)
+    #[arg(long = "no-align", action = ArgAction::SetFalse)]
+    align: bool,
+    /// Code embeddings at random, not from the codebook (ablation)
+    #[arg(long = "no-init", action = ArgAction::SetFalse)]
+    init: bool,
+    /// Generator without L_dis (ablation)
+    #[arg(long = "no-dis", action = ArgAction::SetFalse)]
+    dis: bool,
+    /// Share of each batch that gets L_dis
+    #[arg(long, default_value_t = 1.0)]
+    dis_fraction: f32,
+    /// Flickr8k images the models train on
+    #[arg(long, default_value_t = 6000)]
+    train_images: usize,
+    /// Name of this run's output files
+    #[arg(long, default_value = "main")]
+    label: String,
+    /// Dense weights of the fused rows
+    #[arg(long, value_delimiter = ',', default_value = "0,5,10,20,40")]
     dense_weights: Vec<f32>,
-    index_texts: bool,
-    index_vectors: bool,
-    incremental: Option<usize>,
-    pass_epochs: usize,
-    reuse: bool,
-    fused_only: bool,
+    /// min_candidates of the fused rows, each crossed with every dense weight
+    #[arg(long, value_delimiter = ',', default_value = "0")]
     min_candidates: Vec<usize>,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        model: PathBuf::new(),
-        generator_model: None,
-        data: PathBuf::from("../shared/data"),
-        out: PathBuf::from("eval-out"),
-        test_set: "flickr8k".into(),
-        n: 1024,
-        m: 4,
-        beams: vec![1, 5, 10, 20, 30, 40],
-        tok_epochs: 20,
-        gen_epochs: 10,
-        align: true,
-        init: true,
-        dis: true,
-        dis_fraction: 1.0,
-        train_images: 6000,
-        label: "main".into(),
-        track: "unseen".into(),
-        seed: 2024,
-        dense_weights: vec![0.0, 5.0, 10.0, 20.0, 40.0],
-        index_texts: true,
-        index_vectors: true,
-        incremental: None,
-        pass_epochs: 2,
-        reuse: false,
-        fused_only: false,
-        min_candidates: vec![0],
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().unwrap_or_else(|| die(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--model" => a.model = val().into(),
-            "--generator-model" => a.generator_model = Some(val().into()),
-            "--data" => a.data = val().into(),
-            "--out" => a.out = val().into(),
-            "--test-set" => a.test_set = val(),
-            "--n" => a.n = num(&val()),
-            "--m" => a.m = num(&val()),
-            "--beams" => a.beams = val().split(',').map(num).collect(),
-            "--tok-epochs" => a.tok_epochs = num(&val()),
-            "--gen-epochs" => a.gen_epochs = num(&val()),
-            "--train-images" => a.train_images = num(&val()),
-            "--dis-fraction" => a.dis_fraction = val().parse().unwrap_or_else(|_| die("--dis-fraction needs a number")),
-            "--label" => a.label = val(),
-            "--track" => a.track = val(),
-            "--seed" => a.seed = num(&val()) as u64,
-            "--dense-weights" => {
-                a.dense_weights = val()
-                    .split(',')
-                    .map(|w| w.parse().unwrap_or_else(|_| die("--dense-weights needs numbers")))
-                    .collect()
-            }
-            "--no-align" => a.align = false,
-            "--reuse" => a.reuse = true,
-            "--fused-only" => a.fused_only = true,
-            "--min-candidates" => a.min_candidates = val().split(',').map(num).collect(),
-            "--no-init" => a.init = false,
-            "--no-dis" => a.dis = false,
-            "--no-index-texts" => a.index_texts = false,
-            "--no-index-vectors" => a.index_vectors = false,
-            "--incremental" => a.incremental = Some(num(&val())),
-            "--pass-epochs" => a.pass_epochs = num(&val()),
-            _ => die(&format!("unknown argument {flag}")),
-        }
-    }
-    if a.model.as_os_str().is_empty() {
-        die("--model MINILM_DIR is required");
-    }
-    if !matches!(a.track.as_str(), "unseen" | "indexed" | "caption-free") {
-        die("--track is indexed, caption-free or unseen");
-    }
-    a
-}
-
-fn num(s: &str) -> usize {
-    s.parse().unwrap_or_else(|_| die(&format!("not a number: {s}")))
+    /// Attached texts not learned (ablation)
+    #[arg(long = "no-index-texts", action = ArgAction::SetFalse)]
+    index_texts: bool,
+    /// No vector memory slot (ablation)
+    #[arg(long = "no-index-vectors", action = ArgAction::SetFalse)]
+    index_vectors: bool,
+    /// Withhold the first N test images, add them after training and run an indexing pass
+    #[arg(long)]
+    incremental: Option<usize>,
+    #[arg(long, default_value_t = 2)]
+    pass_epochs: usize,
+    /// Search the index a previous run of this label saved, without training
+    #[arg(long)]
+    reuse: bool,
+    /// Leave out plain beam search and rerank
+    #[arg(long)]
+    fused_only: bool,
 }
 
 fn die(msg: &str) -> ! {
@@ -320,7 +288,7 @@ fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
 }
 
 fn main() {
-    let a = parse_args();
+    let a = Args::parse();
     std::fs::create_dir_all(&a.out).unwrap_or_else(|e| die(&format!("{}: {e}", a.out.display())));
     let started = Instant::now();
     let mut images = flickr8k(&a.data);
