@@ -14,7 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
+use avg::{Index, IndexConfig, NewImage, SearchOptions};
 use candle_core::{Device, Tensor};
 use std::time::Instant;
 
@@ -51,39 +51,13 @@ fn main() {
     let max: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
-    common::write_t5_small(&model, &common::t5_tokenizer());
 
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let mut vectors = Vec::new();
     add_images(&index, &mut gen, 0, 20_000, &mut vectors);
-    let cv = gen.next();
-    for id in 0..32 {
-        index.add_captions(id, &[NewCaption { text: "a dog runs on the beach", vector: Some(&cv) }]).unwrap();
-    }
-    let t = Instant::now();
-    let tok = index
-        .train_tokenizer(&TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() }, |_| true)
-        .unwrap();
-    println!(
-        "tokenizer (20,000 images, 2 epochs): {:.1} s, {} images share their M codes",
-        t.elapsed().as_secs_f64(),
-        tok.stats.collided_images
-    );
-    let t = Instant::now();
-    // Captions only: with the vector slot on, each of the 20,000 caption-free images would
-    // add a pair learned from its vector, 625 steps instead of one.
-    let cfg = GeneratorTrainConfig {
-        model_dir: model,
-        epochs: 1,
-        batch_size: 32,
-        dis: false,
-        index_vectors: false,
-        ..Default::default()
-    };
-    index.train_generator(&cfg, |_| true).unwrap();
-    println!("generator (t5-small size, one step of batch 32 with saving): {:.1} s", t.elapsed().as_secs_f64());
+    common::train_for_search(&index, &model, &gen.next());
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
     // Below 20,000 images: the trained index with images removed (their trie branches go

@@ -103,6 +103,16 @@ int main(int argc, char** argv) {
             right += !hits.empty() && hits[0].id == static_cast<std::uint64_t>(n);
         }
         std::printf("top-1: %d/%d\n", right, kImages);
+
+        // Each search on the calling thread alone answers the same.
+        avg::set_threads(1);
+        int same = 0;
+        for (int n = 0; n < kImages; n++) {
+            auto a = index.search(caption(n % kTopics, n, 0), opts);
+            same += !a.empty() && a[0].id == static_cast<std::uint64_t>(n);
+        }
+        avg::set_threads(0);
+        std::printf("top-1 with one search thread: %d/%d\n", same, kImages);
     } catch (const avg::Error& e) {
         std::fprintf(stderr, "libavg error %d: %s\n", static_cast<int>(e.code()), e.what());
         return 1;

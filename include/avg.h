@@ -75,9 +75,11 @@
 // costs the same in any index.
 #define AVG_DEFAULT_MIN_CANDIDATES 400
 
-// Highest on-disk format this library reads and the one it writes. Format 2 added the
-// texts attached to images; format 1 indexes open as they are.
-#define AVG_FORMAT_VERSION 2
+// Highest on-disk format this library reads and the one it writes. Format 3 checks data
+// files with CRC-32 (formats 1 and 2 with a checksum of their own); format 2 added the
+// texts attached to images. Format 1 and 2 indexes open as they are and are saved in
+// format 3.
+#define AVG_FORMAT_VERSION 3
 
 // The outcome of a fallible call. Values are stable across releases.
 typedef enum AvgStatus {
@@ -309,6 +311,15 @@ uint32_t avg_abi_version(void);
 // training that starts. Does nothing with a libc other than glibc.
 // Thread-safety: may be called from any thread at any time.
 void avg_set_heap_tuning(bool enabled);
+
+// Sets the threads a search uses, the calling thread's included: 0 (the default) is one
+// per core, 1 keeps every search on the thread that calls it (hosts that search from
+// many threads at once, or share the cores with other work, may prefer it). Larger
+// values are capped at the number of cores. Waiting threads yield their core rather
+// than spin, and idle ones sleep. Trainings use Candle's threads, which this does not
+// change. Thread-safety: may be called from any thread at any time; searches running
+// then finish with the previous setting.
+void avg_set_threads(size_t threads);
 
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.

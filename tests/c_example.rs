@@ -87,6 +87,8 @@ fn cpp_photo_app_example_does_the_whole_job() {
     let stdout = run_photo_app("photo_app.cpp");
     assert!(stdout.contains("duplicate add throws: status 6: duplicate image id 0"), "{stdout}");
     assert!(stdout.contains("generator trained for 80 epochs"), "{stdout}");
+    let top1 = stdout.lines().find_map(|l| l.strip_prefix("top-1: ")).unwrap();
+    assert!(stdout.contains(&format!("top-1 with one search thread: {top1}")), "{stdout}");
 }
 
 #[test]

@@ -68,6 +68,11 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     drop(index);
     let index = Index::open(dir.path().join("index"), None).unwrap();
     assert_same_hits(&index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap(), &before);
+    // One search thread answers as one per core does.
+    avg::set_threads(1);
+    let alone = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None);
+    avg::set_threads(0);
+    assert_same_hits(&alone.unwrap(), &before);
 
     // An image added now is searchable at once, and rerank orders by the dot product.
     let v = data.images[8].1.clone();

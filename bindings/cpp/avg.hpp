@@ -79,6 +79,10 @@ inline AvgTokenizerTrainConfig default_tokenizer_config() { return detail::defau
 inline AvgGeneratorTrainConfig default_generator_config() { return detail::defaults(avg_generator_train_config_default); }
 inline AvgSearchOptions default_search_options() { return detail::defaults(avg_search_options_default); }
 
+// Process-wide settings (avg_set_threads, avg_set_heap_tuning in avg.h).
+inline void set_threads(size_t threads) { avg_set_threads(threads); }
+inline void set_heap_tuning(bool enabled) { avg_set_heap_tuning(enabled); }
+
 class Index {
 public:
     // Opens (or, with a config, creates) the index in directory `path`.

@@ -62,6 +62,18 @@ pub extern "C" fn avg_set_heap_tuning(enabled: bool) {
     crate::set_heap_tuning(enabled);
 }
 
+/// Sets the threads a search uses, the calling thread's included: 0 (the default) is one
+/// per core, 1 keeps every search on the thread that calls it (hosts that search from
+/// many threads at once, or share the cores with other work, may prefer it). Larger
+/// values are capped at the number of cores. Waiting threads yield their core rather
+/// than spin, and idle ones sleep. Trainings use Candle's threads, which this does not
+/// change. Thread-safety: may be called from any thread at any time; searches running
+/// then finish with the previous setting.
+#[no_mangle]
+pub extern "C" fn avg_set_threads(threads: usize) {
+    crate::set_threads(threads);
+}
+
 /// A borrowed UTF-8 string from C.
 ///
 /// # Safety

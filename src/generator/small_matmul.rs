@@ -6,7 +6,7 @@
 //! operands are already contiguous along the reduced dimension, so this kernel takes
 //! dot products straight from them: a tile of rows × weight rows accumulates in
 //! registers, each weight block is read from memory once and reused by every row, and
-//! weight blocks are shared out over Candle's own worker threads. It has no backward
+//! weight blocks are shared out over the search workers (`crate::pool`). It has no backward
 //! pass, so anything that may need a gradient goes through Candle's matmul.
 
 use crate::Result;
@@ -73,12 +73,10 @@ impl CustomOp2 for NtMatmul {
 fn run(kernel: Kernel, x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
     let mut yt = vec![0f32; n * m];
     let blocks: Vec<Mutex<&mut [f32]>> = yt.chunks_mut(BLOCK * m).map(Mutex::new).collect();
-    candle_core::utils::barrier_pool().execute_chunked(blocks.len(), |range| {
-        for b in range {
-            let start = b * BLOCK;
-            let rows = BLOCK.min(n - start);
-            kernel(x, &w[start * k..(start + rows) * k], k, &mut blocks[b].lock());
-        }
+    crate::pool::for_each_block(blocks.len(), |b| {
+        let start = b * BLOCK;
+        let rows = BLOCK.min(n - start);
+        kernel(x, &w[start * k..(start + rows) * k], k, &mut blocks[b].lock());
     });
     drop(blocks);
     let mut y = vec![0f32; m * n];

@@ -253,6 +253,39 @@ pub fn write_t5_small(dir: &Path, tokenizer: &Path) {
     std::fs::copy(tokenizer, dir.join("tokenizer.json")).unwrap();
 }
 
+/// Trains a speed bench's index on the images it holds: 32 of them get one caption, the
+/// tokenizer trains 2 epochs (hidden 256), and a t5-small-sized generator with random
+/// weights (written to `model`) takes one step of batch 32 on the captions: search
+/// speed does not depend on the weights. Prints what each took.
+pub fn train_for_search(index: &Index, model: &Path, caption: &[f32]) {
+    write_t5_small(model, &t5_tokenizer());
+    for id in 0..32 {
+        index.add_captions(id, &[NewCaption { text: "a dog runs on the beach", vector: Some(caption) }]).unwrap();
+    }
+    let t = std::time::Instant::now();
+    let tok = avg::TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() };
+    let report = index.train_tokenizer(&tok, |_| true).unwrap();
+    let images = index.image_count();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "tokenizer ({images} images, 2 epochs): {secs:.1} s, {} share their M codes",
+        report.stats.collided_images
+    );
+    let t = std::time::Instant::now();
+    // Captions only: with the vector slot on, each caption-free image would add a pair
+    // learned from its vector, hundreds of steps instead of one.
+    let cfg = GeneratorTrainConfig {
+        model_dir: model.to_path_buf(),
+        epochs: 1,
+        batch_size: 32,
+        dis: false,
+        index_vectors: false,
+        ..Default::default()
+    };
+    index.train_generator(&cfg, |_| true).unwrap();
+    println!("generator (t5-small size, one step of batch 32 with saving): {:.1} s", t.elapsed().as_secs_f64());
+}
+
 /// Vectors of dimension `BENCH_DIM` structured like embeddings: one of 20,000 random topic
 /// directions plus noise, normalised.
 pub struct TopicVectors {

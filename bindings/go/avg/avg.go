@@ -92,6 +92,11 @@ func Version() string { return C.GoString(C.avg_version()) }
 // if the program tunes malloc itself.
 func SetHeapTuning(enabled bool) { C.avg_set_heap_tuning(C.bool(enabled)) }
 
+// SetThreads sets the threads a search uses, the calling goroutine's thread included:
+// 0 (the default) is one per core, 1 keeps each search on its own thread (see
+// avg_set_threads in avg.h). Negative values are 0.
+func SetThreads(n int) { C.avg_set_threads(C.size_t(max(n, 0))) }
+
 // Config fixes the shape of a new index and the device it computes on. Zero
 // CodebookSize and VokenLen take the library's defaults (1024 and 4), as a zero
 // SearchOptions does; Dim has no default and must be set.

@@ -384,30 +384,35 @@ func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
 		}
 		want[id] = h
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for g := 0; g < 16; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < 10; i++ {
-				id := (g*7 + i) % nImages
-				h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
-				if err != nil {
-					errs <- err
-					return
+	// With a thread per core (the default) and with each search on its own thread.
+	defer SetThreads(0)
+	for _, threads := range []int{0, 1} {
+		SetThreads(threads)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for g := 0; g < 16; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 10; i++ {
+					id := (g*7 + i) % nImages
+					h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if fmt.Sprint(h) != fmt.Sprint(want[id]) {
+						errs <- fmt.Errorf("threads %d, goroutine %d query %d: %v, serially %v", threads, g, id, h, want[id])
+						return
+					}
 				}
-				if fmt.Sprint(h) != fmt.Sprint(want[id]) {
-					errs <- fmt.Errorf("goroutine %d query %d: %v, serially %v", g, id, h, want[id])
-					return
-				}
-			}
-		}(g)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+			}(g)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
 	}
 }
 
