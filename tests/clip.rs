@@ -291,6 +291,28 @@ fn an_encoder_must_fit_the_index_and_is_needed_for_photos() {
     assert!(matches!(Index::open(dir.path().join("c"), Some(&missing)), Err(Error::Io { .. })));
 }
 
+#[test]
+fn an_index_refuses_an_image_encoder_other_than_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-clip");
+    write_clip(&other, &ClipSizes::tiny(), 12); // same shape, other weights
+    let path = dir.path().join("index");
+    let with = |clip: Option<PathBuf>| IndexConfig { image_encoder: clip, ..small_config(16) };
+    let index = Index::open(&path, Some(&with(Some(tiny())))).unwrap();
+    let photos = photo_bytes(2);
+    index.add_photos(&bytes_photos(&photos, 0), |_| true).unwrap();
+    index.save().unwrap();
+    drop(index);
+    let err = Index::open(&path, Some(&with(Some(other.clone())))).unwrap_err();
+    assert!(matches!(err, Error::ConfigMismatch(_)) && err.to_string().contains("other-clip"), "{err}");
+    // Opened without an encoder (the host brings vectors) and saved, it keeps the record.
+    let index = Index::open(&path, None).unwrap();
+    index.save().unwrap();
+    drop(index);
+    assert!(matches!(Index::open(&path, Some(&with(Some(other)))), Err(Error::ConfigMismatch(_))));
+    assert_eq!(Index::open(&path, Some(&with(Some(tiny())))).unwrap().image_count(), 2);
+}
+
 fn message(e: *mut AvgError) -> String {
     let m = unsafe { CStr::from_ptr(avg_error_message(e)) }.to_str().unwrap().to_owned();
     unsafe { avg_error_free(e) };

@@ -110,7 +110,9 @@ pub struct AvgIndexConfig {
     /// model.safetensors or pytorch_model.bin, tokenizer.json, optionally
     /// preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
     /// added from files or bytes, captions without vectors get text vectors, and a
-    /// rerank computes the query's vector. Not stored: name it at every open.
+    /// rerank computes the query's vector. Name it at every open: the index records
+    /// the first one's fingerprint (a CRC-32 of its files) and refuses a checkpoint of
+    /// other bytes with `AVG_STATUS_CONFIG_MISMATCH`.
     pub image_encoder_dir: *const c_char,
 }
 growable!(AvgIndexConfig, image_encoder_dir: *const c_char);

@@ -14,7 +14,7 @@ use crate::encoders::Clip;
 use crate::generator::{Generator, GeneratorConfig};
 use crate::quantizer::{Quantizer, QuantizerConfig};
 use crate::records::Records;
-use crate::store::{LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
+use crate::store::{EncoderRecord, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
 use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
 use parking_lot::{Mutex, RwLock};
@@ -35,8 +35,9 @@ pub struct IndexConfig {
     pub device: String,
     /// A CLIP checkpoint directory (Hugging Face layout) whose towers turn photos,
     /// captions and queries into vectors inside the library; its `projection_dim` must
-    /// be `dim`. Chosen at each open and not stored: open an index with the encoder
-    /// its vectors came from. `None`: the host supplies every vector.
+    /// be `dim`. Named at each open: the index records the first one's fingerprint and
+    /// refuses a checkpoint of other bytes later (`Error::ConfigMismatch`), since its
+    /// vectors would not be comparable. `None`: the host supplies every vector.
     pub image_encoder: Option<PathBuf>,
 }
 
@@ -97,6 +98,9 @@ pub struct Index {
     /// The generation of the last committed save; held while saving.
     saved: Mutex<u64>,
     clip: Option<Clip>,
+    /// The image encoder the index records (saved with it): the open one, or the one
+    /// recorded before when opened without.
+    encoder: Option<EncoderRecord>,
 }
 
 impl std::fmt::Debug for Index {
@@ -137,8 +141,9 @@ impl Index {
                 Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
             })?;
             check_encoder(clip.as_ref(), config.dim)?;
+            let encoder = clip.as_ref().map(|c| record(c, config));
             let records = Records::new(config.dim);
-            store.commit(1, config.shape(), &records, Vec::new())?;
+            store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
             let state = State { records, tokenizer: None, generator: None };
             return Ok(Index {
                 store,
@@ -147,6 +152,7 @@ impl Index {
                 state: RwLock::new(state),
                 saved: Mutex::new(1),
                 clip,
+                encoder,
             });
         };
         let s = loaded.shape;
@@ -164,6 +170,21 @@ impl Index {
             }
         };
         check_encoder(clip.as_ref(), s.dim)?;
+        let encoder = match (&clip, loaded.image_encoder) {
+            (Some(c), Some(r)) if r.fingerprint != c.fingerprint() => {
+                return Err(Error::ConfigMismatch(format!(
+                    "{}: its vectors come from the image encoder {} (fingerprint {}), not from {} ({}); \
+                     open it with that encoder",
+                    dir.display(),
+                    r.dir,
+                    r.fingerprint,
+                    config.image_encoder.as_deref().unwrap_or(Path::new("")).display(),
+                    c.fingerprint()
+                )))
+            }
+            (Some(c), _) => Some(record(c, &config)),
+            (None, r) => r,
+        };
         let mut models = loaded.models;
         let tokenizer = models
             .remove(TOKENIZER)
@@ -189,7 +210,8 @@ impl Index {
             .transpose()?;
         let state = State { records: loaded.records, tokenizer, generator };
         device.synchronize()?; // as in train_generator: uploads done before other threads read
-        Ok(Index { store, config, device, state: RwLock::new(state), saved: Mutex::new(loaded.generation), clip })
+        let saved = Mutex::new(loaded.generation);
+        Ok(Index { store, config, device, state: RwLock::new(state), saved, clip, encoder })
     }
 
     /// Whether the index was opened with `open_read_only`.
@@ -238,7 +260,7 @@ impl Index {
         if let Some(g) = &generator {
             models.push((GENERATOR, model_save(&g.model.config, g.saved.as_ref(), || g.model.named_tensors())?));
         }
-        let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models)?;
+        let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models, self.encoder.as_ref())?;
         *saved += 1;
         let mut st = self.state.write();
         mark_saved(&mut st.tokenizer, tokenizer, entries.get(TOKENIZER));
@@ -267,6 +289,11 @@ fn mark_saved<T>(current: &mut Option<Model<T>>, saved: Option<Model<T>>, entry:
             cur.saved = entry.cloned();
         }
     }
+}
+
+fn record(clip: &Clip, config: &IndexConfig) -> EncoderRecord {
+    let dir = config.image_encoder.as_deref().unwrap_or(Path::new(""));
+    EncoderRecord { dir: dir.display().to_string(), fingerprint: clip.fingerprint().to_owned() }
 }
 
 /// The encoder's joint space must be the index's vector space.

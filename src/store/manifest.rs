@@ -48,6 +48,17 @@ pub(crate) struct Manifest {
     /// Trained models by name ("tokenizer", "generator").
     #[serde(default)]
     pub models: BTreeMap<String, ModelEntry>,
+    /// The image encoder that computes the index's vectors, once it was opened with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_encoder: Option<EncoderRecord>,
+}
+
+/// An image encoder as an index knows it: where it was first opened from, and its
+/// fingerprint (`Clip::fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EncoderRecord {
+    pub dir: String,
+    pub fingerprint: String,
 }
 
 /// A trained model: its architecture (as the model module defines it) and its weights.

@@ -9,7 +9,7 @@ mod files;
 mod manifest;
 
 pub use manifest::{file_checksum, FORMAT_VERSION};
-pub(crate) use manifest::{ModelEntry, Shape};
+pub(crate) use manifest::{EncoderRecord, ModelEntry, Shape};
 
 use crate::records::Records;
 use crate::{Error, Result};
@@ -35,6 +35,7 @@ pub(crate) struct Loaded {
     pub shape: Shape,
     pub records: Records,
     pub models: BTreeMap<String, LoadedModel>,
+    pub image_encoder: Option<EncoderRecord>,
 }
 
 pub(crate) struct LoadedModel {
@@ -114,7 +115,7 @@ impl Store {
             models.insert(name.clone(), LoadedModel { entry: ModelEntry { weights, ..entry.clone() }, tensors });
         }
         self.remove_stale(&m);
-        Ok(Some(Loaded { generation: m.generation, shape: m.shape, records, models }))
+        Ok(Some(Loaded { generation: m.generation, shape: m.shape, records, models, image_encoder: m.image_encoder }))
     }
 
     /// Commits `records` and `models` as generation `generation`; returns the models'
@@ -125,6 +126,7 @@ impl Store {
         shape: Shape,
         records: &Records,
         models: Vec<(&str, ModelSave)>,
+        image_encoder: Option<&EncoderRecord>,
     ) -> Result<BTreeMap<String, ModelEntry>> {
         if self.read_only {
             return Err(Error::WrongState(format!("{} was opened read-only", self.dir.display())));
@@ -150,6 +152,7 @@ impl Store {
             records: self.write_data(format!("records-{generation}.json"), &records_json)?,
             vectors: self.write_data(format!("vectors-{generation}.safetensors"), &vectors)?,
             models: entries,
+            image_encoder: image_encoder.cloned(),
         };
         files::write_atomic(&self.dir.join(MANIFEST), &m.to_bytes())?;
         self.remove_stale(&m);

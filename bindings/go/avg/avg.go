@@ -106,7 +106,8 @@ type Config struct {
 	VokenLen     int    // M (0: 4)
 	Device       string // "cpu" (default), "cuda", "cuda:N"
 	// ImageEncoderDir is a CLIP checkpoint directory (projection_dim = Dim) that turns
-	// photos, captions and queries into vectors inside libavg; "" for none.
+	// photos, captions and queries into vectors inside libavg; "" for none. The index
+	// records the first one and refuses another checkpoint (StatusConfigMismatch).
 	ImageEncoderDir string
 }
 
