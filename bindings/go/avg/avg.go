@@ -30,45 +30,6 @@ import (
 	"unsafe"
 )
 
-// Status is libavg's status code (AvgStatus).
-type Status int
-
-// Status codes; see include/avg.h.
-const (
-	StatusOK                 Status = C.AVG_STATUS_OK
-	StatusNullPointer        Status = C.AVG_STATUS_NULL_POINTER
-	StatusInvalidUTF8        Status = C.AVG_STATUS_INVALID_UTF8
-	StatusInvalidArgument    Status = C.AVG_STATUS_INVALID_ARGUMENT
-	StatusDimensionMismatch  Status = C.AVG_STATUS_DIMENSION_MISMATCH
-	StatusNonFinite          Status = C.AVG_STATUS_NON_FINITE
-	StatusDuplicateID        Status = C.AVG_STATUS_DUPLICATE_ID
-	StatusUnknownID          Status = C.AVG_STATUS_UNKNOWN_ID
-	StatusIO                 Status = C.AVG_STATUS_IO
-	StatusCorrupt            Status = C.AVG_STATUS_CORRUPT
-	StatusUnsupportedVersion Status = C.AVG_STATUS_UNSUPPORTED_VERSION
-	StatusConfigMismatch     Status = C.AVG_STATUS_CONFIG_MISMATCH
-	StatusLocked             Status = C.AVG_STATUS_LOCKED
-	StatusWrongState         Status = C.AVG_STATUS_WRONG_STATE
-	StatusDevice             Status = C.AVG_STATUS_DEVICE
-	StatusModel              Status = C.AVG_STATUS_MODEL
-	StatusBufferTooSmall     Status = C.AVG_STATUS_BUFFER_TOO_SMALL
-	StatusLimit              Status = C.AVG_STATUS_LIMIT
-	StatusCancelled          Status = C.AVG_STATUS_CANCELLED
-	StatusInvalidImage       Status = C.AVG_STATUS_INVALID_IMAGE
-	StatusPanic              Status = C.AVG_STATUS_PANIC
-)
-
-// Error is a failed libavg call: its status code and message.
-type Error struct {
-	Code    Status
-	Message string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("avg: %s (status %d)", e.Message, int(e.Code)) }
-
-// ErrClosed is returned by calls on a closed Index.
-var ErrClosed = errors.New("avg: index is closed")
-
 // check turns a status and its error object (freed here) into a Go error.
 func check(st C.enum_AvgStatus, err *C.AvgError) error {
 	if st == C.AVG_STATUS_OK {
@@ -334,14 +295,23 @@ func (ix *Index) AddImageFiles(ctx context.Context, ids []uint64, paths []string
 		return nil, err
 	}
 	defer free()
+	return ix.addPhotos(ctx, ids, progress, func(h *C.AvgIndex, statuses *C.enum_AvgStatus, errs **C.AvgError, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
+		idp := (*C.uint64_t)(unsafe.Pointer(&ids[0]))
+		return C.avg_index_add_image_files(h, idp, nil, pp, C.size_t(len(ids)), statuses, errs, nil, fn, ud, cerr)
+	})
+}
+
+// addPhotos runs one of the photo-adding calls with a status and an error slot per
+// photo, and turns the errors into itemErrs.
+func (ix *Index) addPhotos(ctx context.Context, ids []uint64, progress func(Progress) bool,
+	call func(h *C.AvgIndex, statuses *C.enum_AvgStatus, errs **C.AvgError, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus) (itemErrs []error, err error) {
 	n := C.size_t(len(ids))
 	statuses := (*C.enum_AvgStatus)(C.malloc(n * C.size_t(unsafe.Sizeof(C.enum_AvgStatus(0)))))
 	defer C.free(unsafe.Pointer(statuses))
 	errs := (**C.AvgError)(C.calloc(n, C.size_t(unsafe.Sizeof((*C.AvgError)(nil)))))
 	defer C.free(unsafe.Pointer(errs))
-	idp := (*C.uint64_t)(unsafe.Pointer(&ids[0]))
 	err = ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
-		return C.avg_index_add_image_files(h, idp, nil, pp, n, statuses, errs, nil, fn, ud, cerr)
+		return call(h, statuses, errs, fn, ud, cerr)
 	})
 	itemErrs = make([]error, len(ids))
 	for i, e := range unsafe.Slice(errs, len(ids)) {
@@ -489,6 +459,13 @@ type GeneratorConfig struct {
 	DecoderLayers int
 	DecoderDModel int
 	Seed          uint64
+	// IndexTexts also learns the texts attached to images (AttachTexts) as their
+	// pseudo-queries; IndexVectors gives the generator a vector slot, through which
+	// images without any text are learned from their own vectors (both on by default).
+	IndexTexts, IndexVectors bool
+	// Incremental runs an indexing pass: the trained generator learns the images added
+	// since, replaying earlier ones, for Epochs (ModelDir may then be "").
+	Incremental bool
 }
 
 // DefaultGeneratorConfig is libavg's default generator training on modelDir.
@@ -496,7 +473,8 @@ func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
 	var c C.AvgGeneratorTrainConfig
 	C.avg_generator_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
 	return GeneratorConfig{ModelDir: modelDir, Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
-		BeamSize: int(c.beam_size), Dis: bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed)}
+		BeamSize: int(c.beam_size), Dis: bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed),
+		IndexTexts: bool(c.index_texts), IndexVectors: bool(c.index_vectors)}
 }
 
 // TrainGenerator trains the generator on every caption in the index.
@@ -506,75 +484,16 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 	if err := noNUL("ModelDir", cfg.ModelDir); err != nil {
 		return err
 	}
-	dir := C.CString(cfg.ModelDir)
-	defer C.free(unsafe.Pointer(dir))
-	c.model_dir = dir
+	if cfg.ModelDir != "" || !cfg.Incremental {
+		dir := C.CString(cfg.ModelDir)
+		defer C.free(unsafe.Pointer(dir))
+		c.model_dir = dir
+	}
 	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
 	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
 	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
+	c.index_texts, c.index_vectors, c.incremental = C.bool(cfg.IndexTexts), C.bool(cfg.IndexVectors), C.bool(cfg.Incremental)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_generator(h, &c, fn, ud, cerr)
 	})
-}
-
-// SearchOptions is how to answer a query; a zero field takes libavg's default.
-type SearchOptions struct {
-	K        int // most hits (default 10)
-	BeamSize int // default 20
-	// Fused generates the codes only and ranks every image under the best code
-	// prefixes by code log-probability + w x (query vector . image vector), w being
-	// AVG_DEFAULT_DENSE_WEIGHT; it finds photos added after training. The query vector
-	// comes from the index's image encoder (an index without one cannot answer it).
-	Fused bool
-	// MinCandidates widens a fused search whose best prefixes hold fewer images with
-	// the prefixes the beam dropped, best first (prefix backoff); 0 takes the default
-	// (AVG_DEFAULT_MIN_CANDIDATES), a negative value turns widening off.
-	MinCandidates int
-}
-
-// Hit is an indexed image and its score, best first.
-type Hit struct {
-	ID    uint64
-	Score float32
-}
-
-// Search answers a text query. Safe to call from many goroutines at once.
-func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
-	if opts.K < 0 || opts.BeamSize < 0 {
-		return nil, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("K %d and BeamSize %d must not be negative", opts.K, opts.BeamSize)}
-	}
-	var o C.AvgSearchOptions
-	C.avg_search_options_default(&o, C.size_t(unsafe.Sizeof(o)), nil)
-	if opts.K > 0 {
-		o.k = C.size_t(opts.K)
-	}
-	if opts.BeamSize > 0 {
-		o.beam_size = C.size_t(opts.BeamSize)
-	}
-	o.fused = C.bool(opts.Fused)
-	if opts.MinCandidates != 0 {
-		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
-	}
-	if err := noNUL("query", query); err != nil {
-		return nil, err
-	}
-	q := C.CString(query)
-	defer C.free(unsafe.Pointer(q))
-	// A search finds at most beam_size hits (at most AVG_MAX_BEAM); libavg refuses a K above
-	// the beam, so the buffer never needs to be larger.
-	room := min(o.k, o.beam_size, C.AVG_MAX_BEAM)
-	hits := make([]C.AvgHit, max(int(room), 1))
-	var n C.size_t
-	err := ix.with(func(h *C.AvgIndex) error {
-		var cerr *C.AvgError
-		return check(C.avg_search(h, q, &o, &hits[0], C.size_t(len(hits)), &n, &cerr), cerr)
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Hit, int(n))
-	for i := range out {
-		out[i] = Hit{ID: uint64(hits[i].id), Score: float32(hits[i].score)}
-	}
-	return out, nil
 }

@@ -1,0 +1,129 @@
+package avg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestRecordsReadBackAndRemove(t *testing.T) {
+	ix, err := Open(t.TempDir(), &Config{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if err := ix.AddImages([]uint64{7, 3}, []string{"a.jpg", ""}, []float32{1, 0, 0.5, -2}, 2); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := ix.ImageIDs()
+	if err != nil || fmt.Sprint(ids) != "[7 3]" {
+		t.Fatalf("ids %v, %v", ids, err)
+	}
+	if key, err := ix.ImageKey(7); err != nil || key != "a.jpg" {
+		t.Fatalf("key %q, %v", key, err)
+	}
+	if v, err := ix.ImageVector(3, 2); err != nil || fmt.Sprint(v) != "[0.5 -2]" {
+		t.Fatalf("vector %v, %v", v, err)
+	}
+	if _, err := ix.ImageVector(3, 5); !errors.Is(err, ErrDimensionMismatch) {
+		t.Fatalf("dim 5: %v", err)
+	}
+	if err := ix.AddImages([]uint64{7}, nil, []float32{0, 1}, 2); !errors.Is(err, ErrDuplicateID) || errors.Is(err, ErrUnknownID) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := ix.RemoveImage(7); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.RemoveImage(7); !errors.Is(err, ErrUnknownID) {
+		t.Fatalf("removed twice: %v", err)
+	}
+	if _, err := ix.ImageKey(7); !errors.Is(err, ErrUnknownID) {
+		t.Fatalf("key of a removed image: %v", err)
+	}
+	if _, err := Open(t.TempDir(), &Config{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Dim 0: %v", err)
+	}
+}
+
+func TestSearchBatchAnswersAsSearchDoes(t *testing.T) {
+	ix := trainedIndex(t)
+	queries := make([]string, 20) // more than one chunk
+	for i := range queries {
+		queries[i] = caption(i%topics, i, 1)
+	}
+	opts := SearchOptions{K: 5, BeamSize: 8}
+	batch, err := ix.SearchBatch(context.Background(), queries, nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same hits; scores to rounding (a batch multiplies other matrix shapes).
+	for i, q := range queries {
+		one, err := ix.Search(q, opts)
+		same := err == nil && len(one) == len(batch[i])
+		for j := 0; same && j < len(one); j++ {
+			same = one[j].ID == batch[i][j].ID && math.Abs(float64(one[j].Score-batch[i][j].Score)) < 1e-4
+		}
+		if !same {
+			t.Fatalf("query %d: %v alone, %v in the batch (%v)", i, one, batch[i], err)
+		}
+	}
+	// Query vectors: rerank orders by the dot product, so the image's own vector comes first.
+	v, err := ix.ImageVector(4, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := ix.Search(caption(4%topics, 4, 1), SearchOptions{K: 5, BeamSize: 20, Rerank: true, QueryVector: v})
+	if err != nil || len(hits) == 0 || hits[0].ID != 4 {
+		t.Fatalf("rerank by the image's own vector: %v, %v", hits, err)
+	}
+	if _, err := ix.SearchBatch(context.Background(), queries[:2], v, opts); !errors.Is(err, ErrDimensionMismatch) {
+		t.Fatalf("one vector for two queries: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ix.SearchBatch(ctx, queries, nil, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+func TestAddImageBytesReportsEachPhoto(t *testing.T) {
+	clip := testDir(t, "AVG_TEST_CLIP", "a tiny CLIP checkpoint: cargo run --release --example tiny_checkpoint -- DIR CLIP_DIR")
+	good, err := os.ReadFile(filepath.Join("..", "..", "..", "tests", "data", "images", "rgba.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Open(t.TempDir(), &Config{Dim: dim, CodebookSize: 32, VokenLen: 3, ImageEncoderDir: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	itemErrs, err := ix.AddImageBytes(context.Background(), []uint64{1, 2}, [][]byte{good, []byte("not a photo")}, nil)
+	if err != nil || itemErrs[0] != nil || !errors.Is(itemErrs[1], ErrInvalidImage) {
+		t.Fatalf("%v, %v", itemErrs, err)
+	}
+	if n, _ := ix.ImageCount(); n != 1 {
+		t.Fatalf("%d images", n)
+	}
+}
+
+// An index of two images given as vectors, read back; no model is needed.
+func ExampleIndex_ImageIDs() {
+	dir, _ := os.MkdirTemp("", "avg-example")
+	defer os.RemoveAll(dir)
+	ix, err := Open(dir, &Config{Dim: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ix.Close()
+	_ = ix.AddImages([]uint64{10, 11}, []string{"beach.jpg", "dog.jpg"}, []float32{1, 0, 0, 1}, 2)
+	ids, _ := ix.ImageIDs()
+	key, _ := ix.ImageKey(11)
+	err = ix.AddImages([]uint64{10}, nil, []float32{0, 0}, 2)
+	fmt.Println(ids, key, errors.Is(err, ErrDuplicateID))
+	// Output: [10 11] dog.jpg true
+}

@@ -1,0 +1,151 @@
+package avg
+
+/*
+#include <stdlib.h>
+#include "avg.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"unsafe"
+)
+
+// SearchOptions is how to answer a query; a zero field takes libavg's default.
+type SearchOptions struct {
+	K        int // most hits (default 10)
+	BeamSize int // default 20
+	// Rerank orders the beam's candidates by the dot product of the query vector with
+	// their image vectors.
+	Rerank bool
+	// Fused generates the codes only and ranks every image under the best code
+	// prefixes by code log-probability + DenseWeight x (query vector . image vector);
+	// it finds photos added after training.
+	Fused bool
+	// DenseWeight of a fused search: 0 takes the default (AVG_DEFAULT_DENSE_WEIGHT), a
+	// negative value ranks by the codes alone.
+	DenseWeight float32
+	// MinCandidates widens a fused search whose best prefixes hold fewer images with
+	// the prefixes the beam dropped, best first (prefix backoff); 0 takes the default
+	// (AVG_DEFAULT_MIN_CANDIDATES), a negative value turns widening off.
+	MinCandidates int
+	// QueryVector (nil: none) is the query's vector for Search, needed by Rerank and
+	// Fused when the index has no image encoder to compute it. SearchBatch takes its
+	// vectors as an argument instead.
+	QueryVector []float32
+}
+
+// Hit is an indexed image and its score, best first.
+type Hit struct {
+	ID    uint64
+	Score float32
+}
+
+// cOptions is opts over libavg's defaults, reading dim floats per query at vectors.
+func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOptions, error) {
+	var o C.AvgSearchOptions
+	C.avg_search_options_default(&o, C.size_t(unsafe.Sizeof(o)), nil)
+	if opts.K < 0 || opts.BeamSize < 0 {
+		return o, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("K %d and BeamSize %d must not be negative", opts.K, opts.BeamSize)}
+	}
+	if opts.K > 0 {
+		o.k = C.size_t(opts.K)
+	}
+	if opts.BeamSize > 0 {
+		o.beam_size = C.size_t(opts.BeamSize)
+	}
+	o.rerank, o.fused = C.bool(opts.Rerank), C.bool(opts.Fused)
+	if opts.DenseWeight != 0 {
+		o.dense_weight = C.float(max(opts.DenseWeight, 0))
+	}
+	if opts.MinCandidates != 0 {
+		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
+	}
+	if len(vectors) > 0 {
+		o.query_vectors, o.dim = floatPtr(vectors), C.size_t(dim)
+	}
+	return o, nil
+}
+
+// Search answers a text query. Safe to call from many goroutines at once.
+func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
+	hits, err := ix.SearchBatch(context.Background(), []string{query}, opts.QueryVector, opts)
+	if err != nil {
+		return nil, err
+	}
+	return hits[0], nil
+}
+
+// batchChunk is how many queries go to libavg in one call: a cancelled context stops a
+// batch between chunks.
+const batchChunk = 16
+
+// SearchBatch answers queries together (faster than one by one); vectors (nil: none)
+// holds one query vector after another. Cancelling ctx stops it between chunks of 16
+// queries, with an error wrapping ctx.Err().
+func (ix *Index) SearchBatch(ctx context.Context, queries []string, vectors []float32, opts SearchOptions) ([][]Hit, error) {
+	dim := 0
+	if len(vectors) > 0 {
+		if len(queries) == 0 || len(vectors)%len(queries) != 0 {
+			return nil, &Error{Code: StatusDimensionMismatch, Message: fmt.Sprintf("%d floats for %d query vectors", len(vectors), len(queries))}
+		}
+		dim = len(vectors) / len(queries)
+	}
+	o, err := cOptions(opts, vectors, dim)
+	if err != nil {
+		return nil, err
+	}
+	// The options C reads hold a pointer into vectors: pinned, as cgo requires.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	if len(vectors) > 0 {
+		pin.Pin(&vectors[0])
+	}
+	// A search finds at most beam_size hits (at most AVG_MAX_BEAM); libavg refuses a K
+	// above the beam, so a query never needs more room.
+	room := int(min(o.k, o.beam_size, C.AVG_MAX_BEAM))
+	out := make([][]Hit, 0, len(queries))
+	for start := 0; start < len(queries); start += batchChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("avg: search batch stopped after %d queries: %w", start, err)
+		}
+		part := queries[start:min(start+batchChunk, len(queries))]
+		if len(vectors) > 0 {
+			o.query_vectors = floatPtr(vectors[start*dim:])
+		}
+		hits, err := ix.searchChunk(part, &o, room)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hits...)
+	}
+	return out, nil
+}
+
+func (ix *Index) searchChunk(queries []string, o *C.AvgSearchOptions, room int) ([][]Hit, error) {
+	qp, free, err := cStrings("query", queries)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	hits := make([]C.AvgHit, max(room, 1)*len(queries))
+	counts := make([]C.size_t, len(queries))
+	err = ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_search_batch(h, qp, C.size_t(len(queries)), o, &hits[0], &counts[0], &cerr), cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]Hit, len(queries))
+	for i := range out {
+		out[i] = make([]Hit, int(counts[i]))
+		for j := range out[i] {
+			c := hits[i*int(o.k)+j]
+			out[i][j] = Hit{ID: uint64(c.id), Score: float32(c.score)}
+		}
+	}
+	return out, nil
+}
