@@ -65,6 +65,12 @@ int main(int argc, char** argv) {
         } catch (const avg::Error& e) {
             std::printf("duplicate add throws: status %d: %s\n", static_cast<int>(e.code()), e.what());
         }
+        // A keyed image, read back and removed.
+        index.add_images({1000}, std::vector<float>(vectors.begin(), vectors.begin() + kDim), kDim, {"holiday/beach.jpg"});
+        std::printf("image 1000: key %s, %zu images\n", index.image_key(1000).c_str(), index.image_ids().size());
+        bool same_vector = index.image_vector(1000, kDim) == std::vector<float>(vectors.begin(), vectors.begin() + kDim);
+        index.remove_image(1000);
+        std::printf("read back %s, removed: %zu images\n", same_vector ? "bit for bit" : "CHANGED", index.image_count());
 
         AvgTokenizerTrainConfig tcfg = avg::default_tokenizer_config();
         tcfg.epochs = 10;
@@ -103,6 +109,14 @@ int main(int argc, char** argv) {
             right += !hits.empty() && hits[0].id == static_cast<std::uint64_t>(n);
         }
         std::printf("top-1: %d/%d\n", right, kImages);
+
+        // The same queries in one batch find the same first hits.
+        std::vector<std::string> queries;
+        for (int n = 0; n < kImages; n++) queries.push_back(caption(n % kTopics, n, 0));
+        int batch_right = 0;
+        auto batch = index.search_batch(queries, opts);
+        for (int n = 0; n < kImages; n++) batch_right += !batch[n].empty() && batch[n][0].id == static_cast<std::uint64_t>(n);
+        std::printf("top-1 in one batch: %d/%d\n", batch_right, kImages);
 
         // Each search on the calling thread alone answers the same.
         avg::set_threads(1);

@@ -89,6 +89,9 @@ fn cpp_photo_app_example_does_the_whole_job() {
     assert!(stdout.contains("generator trained for 80 epochs"), "{stdout}");
     let top1 = stdout.lines().find_map(|l| l.strip_prefix("top-1: ")).unwrap();
     assert!(stdout.contains(&format!("top-1 with one search thread: {top1}")), "{stdout}");
+    assert!(stdout.contains(&format!("top-1 in one batch: {top1}")), "{stdout}");
+    assert!(stdout.contains("image 1000: key holiday/beach.jpg, 61 images"), "{stdout}");
+    assert!(stdout.contains("read back bit for bit, removed: 60 images"), "{stdout}");
 }
 
 #[test]

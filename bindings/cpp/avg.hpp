@@ -89,6 +89,13 @@ public:
     explicit Index(const std::string& path, const AvgIndexConfig* config = nullptr) {
         detail::call([&](AvgError** e) { return avg_index_open(path.c_str(), config, &handle_, e); });
     }
+
+    // Opens an existing index for searching and reading only, under a shared lock.
+    static Index open_read_only(const std::string& path, const AvgIndexConfig* config = nullptr) {
+        Index index;
+        detail::call([&](AvgError** e) { return avg_index_open_read_only(path.c_str(), config, &index.handle_, e); });
+        return index;
+    }
     Index(const Index&) = delete;
     Index& operator=(const Index&) = delete;
     Index(Index&& other) noexcept : handle_(other.handle_) { other.handle_ = nullptr; }
@@ -102,11 +109,21 @@ public:
     }
     ~Index() { avg_index_free(handle_); }
 
-    void add_images(const std::vector<std::uint64_t>& ids, const std::vector<float>& vectors, std::size_t dim) {
+    // Images with their vectors (ids.size() * dim floats) and, when `keys` is not
+    // empty, an external key each. All or none.
+    void add_images(const std::vector<std::uint64_t>& ids, const std::vector<float>& vectors, std::size_t dim,
+                    const std::vector<std::string>& keys = {}) {
         if (vectors.size() != ids.size() * dim) throw Error(AVG_STATUS_DIMENSION_MISMATCH, "vectors.size() != ids.size() * dim");
+        if (!keys.empty() && keys.size() != ids.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "keys.size() != ids.size()");
+        std::vector<const char*> key_ptrs;
+        for (const auto& k : keys) key_ptrs.push_back(k.c_str());
         detail::call([&](AvgError** e) {
-            return avg_index_add_images(handle_, ids.data(), nullptr, vectors.data(), ids.size(), dim, e);
+            return avg_index_add_images(handle_, ids.data(), keys.empty() ? nullptr : key_ptrs.data(), vectors.data(), ids.size(), dim, e);
         });
+    }
+
+    void remove_image(std::uint64_t id) {
+        detail::call([&](AvgError** e) { return avg_index_remove_image(handle_, id, e); });
     }
 
     // Captions as text, with their text vectors (texts.size() * dim floats) or none.
@@ -141,21 +158,25 @@ public:
         if (ids.size() != paths.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != paths.size()");
         std::vector<const char*> ptrs;
         for (const auto& p : paths) ptrs.push_back(p.c_str());
-        std::vector<AvgStatus> statuses(ids.size(), AVG_STATUS_OK);
-        std::vector<AvgError*> errors(ids.size(), nullptr);
-        std::vector<PhotoResult> results;
-        with_progress(
-            [&](AvgProgressFn fn, void* ud, AvgError** e) {
-                AvgStatus st = avg_index_add_image_files(handle_, ids.data(), nullptr, ptrs.data(), ids.size(), statuses.data(),
-                                                         errors.data(), nullptr, fn, ud, e);
-                for (std::size_t i = 0; i < ids.size(); ++i) {
-                    results.push_back({statuses[i], errors[i] ? avg_error_message(errors[i]) : ""});
-                    avg_error_free(errors[i]);
-                }
-                return st;
-            },
-            progress);
-        return results;
+        return add_photos(ids, progress, [&](AvgStatus* statuses, AvgError** errors, AvgProgressFn fn, void* ud, AvgError** e) {
+            return avg_index_add_image_files(handle_, ids.data(), nullptr, ptrs.data(), ids.size(), statuses, errors, nullptr, fn, ud, e);
+        });
+    }
+
+    // Photos from encoded bytes, as add_image_files does from files.
+    std::vector<PhotoResult> add_image_bytes(const std::vector<std::uint64_t>& ids, const std::vector<std::vector<std::uint8_t>>& photos,
+                                             detail::Progress progress = {}) {
+        if (ids.size() != photos.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != photos.size()");
+        std::vector<const std::uint8_t*> data;
+        std::vector<std::size_t> lens;
+        for (const auto& p : photos) {
+            data.push_back(p.data());
+            lens.push_back(p.size());
+        }
+        return add_photos(ids, progress, [&](AvgStatus* statuses, AvgError** errors, AvgProgressFn fn, void* ud, AvgError** e) {
+            return avg_index_add_image_bytes(handle_, ids.data(), nullptr, data.data(), lens.data(), ids.size(), statuses, errors, nullptr,
+                                             fn, ud, e);
+        });
     }
 
     void save() {
@@ -168,6 +189,48 @@ public:
         return n;
     }
 
+    // Image ids in storage order.
+    std::vector<std::uint64_t> image_ids() const {
+        std::vector<std::uint64_t> ids(image_count());
+        for (;;) {  // images added meanwhile: grow and retry
+            std::size_t n = 0;
+            AvgError* err = nullptr;
+            AvgStatus st = avg_index_image_ids(handle_, ids.data(), ids.size(), &n, &err);
+            if (st == AVG_STATUS_BUFFER_TOO_SMALL) {
+                avg_error_free(err);
+                ids.resize(n + n / 8 + 1);
+                continue;
+            }
+            detail::check(st, err);
+            ids.resize(n);
+            return ids;
+        }
+    }
+
+    // The external key of an image ("" when it has none).
+    std::string image_key(std::uint64_t id) const {
+        std::string key(64, '\0');
+        for (;;) {
+            std::size_t n = 0;
+            AvgError* err = nullptr;
+            AvgStatus st = avg_index_image_key(handle_, id, key.data(), key.size(), &n, &err);
+            if (st == AVG_STATUS_BUFFER_TOO_SMALL) {
+                avg_error_free(err);
+                key.resize(n + 1);
+                continue;
+            }
+            detail::check(st, err);
+            key.resize(n);
+            return key;
+        }
+    }
+
+    std::vector<float> image_vector(std::uint64_t id, std::size_t dim) const {
+        std::vector<float> v(dim);
+        detail::call([&](AvgError** e) { return avg_index_image_vector(handle_, id, v.data(), dim, e); });
+        return v;
+    }
+
     // `progress` is called after every step; returning false stops the training (avg::Error
     // with AVG_STATUS_CANCELLED), and an exception it throws stops it and is rethrown.
     void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {
@@ -178,18 +241,64 @@ public:
         with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_generator(handle_, &config, fn, ud, e); }, progress);
     }
 
+    // Query vectors, if any, come through options.query_vectors (one per query).
     std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
         std::string q(query);  // the C ABI takes NUL-terminated strings
-        std::vector<Hit> hits(options.k);
+        std::vector<Hit> hits(room(options));
         std::size_t n = 0;
         detail::call([&](AvgError** e) { return avg_search(handle_, q.c_str(), &options, hits.data(), hits.size(), &n, e); });
         hits.resize(n);
         return hits;
     }
 
+    // Queries answered together (faster than one by one).
+    std::vector<std::vector<Hit>> search_batch(const std::vector<std::string>& queries,
+                                               const AvgSearchOptions& options = default_search_options()) const {
+        std::vector<const char*> ptrs;
+        for (const auto& q : queries) ptrs.push_back(q.c_str());
+        std::vector<Hit> flat(room(options) * queries.size());
+        std::vector<std::size_t> counts(queries.size());
+        detail::call([&](AvgError** e) {
+            return avg_search_batch(handle_, ptrs.data(), ptrs.size(), &options, flat.data(), counts.data(), e);
+        });
+        std::vector<std::vector<Hit>> hits;
+        for (std::size_t i = 0; i < queries.size(); ++i) {
+            hits.emplace_back(flat.begin() + i * options.k, flat.begin() + i * options.k + counts[i]);
+        }
+        return hits;
+    }
+
     AvgIndex* get() const noexcept { return handle_; }
 
 private:
+    Index() = default;
+
+    // Hits one query can get: libavg refuses a k above the beam (at most AVG_MAX_BEAM)
+    // before writing any, so a buffer never needs more.
+    static std::size_t room(const AvgSearchOptions& o) {
+        std::size_t r = o.k < o.beam_size ? o.k : o.beam_size;
+        return r < AVG_MAX_BEAM ? (r > 0 ? r : 1) : AVG_MAX_BEAM;
+    }
+
+    // Runs a photo-adding call with a status and an error slot per photo.
+    template <typename F>
+    std::vector<PhotoResult> add_photos(const std::vector<std::uint64_t>& ids, detail::Progress& progress, F&& f) {
+        std::vector<AvgStatus> statuses(ids.size(), AVG_STATUS_OK);
+        std::vector<AvgError*> errors(ids.size(), nullptr);
+        std::vector<PhotoResult> results;
+        with_progress(
+            [&](AvgProgressFn fn, void* ud, AvgError** e) {
+                AvgStatus st = f(statuses.data(), errors.data(), fn, ud, e);
+                for (std::size_t i = 0; i < ids.size(); ++i) {
+                    results.push_back({statuses[i], errors[i] ? avg_error_message(errors[i]) : ""});
+                    avg_error_free(errors[i]);
+                }
+                return st;
+            },
+            progress);
+        return results;
+    }
+
     // Runs a call that takes a progress callback. An exception thrown by `progress` stops
     // the call and is rethrown here, in place of the library's AVG_STATUS_CANCELLED.
     template <typename F>
