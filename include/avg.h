@@ -278,6 +278,12 @@ typedef struct AvgGeneratorTrainConfig {
   // vectors, queries with theirs (`AvgSearchOptions.query_vectors`, or the image
   // encoder's), and images with no text at all are learned from their own vectors.
   bool index_vectors;
+  // Go on with a training that was cut short (killed, or stopped by `progress`): when
+  // the index's generator comes from a training that completed fewer than `epochs`
+  // epochs, it trains on from there (data in the same order, the learning rate where
+  // it was, the optimiser's moments afresh); one that completed `epochs` trains no
+  // more. Without such a generator, a training from `model_dir` as without it.
+  bool resume;
   // An indexing pass: the current generator goes on learning the images added since
   // it trained, replaying as many pairs of images it learned before, for `epochs`;
   // installed when the pass ends (a cancelled pass leaves the previous generator
@@ -719,7 +725,7 @@ enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
 
 // Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 // clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on) and
+// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
 // `model_dir` NULL, which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
 // becomes `config->struct_size`).
 // Thread-safety: any thread.

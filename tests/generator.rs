@@ -106,6 +106,23 @@ fn stopping_keeps_the_last_completed_epoch() {
     drop(index);
     let index = Index::open(dir.path().join("index"), None).unwrap();
     assert_same_hits(&index.search("a photo", &SearchOptions::default(), None).unwrap(), &hits);
+
+    // Resumed (after the reopen, as after a kill), it trains epochs 1 and 2 only; resumed
+    // again, it is done; without resume it trains all three anew.
+    let resume = GeneratorTrainConfig { resume: true, ..cfg.clone() };
+    let epochs_seen = |cfg: &GeneratorTrainConfig| {
+        let mut seen = std::collections::BTreeSet::new();
+        let report = index
+            .train_generator(cfg, |p| {
+                seen.insert(p.epoch);
+                true
+            })
+            .unwrap();
+        (seen.into_iter().collect::<Vec<_>>(), report.epochs)
+    };
+    assert_eq!(epochs_seen(&resume), (vec![1, 2], 3));
+    assert_eq!(epochs_seen(&resume), (vec![], 3));
+    assert_eq!(epochs_seen(&cfg), (vec![0, 1, 2], 3));
 }
 
 /// Images 0..40 have training captions; 40..60 only an attached text (as a photo with

@@ -112,7 +112,7 @@ pub unsafe extern "C" fn avg_index_tokenizer_stats(
 
 /// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 /// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-/// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on) and
+/// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
 /// `model_dir` NULL, which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
 /// becomes `config->struct_size`).
 /// Thread-safety: any thread.

@@ -419,6 +419,7 @@ macro_rules! generator_fields {
             init_from_codebook: $src.init_from_codebook,
             index_texts: $src.index_texts,
             index_vectors: $src.index_vectors,
+            resume: $src.resume,
             incremental: $src.incremental,
             decoder_layers: $src.decoder_layers,
             decoder_d_model: $src.decoder_d_model,
@@ -463,6 +464,12 @@ pub struct AvgGeneratorTrainConfig {
     /// vectors, queries with theirs (`AvgSearchOptions.query_vectors`, or the image
     /// encoder's), and images with no text at all are learned from their own vectors.
     pub index_vectors: bool,
+    /// Go on with a training that was cut short (killed, or stopped by `progress`): when
+    /// the index's generator comes from a training that completed fewer than `epochs`
+    /// epochs, it trains on from there (data in the same order, the learning rate where
+    /// it was, the optimiser's moments afresh); one that completed `epochs` trains no
+    /// more. Without such a generator, a training from `model_dir` as without it.
+    pub resume: bool,
     /// An indexing pass: the current generator goes on learning the images added since
     /// it trained, replaying as many pairs of images it learned before, for `epochs`;
     /// installed when the pass ends (a cancelled pass leaves the previous generator

@@ -83,6 +83,16 @@ pub(crate) struct Generator {
     vector_proj: Option<Lin>,
     /// See `learned`.
     learned: Vec<u64>,
+    /// See `epochs`.
+    epochs: TrainedEpochs,
+}
+
+/// How far the training that made a generator got: `done` of `planned` epochs. A
+/// training cut short (killed, cancelled) can resume from there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TrainedEpochs {
+    pub done: usize,
+    pub planned: usize,
 }
 
 /// An encoded batch of texts: states [B, S, D] and their 0/1 mask [B, S].
@@ -110,6 +120,8 @@ impl StepRows {
 const TOKENIZER_TENSOR: &str = "text_tokenizer.json";
 /// The learned image ids, stored with the weights (as i64, bit for bit).
 const LEARNED_TENSOR: &str = "learned_images";
+/// `TrainedEpochs` stored with the weights: [done, planned] as i64.
+const EPOCHS_TENSOR: &str = "trained_epochs";
 const BERT_PREFIX: &str = "frozen_encoder.";
 
 /// Options for a generator built from a pretrained checkpoint.
@@ -248,13 +260,32 @@ impl Generator {
             Some(t) => t.to_dtype(DType::I64)?.to_vec1::<i64>()?.into_iter().map(|x| x as u64).collect(),
             None => Vec::new(),
         };
+        // Generators saved before resuming existed count as finished.
+        let epochs =
+            match tensors.remove(EPOCHS_TENSOR).map(|t| t.to_dtype(DType::I64)?.to_vec1::<i64>()).transpose()? {
+                Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) && v[0] <= v[1] => {
+                    TrainedEpochs { done: v[0] as usize, planned: v[1] as usize }
+                }
+                Some(v) => return Err(Error::Model(format!("saved generator: trained epochs {v:?}"))),
+                None => TrainedEpochs::default(),
+            };
         let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) =
             tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
         let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
         let params = if trainable { Params::stored(trained, device) } else { Params::frozen(trained, device) };
         let mut g = Self::build(config, params, frozen, json)?;
         g.learned = learned;
+        g.epochs = epochs;
         Ok(g)
+    }
+
+    /// How far the training that made this generator got.
+    pub(crate) fn epochs(&self) -> TrainedEpochs {
+        self.epochs
+    }
+
+    pub(crate) fn set_epochs(&mut self, epochs: TrainedEpochs) {
+        self.epochs = epochs;
     }
 
     /// The ids of the images whose pairs this generator was trained on (sorted).
@@ -313,6 +344,7 @@ impl Generator {
             decoder,
             vector_proj,
             learned: Vec::new(),
+            epochs: TrainedEpochs::default(),
         })
     }
 
@@ -325,6 +357,8 @@ impl Generator {
         out.push((TOKENIZER_TENSOR.into(), Tensor::new(self.tokenizer_json.as_slice(), self.embed.device())?));
         let learned: Vec<i64> = self.learned.iter().map(|&id| id as i64).collect();
         out.push((LEARNED_TENSOR.into(), Tensor::from_vec(learned, self.learned.len(), &Device::Cpu)?));
+        let epochs = vec![self.epochs.done as i64, self.epochs.planned as i64];
+        out.push((EPOCHS_TENSOR.into(), Tensor::from_vec(epochs, 2, &Device::Cpu)?));
         Ok(out)
     }
 

@@ -148,7 +148,7 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
         GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
     let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
     let view = g.frozen(false).unwrap();
-    let report = train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
+    let report = train(&g, &ex, &cfg, 0, &candidates, &mut |_| true, &mut |_, _| Ok(())).unwrap();
     assert!(report.loss_gen < 0.5, "L_gen {}", report.loss_gen);
     let texts: Vec<&str> = ex.iter().map(|e| e.text.as_str()).collect();
     let found = beam::search(&g, &t, &g.encode(&texts, &[]).unwrap(), 5).unwrap();
@@ -182,7 +182,7 @@ fn with_a_vector_slot_examples_without_text_are_learned_from_their_vectors() {
     let cfg =
         GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
     let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
-    train(&g, &ex, &cfg, &candidates, &mut |_| true, &mut |_| Ok(())).unwrap();
+    train(&g, &ex, &cfg, 0, &candidates, &mut |_| true, &mut |_, _| Ok(())).unwrap();
     let vectors: Vec<Option<&[f32]>> = ex.iter().map(|e| e.vector.as_deref()).collect();
     let texts = vec![""; ex.len()];
     let found = beam::search(&g, &t, &g.encode(&texts, &vectors).unwrap(), 5).unwrap();

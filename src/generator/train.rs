@@ -51,6 +51,13 @@ pub struct GeneratorTrainConfig {
     /// queries with theirs, and every image with no text at all is learned from its own
     /// vector (true); or text only (the ablation).
     pub index_vectors: bool,
+    /// Go on with a training that was cut short (killed, or stopped by `progress`): when
+    /// the index's generator comes from a training that completed fewer than `epochs`
+    /// epochs, train it on from there (the data in the same order and the learning rate
+    /// where it was; the optimiser's moments start afresh); one that completed `epochs`
+    /// trains no more. Without such a generator (none, or one saved before libavg
+    /// recorded epochs), a training from the checkpoint. Not read by an indexing pass.
+    pub resume: bool,
     /// An indexing pass instead of a training from the checkpoint: the index's current
     /// generator goes on learning, for `epochs`, the pairs of the images it has not
     /// learned yet (added since it trained), mixed with as many replayed pairs of images
@@ -83,6 +90,7 @@ impl Default for GeneratorTrainConfig {
             seed: 42,
             index_texts: true,
             index_vectors: true,
+            resume: false,
             incremental: false,
         }
     }
@@ -159,15 +167,18 @@ struct Prepared {
     textless: bool,
 }
 
-/// Trains `g` in place. After each epoch `checkpoint` receives the model; a stop from
-/// `progress` returns `Error::Cancelled` after the last completed checkpoint.
+/// Trains `g` in place from epoch `start` (0, or where a resumed training stopped) to
+/// `cfg.epochs`. After each epoch `checkpoint` receives the model and the epochs done; a
+/// stop from `progress` returns `Error::Cancelled` after the last completed checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train(
     g: &Generator,
     examples: &[Example],
     cfg: &GeneratorTrainConfig,
+    start: usize,
     candidates: &Candidates,
     progress: &mut dyn FnMut(&Progress) -> bool,
-    checkpoint: &mut dyn FnMut(&Generator) -> Result<()>,
+    checkpoint: &mut dyn FnMut(&Generator, usize) -> Result<()>,
 ) -> Result<GeneratorReport> {
     if examples.is_empty() {
         return Err(Error::WrongState(
@@ -187,8 +198,18 @@ pub(crate) fn train(
     let mut hide = Rng::new(cfg.seed.wrapping_add(3));
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let started = Instant::now();
-    let mut report = GeneratorReport::default();
-    for epoch in 0..cfg.epochs {
+    let mut report = GeneratorReport { steps: start * steps_per_epoch, ..Default::default() };
+    // A resumed training replays the skipped epochs' shuffles and draws: it sees its
+    // data in the order the uninterrupted one would have, at the same learning rate.
+    for _ in 0..start {
+        rng.shuffle(&mut order);
+        if g.reads_vectors() {
+            for _ in order.iter().filter(|&&i| !prepared[i].textless) {
+                hide.uniform();
+            }
+        }
+    }
+    for epoch in start..cfg.epochs {
         rng.shuffle(&mut order);
         let mut sums = [0f32; 2];
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
@@ -243,7 +264,7 @@ pub(crate) fn train(
         }
         [report.loss_gen, report.loss_dis] = sums.map(|s| s / steps_per_epoch as f32);
         report.epochs = epoch + 1;
-        checkpoint(g)?;
+        checkpoint(g, epoch + 1)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

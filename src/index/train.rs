@@ -2,7 +2,7 @@
 
 use super::images::encode_rows;
 use super::{not_tokenized, Index, Model};
-use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator};
+use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator, TrainedEpochs};
 use crate::progress::Progress;
 use crate::quantizer::{self, TokenizerReport, TokenizerTrainConfig};
 use crate::records::Records;
@@ -92,8 +92,19 @@ impl Index {
             })?),
             false => None,
         };
+        // A training cut short goes on from where it stopped (one that reached `epochs`
+        // has nothing left to do).
+        let resumed = match cfg.resume && base.is_none() {
+            true => self.generator_model().filter(|g| g.epochs().planned > 0),
+            false => None,
+        };
+        let start = resumed.as_ref().map_or(0, |g| g.epochs().done);
+        if start >= cfg.epochs && resumed.is_some() {
+            return Ok(GeneratorReport { epochs: start, ..Default::default() });
+        }
+        let continued = base.as_ref().or(resumed.as_ref());
         // The architecture of the model being trained decides whether pairs carry vectors.
-        let with_vectors = base.as_ref().map_or(cfg.index_vectors, |b| b.reads_vectors());
+        let with_vectors = continued.map_or(cfg.index_vectors, |b| b.reads_vectors());
         let (examples, owners, vokens, codebook, tokenizer) = {
             let st = self.state.read();
             let r = &st.records;
@@ -117,7 +128,7 @@ impl Index {
                 owners.resize(examples.len(), r.ids[row]);
             }
             let codebook =
-                if cfg.init_from_codebook && base.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
+                if cfg.init_from_codebook && continued.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
             (examples, owners, v.clone(), codebook, t.model.clone())
         };
         let (examples, learned, new_images) = match &base {
@@ -130,7 +141,7 @@ impl Index {
                 None => return Ok(GeneratorReport::default()),
             },
         };
-        let mut g = match &base {
+        let mut g = match continued {
             Some(b) => b.trainable_copy()?,
             None => Generator::from_pretrained(
                 &NewGenerator {
@@ -150,8 +161,13 @@ impl Index {
         g.set_learned(learned);
         let candidates =
             |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
-        let install = |g: &Generator| -> Result<()> {
-            let snapshot = g.frozen(true)?;
+        // Epochs done of this training, recorded with a full training's model so that it
+        // can resume; a pass keeps its base's.
+        let install = |g: &Generator, done: Option<usize>| -> Result<()> {
+            let mut snapshot = g.frozen(true)?;
+            if let Some(done) = done {
+                snapshot.set_epochs(TrainedEpochs { done, planned: cfg.epochs });
+            }
             // Candle queues CUDA work on the calling thread's stream: finish the copies
             // before searches on other threads read them.
             self.device.synchronize()?;
@@ -171,10 +187,10 @@ impl Index {
         };
         // A full training installs every epoch's model; an indexing pass only its end, so
         // that a stopped pass leaves the previous model serving.
-        let mut checkpoint = |g: &Generator| if base.is_none() { install(g) } else { Ok(()) };
-        let mut report = generator::train(&g, &examples, cfg, &candidates, &mut progress, &mut checkpoint)?;
+        let mut checkpoint = |g: &Generator, done| if base.is_none() { install(g, Some(done)) } else { Ok(()) };
+        let mut report = generator::train(&g, &examples, cfg, start, &candidates, &mut progress, &mut checkpoint)?;
         if base.is_some() {
-            install(&g)?;
+            install(&g, None)?;
         }
         report.new_images = new_images;
         Ok(report)

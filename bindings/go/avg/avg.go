@@ -466,6 +466,9 @@ type GeneratorConfig struct {
 	// Incremental runs an indexing pass: the trained generator learns the images added
 	// since, replaying earlier ones, for Epochs (ModelDir may then be "").
 	Incremental bool
+	// Resume goes on with a training that was cut short (killed, cancelled) from its
+	// last completed epoch; a finished one trains no more (see avg.h).
+	Resume bool
 }
 
 // DefaultGeneratorConfig is libavg's default generator training on modelDir.
@@ -493,6 +496,7 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
 	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
 	c.index_texts, c.index_vectors, c.incremental = C.bool(cfg.IndexTexts), C.bool(cfg.IndexVectors), C.bool(cfg.Incremental)
+	c.resume = C.bool(cfg.Resume)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_generator(h, &c, fn, ud, cerr)
 	})
