@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
+        int saves_heard = 0;  // the log, as a host would forward it to its own
+        avg::set_log([&](AvgLogLevel, std::string_view message) { saves_heard += message.rfind("saved ", 0) == 0; });
         AvgIndexConfig cfg = avg::default_index_config();
         cfg.dim = kDim;
         cfg.codebook_size = 32;
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
             return true;
         });
         std::printf("generator trained for %zu epochs\n", epochs);
+        avg::set_log({});
+        std::printf("log: %d saves heard\n", saves_heard);
 
         AvgSearchOptions opts = avg::default_search_options();
         opts.k = 3;

@@ -81,6 +81,17 @@
 // format 3.
 #define AVG_FORMAT_VERSION 3
 
+// How much a log message matters (`avg_set_log_callback`).
+typedef enum AvgLogLevel {
+  // Per-operation detail: each search's time.
+  AVG_LOG_LEVEL_DEBUG = 0,
+  // Opens, saves, trainings finished.
+  AVG_LOG_LEVEL_INFO = 1,
+  // Something the library worked around that the host may want to fix (an index in
+  // an older format, a generator dropped by a tokenizer retraining).
+  AVG_LOG_LEVEL_WARN = 2,
+} AvgLogLevel;
+
 // The outcome of a fallible call. Values are stable across releases.
 typedef enum AvgStatus {
   AVG_STATUS_OK = 0,
@@ -121,6 +132,12 @@ typedef struct AvgError AvgError;
 // Safe to share between threads: every call on it may run concurrently with any other,
 // except `avg_index_free`, which must be the last call.
 typedef struct AvgIndex AvgIndex;
+
+// Receives a log message (NUL-terminated UTF-8, valid during the call) with the host's
+// `user_data`, on whichever thread did the work: it must be quick and thread-safe.
+typedef void (*AvgLogFn)(void *user_data,
+                         enum AvgLogLevel level,
+                         const char *message);
 
 // The shape of a new index and the device to compute on.
 typedef struct AvgIndexConfig {
@@ -328,6 +345,21 @@ void avg_set_heap_tuning(bool enabled);
 // change. Thread-safety: may be called from any thread at any time; searches running
 // then finish with the previous setting.
 void avg_set_threads(size_t threads);
+
+// Sends the library's log messages of `min_level` and above to `callback` with
+// `user_data`; NULL turns logging off (the default). Process-wide: it replaces the
+// callback set before, once the messages it is receiving now are delivered, so that
+// when this returns the previous callback and its `user_data` are never used again.
+// The callback runs on whichever thread did the work (a training's, a search's), must
+// be quick and thread-safe, and may call into libavg, except this function.
+// Thread-safety: may be called from any thread at any time.
+//
+// # Safety
+// `callback` is NULL or safe to call with `user_data` from any thread until it is
+// replaced.
+void avg_set_log_callback(AvgLogFn callback,
+                          enum AvgLogLevel min_level,
+                          void *user_data);
 
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.

@@ -12,6 +12,7 @@ mod generator;
 mod heap;
 mod index;
 pub mod limits;
+pub mod log;
 mod optim;
 mod params;
 mod pool;

@@ -92,6 +92,8 @@ fn cpp_photo_app_example_does_the_whole_job() {
     assert!(stdout.contains(&format!("top-1 in one batch: {top1}")), "{stdout}");
     assert!(stdout.contains("image 1000: key holiday/beach.jpg, 61 images"), "{stdout}");
     assert!(stdout.contains("read back bit for bit, removed: 60 images"), "{stdout}");
+    // A save at creation, after the tokenizer and after each of the 80 epochs.
+    assert!(stdout.contains("log: 82 saves heard"), "{stdout}");
 }
 
 #[test]

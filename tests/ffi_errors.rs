@@ -504,3 +504,27 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         assert_eq!(refused(|e| avg_index_remove_image(o.index, id, e)), UnknownId);
     }
 }
+
+#[test]
+fn a_log_callback_hears_opens_and_saves_until_it_is_removed() {
+    unsafe extern "C" fn collect(user_data: *mut std::ffi::c_void, level: AvgLogLevel, message: *const c_char) {
+        let got = &*(user_data as *const std::sync::Mutex<Vec<(AvgLogLevel, String)>>);
+        got.lock().unwrap().push((level, CStr::from_ptr(message).to_str().unwrap().to_owned()));
+    }
+    let got = std::sync::Mutex::new(Vec::new());
+    let user_data = &got as *const _ as *mut std::ffi::c_void;
+    let o = open();
+    unsafe {
+        avg_set_log_callback(Some(collect), AvgLogLevel::Info, user_data);
+        assert_eq!(avg_index_save(o.index, null_mut()), AvgStatus::Ok);
+        avg_set_log_callback(None, AvgLogLevel::Debug, null_mut());
+        // Other tests run meanwhile: only this index's lines are looked at.
+        let path = CStr::from_ptr(o.path.as_ptr()).to_str().unwrap().to_owned();
+        let ours =
+            |got: &[(AvgLogLevel, String)]| got.iter().filter(|(_, m)| m.contains(&path)).cloned().collect::<Vec<_>>();
+        let heard = ours(&got.lock().unwrap());
+        assert!(heard.iter().any(|(l, m)| *l == AvgLogLevel::Info && m.starts_with("saved ")), "{heard:?}");
+        assert_eq!(avg_index_save(o.index, null_mut()), AvgStatus::Ok);
+        assert_eq!(ours(&got.lock().unwrap()).len(), heard.len(), "nothing after the callback is removed");
+    }
+}

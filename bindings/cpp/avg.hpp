@@ -83,6 +83,30 @@ inline AvgSearchOptions default_search_options() { return detail::defaults(avg_s
 inline void set_threads(size_t threads) { avg_set_threads(threads); }
 inline void set_heap_tuning(bool enabled) { avg_set_heap_tuning(enabled); }
 
+using LogFn = std::function<void(AvgLogLevel, std::string_view)>;
+
+namespace detail {
+inline LogFn& log_fn() {
+    static LogFn fn;
+    return fn;
+}
+inline void log_trampoline(void*, AvgLogLevel level, const char* message) {
+    try {
+        log_fn()(level, message);
+    } catch (...) {
+        // An exception must not cross into the library; a log line is not worth more.
+    }
+}
+}  // namespace detail
+
+// Sends libavg's log messages of min_level and above to fn (empty: off), on whichever
+// thread did the work (avg_set_log_callback). Process-wide; fn must not call set_log.
+inline void set_log(LogFn fn, AvgLogLevel min_level = AVG_LOG_LEVEL_INFO) {
+    avg_set_log_callback(nullptr, min_level, nullptr);  // returns once no message is in flight
+    detail::log_fn() = std::move(fn);
+    if (detail::log_fn()) avg_set_log_callback(detail::log_trampoline, min_level, nullptr);
+}
+
 class Index {
 public:
     // Opens (or, with a config, creates) the index in directory `path`.

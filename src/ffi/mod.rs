@@ -22,7 +22,7 @@ pub use train::*;
 pub use types::*;
 
 use crate::{limits, Error, Result};
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void, CStr};
 
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
 pub const AVG_ABI_VERSION: u32 = 5;
@@ -72,6 +72,22 @@ pub extern "C" fn avg_set_heap_tuning(enabled: bool) {
 #[no_mangle]
 pub extern "C" fn avg_set_threads(threads: usize) {
     crate::set_threads(threads);
+}
+
+/// Sends the library's log messages of `min_level` and above to `callback` with
+/// `user_data`; NULL turns logging off (the default). Process-wide: it replaces the
+/// callback set before, once the messages it is receiving now are delivered, so that
+/// when this returns the previous callback and its `user_data` are never used again.
+/// The callback runs on whichever thread did the work (a training's, a search's), must
+/// be quick and thread-safe, and may call into libavg, except this function.
+/// Thread-safety: may be called from any thread at any time.
+///
+/// # Safety
+/// `callback` is NULL or safe to call with `user_data` from any thread until it is
+/// replaced.
+#[no_mangle]
+pub unsafe extern "C" fn avg_set_log_callback(callback: AvgLogFn, min_level: AvgLogLevel, user_data: *mut c_void) {
+    crate::log::set_logger(callback.map(|f| host_logger(f, user_data)), min_level.into());
 }
 
 /// A borrowed UTF-8 string from C.

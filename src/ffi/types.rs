@@ -12,6 +12,7 @@
 //! end; `AvgHit` fills arrays and never changes.
 
 use super::c_str;
+use crate::log::{Level, Logger};
 use crate::{
     limits, Error, GeneratorTrainConfig, Hit, Index, IndexConfig, Progress, Result, SearchOptions, Stage,
     TokenizerTrainConfig, VokenStats,
@@ -300,6 +301,70 @@ pub type AvgProgressFn = Option<unsafe extern "C" fn(user_data: *mut c_void, pro
 pub(crate) unsafe fn host_callback(progress: AvgProgressFn, user_data: *mut c_void) -> impl FnMut(&Progress) -> bool {
     // SAFETY: the caller of the entry point vouches for `progress` and `user_data`.
     move |p| progress.is_none_or(|f| unsafe { f(user_data, &AvgProgress::from(p)) })
+}
+
+/// How much a log message matters (`avg_set_log_callback`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvgLogLevel {
+    /// Per-operation detail: each search's time.
+    Debug = 0,
+    /// Opens, saves, trainings finished.
+    Info = 1,
+    /// Something the library worked around that the host may want to fix (an index in
+    /// an older format, a generator dropped by a tokenizer retraining).
+    Warn = 2,
+}
+
+impl From<AvgLogLevel> for Level {
+    fn from(l: AvgLogLevel) -> Self {
+        match l {
+            AvgLogLevel::Debug => Level::Debug,
+            AvgLogLevel::Info => Level::Info,
+            AvgLogLevel::Warn => Level::Warn,
+        }
+    }
+}
+
+impl From<Level> for AvgLogLevel {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Debug => AvgLogLevel::Debug,
+            Level::Info => AvgLogLevel::Info,
+            Level::Warn => AvgLogLevel::Warn,
+        }
+    }
+}
+
+/// Receives a log message (NUL-terminated UTF-8, valid during the call) with the host's
+/// `user_data`, on whichever thread did the work: it must be quick and thread-safe.
+pub type AvgLogFn = Option<unsafe extern "C" fn(user_data: *mut c_void, level: AvgLogLevel, message: *const c_char)>;
+
+/// The host's log callback as the safe API takes it.
+///
+/// # Safety
+/// `callback` is safe to call with `user_data` from any thread until it is replaced.
+pub(crate) unsafe fn host_logger(
+    callback: unsafe extern "C" fn(*mut c_void, AvgLogLevel, *const c_char),
+    user_data: *mut c_void,
+) -> Logger {
+    /// The host's pointer, which it vouches may be used from any thread.
+    struct UserData(*mut c_void);
+    // SAFETY: see `host_logger`'s contract.
+    unsafe impl Send for UserData {}
+    unsafe impl Sync for UserData {}
+    impl UserData {
+        // A method, so that the closure captures the whole (Send) value, not its field.
+        fn get(&self) -> *mut c_void {
+            self.0
+        }
+    }
+    let data = UserData(user_data);
+    std::sync::Arc::new(move |level: Level, message: &str| {
+        let text = std::ffi::CString::new(message.replace('\0', "")).expect("NULs removed");
+        // SAFETY: the host vouched for the callback and its data.
+        unsafe { callback(data.get(), level.into(), text.as_ptr()) }
+    })
 }
 
 /// The tokenizer config's fields, listed once for both directions.

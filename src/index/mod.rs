@@ -182,7 +182,19 @@ impl Index {
                     c.fingerprint()
                 )))
             }
-            (Some(c), _) => Some(record(c, &config)),
+            (Some(c), recorded) => {
+                if recorded.is_none() {
+                    crate::log::emit(crate::log::Level::Info, || {
+                        format!(
+                            "{}: records the image encoder {} ({})",
+                            dir.display(),
+                            record(c, &config).dir,
+                            c.fingerprint()
+                        )
+                    });
+                }
+                Some(record(c, &config))
+            }
             (None, r) => r,
         };
         let mut models = loaded.models;
@@ -211,6 +223,12 @@ impl Index {
         let state = State { records: loaded.records, tokenizer, generator };
         device.synchronize()?; // as in train_generator: uploads done before other threads read
         let saved = Mutex::new(loaded.generation);
+        crate::log::emit(crate::log::Level::Info, || {
+            let models = [("tokenizer", state.tokenizer.is_some()), ("generator", state.generator.is_some())];
+            let trained: Vec<&str> = models.iter().filter(|m| m.1).map(|m| m.0).collect();
+            let trained = if trained.is_empty() { "nothing".to_owned() } else { trained.join(" and ") };
+            format!("opened {}: {} images, {trained} trained", dir.display(), state.records.len())
+        });
         Ok(Index { store, config, device, state: RwLock::new(state), saved, clip, encoder })
     }
 

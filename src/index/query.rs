@@ -24,6 +24,32 @@ impl Index {
         opts: &SearchOptions,
         query_vectors: Option<&[&[f32]]>,
     ) -> Result<Vec<Vec<Hit>>> {
+        let started = std::time::Instant::now();
+        let hits = self.answer(queries, opts, query_vectors)?;
+        crate::log::emit(crate::log::Level::Debug, || {
+            let kind = if opts.fused {
+                "fused"
+            } else if opts.rerank {
+                "reranked"
+            } else {
+                "beam"
+            };
+            format!(
+                "{} queries, {kind}, beam {}: {:.1} ms",
+                queries.len(),
+                opts.beam_size,
+                started.elapsed().as_secs_f64() * 1e3
+            )
+        });
+        Ok(hits)
+    }
+
+    fn answer(
+        &self,
+        queries: &[&str],
+        opts: &SearchOptions,
+        query_vectors: Option<&[&[f32]]>,
+    ) -> Result<Vec<Vec<Hit>>> {
         opts.validate()?;
         limits::check_batch(queries.len())?;
         for q in queries {

@@ -56,9 +56,21 @@ impl Index {
             report.stats = vokens.stats();
             r.vokens = Some(vokens);
             st.tokenizer = Some(Model { model, saved: None });
-            st.generator = None;
+            if st.generator.take().is_some() {
+                crate::log::emit(crate::log::Level::Warn, || {
+                    "the tokenizer was retrained: the generator learned the old vokens and is dropped \
+                     (train it again)"
+                        .into()
+                });
+            }
         }
         self.save()?;
+        crate::log::emit(crate::log::Level::Info, || {
+            format!(
+                "tokenizer trained: {} epochs in {:.1} s, {} images share their codes, code usage per level {:?}",
+                report.epochs, report.seconds, report.stats.collided_images, report.stats.usage_per_level
+            )
+        });
         Ok(report)
     }
 
@@ -193,6 +205,16 @@ impl Index {
             install(&g, None)?;
         }
         report.new_images = new_images;
+        crate::log::emit(crate::log::Level::Info, || match base {
+            Some(_) => format!(
+                "indexing pass: {} new images, {} epochs in {:.1} s, L_gen {:.3}",
+                report.new_images, report.epochs, report.seconds, report.loss_gen
+            ),
+            None => format!(
+                "generator trained: epochs {start}..{} of {}, {:.1} s, L_gen {:.3}, L_dis {:.3}",
+                report.epochs, cfg.epochs, report.seconds, report.loss_gen, report.loss_dis
+            ),
+        });
         Ok(report)
     }
 }

@@ -119,6 +119,12 @@ impl DirLock {
         loop {
             // SAFETY: flock on a file descriptor we own; no memory is involved.
             if unsafe { libc::flock(file.as_raw_fd(), mode | libc::LOCK_NB) } == 0 {
+                let waited = started.elapsed();
+                if !waited.is_zero() && waited >= std::time::Duration::from_millis(5) {
+                    crate::log::emit(crate::log::Level::Info, || {
+                        format!("waited {} ms for the lock of {}", waited.as_millis(), dir.display())
+                    });
+                }
                 return Ok(DirLock { _file: file });
             }
             let err = std::io::Error::last_os_error();

@@ -96,6 +96,16 @@ impl Store {
             Err(e) => return Err(e),
         };
         let m = Manifest::parse(&path, &bytes)?;
+        if m.format_version < FORMAT_VERSION {
+            crate::log::emit(crate::log::Level::Warn, || {
+                format!(
+                    "{} is in format {}: it opens as it is, and its next save writes format {FORMAT_VERSION}, \
+                     which libavg before 0.1.0's format 3 cannot open",
+                    self.dir.display(),
+                    m.format_version
+                )
+            });
+        }
         let records_json = m.records.read_verified(&self.dir, m.format_version)?;
         let vectors = m.vectors.read_verified(&self.dir, m.format_version)?;
         let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors)?;
@@ -156,6 +166,14 @@ impl Store {
         };
         files::write_atomic(&self.dir.join(MANIFEST), &m.to_bytes())?;
         self.remove_stale(&m);
+        crate::log::emit(crate::log::Level::Info, || {
+            format!(
+                "saved {}: generation {generation}, {} images, {} captions",
+                self.dir.display(),
+                m.images,
+                m.captions
+            )
+        });
         Ok(m.models)
     }
 
