@@ -183,17 +183,13 @@ impl Index {
                 )))
             }
             (Some(c), recorded) => {
+                let now = record(c, &config);
                 if recorded.is_none() {
                     crate::log::emit(crate::log::Level::Info, || {
-                        format!(
-                            "{}: records the image encoder {} ({})",
-                            dir.display(),
-                            record(c, &config).dir,
-                            c.fingerprint()
-                        )
+                        format!("{}: records the image encoder {} ({})", dir.display(), now.dir, now.fingerprint)
                     });
                 }
-                Some(record(c, &config))
+                Some(now)
             }
             (None, r) => r,
         };

@@ -120,8 +120,11 @@ impl Store {
             let bytes = entry.weights.read_verified(&self.dir, m.format_version)?;
             let tensors = codec::decode_tensors(&self.dir.join(&entry.weights.file), &bytes, device)?;
             // A model the next save keeps is named with this format's checksum, whatever
-            // the format it was read in.
-            let weights = FileRef::describe(entry.weights.file.clone(), &bytes);
+            // the format it was read in (re-computed only for an older format).
+            let weights = match m.format_version == FORMAT_VERSION {
+                true => entry.weights.clone(),
+                false => FileRef::describe(entry.weights.file.clone(), &bytes),
+            };
             models.insert(name.clone(), LoadedModel { entry: ModelEntry { weights, ..entry.clone() }, tensors });
         }
         self.remove_stale(&m);
