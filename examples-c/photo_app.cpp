@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
+        if (avg::abi_version() != AVG_ABI_VERSION) throw std::runtime_error("libavg " + std::string(avg::version()) + " has another C ABI");
         int saves_heard = 0;  // the log, as a host would forward it to its own
         avg::set_log([&](AvgLogLevel, std::string_view message) { saves_heard += message.rfind("saved ", 0) == 0; });
         AvgIndexConfig cfg = avg::default_index_config();
@@ -71,6 +72,18 @@ int main(int argc, char** argv) {
         index.add_images({1000}, std::vector<float>(vectors.begin(), vectors.begin() + kDim), kDim, {"holiday/beach.jpg"});
         std::printf("image 1000: key %s, %zu images\n", index.image_key(1000).c_str(), index.image_ids().size());
         bool same_vector = index.image_vector(1000, kDim) == std::vector<float>(vectors.begin(), vectors.begin() + kDim);
+        // Its captions read back: a long one (past the first buffer), without a vector.
+        std::string long_caption(300, 'x');
+        index.add_captions(1000, {long_caption}, {}, kDim);
+        bool captions_back = index.caption_count() == 2 * kImages + 1 && index.image_caption_count(1000) == 1 &&
+                             index.caption_text(1000, 0) == long_caption && !index.caption_vector(1000, 0, kDim) &&
+                             index.caption_vector(0, 0, kDim)->size() == kDim && index.caption_text(0, 1) == caption(0, 0, 1);
+        std::printf("captions read back: %s\n", captions_back ? "yes" : "NO");
+        try {
+            index.image_vokens(1000);
+        } catch (const avg::Error& e) {
+            std::printf("vokens before the tokenizer: %s\n", e.code() == AVG_STATUS_WRONG_STATE ? "wrong state" : e.what());
+        }
         index.remove_image(1000);
         std::printf("read back %s, removed: %zu images\n", same_vector ? "bit for bit" : "CHANGED", index.image_count());
 
@@ -87,6 +100,13 @@ int main(int argc, char** argv) {
                         dynamic_cast<const avg::Error*>(&e) ? "yes" : "no");
         }
         index.train_tokenizer(tcfg);
+        auto vokens = index.image_vokens(0);
+        AvgTokenizerStats stats = index.tokenizer_stats();
+        bool codes_ok = vokens.size() == cfg.voken_len + 1 && stats.voken_len == cfg.voken_len;
+        for (std::size_t level = 0; level < cfg.voken_len; level++)
+            codes_ok = codes_ok && vokens[level] < cfg.codebook_size && stats.usage_per_level[level] > 0;
+        std::printf("vokens: %zu per image, codes %s, %zu images collided\n", vokens.size(), codes_ok ? "in range" : "OUT OF RANGE",
+                    stats.collided_images);
         AvgGeneratorTrainConfig gcfg = avg::default_generator_config();
         gcfg.model_dir = argv[2];
         gcfg.epochs = 80;
@@ -133,6 +153,9 @@ int main(int argc, char** argv) {
         std::printf("top-1 with one search thread: %d/%d\n", same, kImages);
     } catch (const avg::Error& e) {
         std::fprintf(stderr, "libavg error %d: %s\n", static_cast<int>(e.code()), e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
         return 1;
     }
     return 0;

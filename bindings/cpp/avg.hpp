@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -78,6 +79,11 @@ inline AvgIndexConfig default_index_config() { return detail::defaults(avg_index
 inline AvgTokenizerTrainConfig default_tokenizer_config() { return detail::defaults(avg_tokenizer_train_config_default); }
 inline AvgGeneratorTrainConfig default_generator_config() { return detail::defaults(avg_generator_train_config_default); }
 inline AvgSearchOptions default_search_options() { return detail::defaults(avg_search_options_default); }
+
+// The library linked at run time: its version ("0.1.0") and the C ABI it implements,
+// to compare with AVG_ABI_VERSION from the header this code was compiled against.
+inline std::string_view version() { return avg_version(); }
+inline std::uint32_t abi_version() { return avg_abi_version(); }
 
 // Process-wide settings (avg_set_threads, avg_set_heap_tuning in avg.h).
 inline void set_threads(size_t threads) { avg_set_threads(threads); }
@@ -233,26 +239,62 @@ public:
 
     // The external key of an image ("" when it has none).
     std::string image_key(std::uint64_t id) const {
-        std::string key(64, '\0');
-        for (;;) {
-            std::size_t n = 0;
-            AvgError* err = nullptr;
-            AvgStatus st = avg_index_image_key(handle_, id, key.data(), key.size(), &n, &err);
-            if (st == AVG_STATUS_BUFFER_TOO_SMALL) {
-                avg_error_free(err);
-                key.resize(n + 1);
-                continue;
-            }
-            detail::check(st, err);
-            key.resize(n);
-            return key;
-        }
+        return read_string([&](char* buf, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_index_image_key(handle_, id, buf, cap, n, e);
+        });
+    }
+
+    // Captions of all images, and of one.
+    std::size_t caption_count() const {
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return avg_index_caption_count(handle_, &n, e); });
+        return n;
+    }
+
+    std::size_t image_caption_count(std::uint64_t id) const {
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return avg_index_image_caption_count(handle_, id, &n, e); });
+        return n;
+    }
+
+    // The text of caption i of an image.
+    std::string caption_text(std::uint64_t id, std::size_t i) const {
+        return read_string([&](char* buf, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_index_caption_text(handle_, id, i, buf, cap, n, e);
+        });
+    }
+
+    // The text vector of caption i of an image; empty when it was added without one.
+    std::optional<std::vector<float>> caption_vector(std::uint64_t id, std::size_t i, std::size_t dim) const {
+        std::vector<float> v(dim);
+        bool has = false;
+        detail::call([&](AvgError** e) { return avg_index_caption_vector(handle_, id, i, v.data(), dim, &has, e); });
+        if (!has) return std::nullopt;
+        return v;
     }
 
     std::vector<float> image_vector(std::uint64_t id, std::size_t dim) const {
         std::vector<float> v(dim);
         detail::call([&](AvgError** e) { return avg_index_image_vector(handle_, id, v.data(), dim, e); });
         return v;
+    }
+
+    // An image's M codes, then its disambiguator (AVG_STATUS_WRONG_STATE before the
+    // tokenizer is trained).
+    std::vector<std::uint32_t> image_vokens(std::uint64_t id) const {
+        std::vector<std::uint32_t> v(AVG_MAX_VOKEN_LEN + 1);
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return avg_index_image_vokens(handle_, id, v.data(), v.size(), &n, e); });
+        v.resize(n);
+        return v;
+    }
+
+    // Codebook usage per level (the first voken_len entries) and collisions of the
+    // current vokens (AVG_STATUS_WRONG_STATE before the tokenizer is trained).
+    AvgTokenizerStats tokenizer_stats() const {
+        AvgTokenizerStats stats;
+        detail::call([&](AvgError** e) { return avg_index_tokenizer_stats(handle_, &stats, sizeof stats, e); });
+        return stats;
     }
 
     // `progress` is called after every step; returning false stops the training (avg::Error
@@ -302,6 +344,26 @@ private:
     static std::size_t room(const AvgSearchOptions& o) {
         std::size_t r = o.k < o.beam_size ? o.k : o.beam_size;
         return r < AVG_MAX_BEAM ? (r > 0 ? r : 1) : AVG_MAX_BEAM;
+    }
+
+    // Reads a string the C convention's way: the buffer grows and the call is retried
+    // while it answers BUFFER_TOO_SMALL with the length it needs.
+    template <typename F>
+    static std::string read_string(F&& f) {
+        std::string s(64, '\0');
+        for (;;) {
+            std::size_t n = 0;
+            AvgError* err = nullptr;
+            AvgStatus st = f(s.data(), s.size(), &n, &err);
+            if (st == AVG_STATUS_BUFFER_TOO_SMALL) {
+                avg_error_free(err);
+                s.resize(n + 1);
+                continue;
+            }
+            detail::check(st, err);
+            s.resize(n);
+            return s;
+        }
     }
 
     // Runs a photo-adding call with a status and an error slot per photo.

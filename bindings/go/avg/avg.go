@@ -48,6 +48,13 @@ func goError(err *C.AvgError) *Error {
 // Version is the library version.
 func Version() string { return C.GoString(C.avg_version()) }
 
+// ABIVersion is the C ABI version of the library linked at run time; HeaderABIVersion
+// is the one this package was compiled against.
+func ABIVersion() uint32 { return uint32(C.avg_abi_version()) }
+
+// HeaderABIVersion is AVG_ABI_VERSION of the header this package was compiled against.
+const HeaderABIVersion = uint32(C.AVG_ABI_VERSION)
+
 // SetHeapTuning says whether trainings change glibc's malloc settings for the whole
 // process while they run (on by default; see avg_set_heap_tuning in avg.h). Turn it off
 // if the program tunes malloc itself.

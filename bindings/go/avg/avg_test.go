@@ -451,3 +451,9 @@ func TestAddImageFilesReportsEachPhoto(t *testing.T) {
 		t.Fatalf("without an encoder: %v", err)
 	}
 }
+
+func TestTheLinkedLibraryMatchesTheHeader(t *testing.T) {
+	if ABIVersion() != HeaderABIVersion || !strings.HasPrefix(Version(), "0.") {
+		t.Fatalf("library %s with ABI %d, header ABI %d", Version(), ABIVersion(), HeaderABIVersion)
+	}
+}

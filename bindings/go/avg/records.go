@@ -44,23 +44,127 @@ func (ix *Index) ImageIDs() ([]uint64, error) {
 
 // ImageKey is the external key of an image ("" if it has none).
 func (ix *Index) ImageKey(id uint64) (string, error) {
-	var key string
+	return ix.readString(func(h *C.AvgIndex, buf *C.char, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_index_image_key(h, C.uint64_t(id), buf, room, n, cerr)
+	})
+}
+
+// readString reads a string the C convention's way: into a buffer grown and retried
+// while the call answers BUFFER_TOO_SMALL with the length it needs.
+func (ix *Index) readString(call func(h *C.AvgIndex, buf *C.char, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus) (string, error) {
+	var s string
 	err := ix.with(func(h *C.AvgIndex) error {
 		for room := C.size_t(256); ; {
 			buf := make([]byte, room)
 			var n C.size_t
 			var cerr *C.AvgError
-			st := C.avg_index_image_key(h, C.uint64_t(id), (*C.char)(unsafe.Pointer(&buf[0])), room, &n, &cerr)
+			st := call(h, (*C.char)(unsafe.Pointer(&buf[0])), room, &n, &cerr)
 			if st == C.AVG_STATUS_BUFFER_TOO_SMALL {
 				C.avg_error_free(cerr)
 				room = n + 1
 				continue
 			}
-			key = string(buf[:min(n, room)])
+			s = string(buf[:min(n, room)])
 			return check(st, cerr)
 		}
 	})
-	return key, err
+	return s, err
+}
+
+// CaptionCount is the number of training captions in the index.
+func (ix *Index) CaptionCount() (int, error) {
+	var n C.size_t
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_caption_count(h, &n, &cerr), cerr)
+	})
+	return int(n), err
+}
+
+// ImageCaptionCount is the number of training captions of one image.
+func (ix *Index) ImageCaptionCount(id uint64) (int, error) {
+	var n C.size_t
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_image_caption_count(h, C.uint64_t(id), &n, &cerr), cerr)
+	})
+	return int(n), err
+}
+
+// CaptionText is the text of caption i of an image.
+func (ix *Index) CaptionText(id uint64, i int) (string, error) {
+	if i < 0 {
+		return "", &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("caption index %d is negative", i)}
+	}
+	return ix.readString(func(h *C.AvgIndex, buf *C.char, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_index_caption_text(h, C.uint64_t(id), C.size_t(i), buf, room, n, cerr)
+	})
+}
+
+// CaptionVector is the text vector of caption i of an image (dim floats), or nil when
+// the caption was added without one.
+func (ix *Index) CaptionVector(id uint64, i int, dim int) ([]float32, error) {
+	if dim <= 0 || i < 0 {
+		return nil, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("caption %d, dim %d: both must be non-negative and dim positive", i, dim)}
+	}
+	v := make([]float32, dim)
+	var has C.bool
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_caption_vector(h, C.uint64_t(id), C.size_t(i), floatPtr(v), C.size_t(dim), &has, &cerr), cerr)
+	})
+	if err != nil || !bool(has) {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ImageVokens is an image's voken sequence: its M codes, then its disambiguator
+// (ErrWrongState before the tokenizer is trained).
+func (ix *Index) ImageVokens(id uint64) ([]uint32, error) {
+	var out []uint32
+	err := ix.with(func(h *C.AvgIndex) error {
+		// The sequence is M+1 long; the index's M is at most AVG_MAX_VOKEN_LEN.
+		out = make([]uint32, C.AVG_MAX_VOKEN_LEN+1)
+		var n C.size_t
+		var cerr *C.AvgError
+		st := C.avg_index_image_vokens(h, C.uint64_t(id), (*C.uint32_t)(unsafe.Pointer(&out[0])), C.size_t(len(out)), &n, &cerr)
+		out = out[:min(int(n), len(out))]
+		return check(st, cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TokenizerStats describes the current vokens: how much of the codebook each level
+// uses and how many images share their M codes with another.
+type TokenizerStats struct {
+	// UsagePerLevel is the fraction of the N codes used at each of the M levels.
+	UsagePerLevel []float32
+	// CollidedImages share their M codes with another image (told apart by the
+	// disambiguator); LargestCollisionGroup is the most images sharing one.
+	CollidedImages        int
+	LargestCollisionGroup int
+}
+
+// TokenizerStats reads the current vokens' statistics (ErrWrongState before the
+// tokenizer is trained).
+func (ix *Index) TokenizerStats() (TokenizerStats, error) {
+	var cs C.AvgTokenizerStats
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_tokenizer_stats(h, &cs, C.size_t(unsafe.Sizeof(cs)), &cerr), cerr)
+	})
+	if err != nil {
+		return TokenizerStats{}, err
+	}
+	usage := make([]float32, int(cs.voken_len))
+	for i := range usage {
+		usage[i] = float32(cs.usage_per_level[i])
+	}
+	return TokenizerStats{UsagePerLevel: usage, CollidedImages: int(cs.collided_images), LargestCollisionGroup: int(cs.largest_collision_group)}, nil
 }
 
 // ImageVector is an image's vector (dim floats).

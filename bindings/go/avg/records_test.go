@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -126,4 +127,75 @@ func ExampleIndex_ImageIDs() {
 	err = ix.AddImages([]uint64{10}, nil, []float32{0, 0}, 2)
 	fmt.Println(ids, key, errors.Is(err, ErrDuplicateID))
 	// Output: [10 11] dog.jpg true
+}
+
+func TestCaptionsReadBackAndVokensWaitForTheTokenizer(t *testing.T) {
+	ix, err := Open(t.TempDir(), &Config{Dim: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if err := ix.AddImages([]uint64{5}, nil, []float32{1, 0}, 2); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a long caption ", 40) // past the first buffer's 256 bytes
+	if err := ix.AddCaptions(5, []string{"a dog", long}, nil, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.AddCaptions(5, []string{"with a vector"}, []float32{0, 1}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ix.CaptionCount(); err != nil || n != 3 {
+		t.Fatalf("CaptionCount %d, %v", n, err)
+	}
+	if n, err := ix.ImageCaptionCount(5); err != nil || n != 3 {
+		t.Fatalf("ImageCaptionCount %d, %v", n, err)
+	}
+	if s, err := ix.CaptionText(5, 1); err != nil || s != long {
+		t.Fatalf("CaptionText %q, %v", s, err)
+	}
+	if v, err := ix.CaptionVector(5, 0, 2); err != nil || v != nil {
+		t.Fatalf("a caption without a vector: %v, %v", v, err)
+	}
+	if v, err := ix.CaptionVector(5, 2, 2); err != nil || fmt.Sprint(v) != "[0 1]" {
+		t.Fatalf("CaptionVector %v, %v", v, err)
+	}
+	if _, err := ix.CaptionText(5, 3); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("caption 3 of 3: %v", err)
+	}
+	if _, err := ix.ImageCaptionCount(6); !errors.Is(err, ErrUnknownID) {
+		t.Fatalf("unknown image: %v", err)
+	}
+	if _, err := ix.ImageVokens(5); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("vokens before the tokenizer: %v", err)
+	}
+	if _, err := ix.TokenizerStats(); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("stats before the tokenizer: %v", err)
+	}
+}
+
+func TestVokensAndTokenizerStatsAfterTraining(t *testing.T) {
+	ix := trainedIndex(t)
+	cfg := smallConfig()
+	v, err := ix.ImageVokens(3)
+	if err != nil || len(v) != cfg.VokenLen+1 {
+		t.Fatalf("vokens %v, %v", v, err)
+	}
+	for level, code := range v[:cfg.VokenLen] {
+		if code >= uint32(cfg.CodebookSize) {
+			t.Fatalf("code %d at level %d is not below N %d", code, level, cfg.CodebookSize)
+		}
+	}
+	s, err := ix.TokenizerStats()
+	if err != nil || len(s.UsagePerLevel) != cfg.VokenLen {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+	for _, u := range s.UsagePerLevel {
+		if u <= 0 || u > 1 {
+			t.Fatalf("usage %v out of (0, 1]", s.UsagePerLevel)
+		}
+	}
+	if s.CollidedImages > nImages || s.LargestCollisionGroup > s.CollidedImages {
+		t.Fatalf("collisions %+v", s)
+	}
 }
