@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
             if (p.step + 1 == p.steps_per_epoch) epochs++;
             return true;
         });
-        std::printf("generator trained for %zu epochs\n", epochs);
+        std::printf("generator trained for %zu epochs%s\n", epochs, index.has_pending_tokenizer() ? ", tokenizer PENDING" : "");
         avg::set_log({});
         std::printf("log: %d saves heard\n", saves_heard);
 

@@ -87,8 +87,8 @@ typedef enum AvgLogLevel {
   AVG_LOG_LEVEL_DEBUG = 0,
   // Opens, saves, trainings finished.
   AVG_LOG_LEVEL_INFO = 1,
-  // Something the library worked around that the host may want to fix (an index in
-  // an older format, a generator dropped by a tokenizer retraining).
+  // Something the library worked around that the host may want to know of (an index
+  // in an older format, which its next save rewrites).
   AVG_LOG_LEVEL_WARN = 2,
 } AvgLogLevel;
 
@@ -299,7 +299,8 @@ typedef struct AvgGeneratorTrainConfig {
   // the index's generator comes from a training that completed fewer than `epochs`
   // epochs, it trains on from there (data in the same order, the learning rate where
   // it was, the optimiser's moments afresh); one that completed `epochs` trains no
-  // more. Without such a generator, a training from `model_dir` as without it.
+  // more. Without such a generator, or with a pending tokenizer, a training from
+  // `model_dir` as without it.
   bool resume;
   // An indexing pass: the current generator goes on learning the images added since
   // it trained, replaying as many pairs of images it learned before, for `epochs`;
@@ -712,6 +713,11 @@ enum AvgStatus avg_tokenizer_train_config_default(struct AvgTokenizerTrainConfig
 // when it returns false the call returns `AVG_STATUS_CANCELLED` and the index keeps its
 // previous tokenizer and vokens. `config` NULL means the defaults.
 //
+// With a generator trained, the new tokenizer and its vokens wait, saved, for a
+// generator trained on them (`avg_index_has_pending_tokenizer`): until an
+// `avg_train_generator` without `incremental` ends, searches, `avg_index_image_vokens`
+// and `avg_index_tokenizer_stats` use the previous ones and the previous generator.
+//
 // Ownership: `config` is borrowed for the call; `user_data` is passed back untouched.
 // Thread-safety: any thread; other calls on the index (adds, reads, searches) may run
 // meanwhile. Two trainings of one index at once are allowed; the later one wins.
@@ -755,6 +761,15 @@ enum AvgStatus avg_index_tokenizer_stats(const struct AvgIndex *index,
                                          size_t size,
                                          struct AvgError **err);
 
+// Writes to `*pending_out` whether a retrained tokenizer's vokens wait for a generator
+// trained on them (see `avg_train_tokenizer`). Thread-safety: any thread.
+//
+// # Safety
+// `pending_out` is NULL or writable.
+enum AvgStatus avg_index_has_pending_tokenizer(const struct AvgIndex *index,
+                                               bool *pending_out,
+                                               struct AvgError **err);
+
 // Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 // clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 // decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
@@ -775,6 +790,10 @@ enum AvgStatus avg_generator_train_config_default(struct AvgGeneratorTrainConfig
 // neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
 // call returns `AVG_STATUS_CANCELLED` and the last completed epoch's model stays (or the
 // previous generator, if no epoch completed).
+//
+// With a pending tokenizer (`avg_index_has_pending_tokenizer`), a training without
+// `incremental` learns its vokens and installs them with its model only when it ends: a
+// cancelled one leaves the previous generator serving, and `resume` restarts it.
 //
 // Ownership: `config` and its strings are borrowed for the call. Thread-safety: any
 // thread; searches and adds may run meanwhile.

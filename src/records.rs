@@ -20,6 +20,14 @@ pub struct NewCaption<'a> {
     pub vector: Option<&'a [f32]>,
 }
 
+/// The M codes of the images being added, one sequence per image from each tokenizer
+/// the index holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NewCodes<'a> {
+    pub serving: Option<&'a [Vec<u32>]>,
+    pub pending: Option<&'a [Vec<u32>]>,
+}
+
 /// A stored caption.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caption {
@@ -50,8 +58,12 @@ pub(crate) struct Records {
     /// own caption): the generator learns them as pseudo-queries of that image. Never
     /// training captions, which teach the mapping itself.
     pub texts: Vec<Vec<String>>,
-    /// Present once a tokenizer is trained: then every row has its sequence.
+    /// Present once a tokenizer is trained: then every row has its sequence. These are
+    /// the vokens searches use.
     pub vokens: Option<Vokens>,
+    /// A retrained tokenizer's sequences, waiting for a generator trained on them; the
+    /// generator that serves meanwhile answers with `vokens`.
+    pub pending_vokens: Option<Vokens>,
     row_of: HashMap<u64, usize>,
 }
 
@@ -88,8 +100,8 @@ impl Records {
     }
 
     /// Adds all images or none: every one is checked before any goes in. `codes` holds
-    /// the tokenizer's M codes of each image once a tokenizer is trained.
-    pub(crate) fn add_images(&mut self, images: &[NewImage], codes: Option<&[Vec<u32>]>) -> Result<()> {
+    /// each image's M codes from every tokenizer trained.
+    pub(crate) fn add_images(&mut self, images: &[NewImage], codes: NewCodes) -> Result<()> {
         limits::check_batch(images.len())?;
         let mut seen = std::collections::HashSet::with_capacity(images.len());
         for (i, img) in images.iter().enumerate() {
@@ -102,15 +114,19 @@ impl Records {
             }
         }
         limits::check_index_size(self.len() + images.len())?;
-        if let Some(vokens) = &self.vokens {
-            let codes = codes.ok_or_else(|| Error::WrongState("images added without their vokens".into()))?;
-            vokens.check_room(codes)?;
+        for (vokens, codes) in [(&self.vokens, codes.serving), (&self.pending_vokens, codes.pending)] {
+            if let Some(vokens) = vokens {
+                let codes = codes.ok_or_else(|| Error::WrongState("images added without their vokens".into()))?;
+                vokens.check_room(codes)?;
+            }
         }
         self.reserve(images.len());
         for (i, img) in images.iter().enumerate() {
             self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new(), Vec::new());
-            if let (Some(vokens), Some(codes)) = (&mut self.vokens, codes) {
-                vokens.push(&codes[i], img.id);
+            for (vokens, codes) in [(&mut self.vokens, codes.serving), (&mut self.pending_vokens, codes.pending)] {
+                if let (Some(vokens), Some(codes)) = (vokens, codes) {
+                    vokens.push(&codes[i], img.id);
+                }
             }
         }
         Ok(())
@@ -157,7 +173,7 @@ impl Records {
         self.keys.swap_remove(row);
         self.captions.swap_remove(row);
         self.texts.swap_remove(row);
-        if let Some(v) = &mut self.vokens {
+        for v in self.vokens.iter_mut().chain(&mut self.pending_vokens) {
             v.swap_remove(row);
         }
         if row != last {
@@ -223,18 +239,21 @@ mod tests {
     fn add_is_all_or_nothing() {
         let mut r = Records::new(2);
         let bad = [img(1, &[0.0, 1.0]), img(2, &[f32::NAN, 0.0])];
-        assert!(matches!(r.add_images(&bad, None), Err(Error::NonFinite { position: 0, .. })));
+        assert!(matches!(r.add_images(&bad, NewCodes::default()), Err(Error::NonFinite { position: 0, .. })));
         assert_eq!(r.len(), 0);
         let dup = [img(1, &[0.0, 1.0]), img(1, &[1.0, 0.0])];
-        assert!(matches!(r.add_images(&dup, None), Err(Error::DuplicateId(1))));
+        assert!(matches!(r.add_images(&dup, NewCodes::default()), Err(Error::DuplicateId(1))));
         assert_eq!(r.len(), 0);
-        assert!(matches!(r.add_images(&[img(3, &[1.0])], None), Err(Error::DimensionMismatch { expected: 2, got: 1 })));
+        assert!(matches!(
+            r.add_images(&[img(3, &[1.0])], NewCodes::default()),
+            Err(Error::DimensionMismatch { expected: 2, got: 1 })
+        ));
     }
 
     #[test]
     fn remove_moves_last_row_into_place() {
         let mut r = Records::new(2);
-        r.add_images(&[img(1, &[1.0, 1.0]), img(2, &[2.0, 2.0]), img(3, &[3.0, 3.0])], None).unwrap();
+        r.add_images(&[img(1, &[1.0, 1.0]), img(2, &[2.0, 2.0]), img(3, &[3.0, 3.0])], NewCodes::default()).unwrap();
         r.add_captions(3, &[NewCaption { text: "three", vector: None }]).unwrap();
         r.remove(1).unwrap();
         assert_eq!(r.len(), 2);

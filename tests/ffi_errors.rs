@@ -498,6 +498,11 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let ssize = size_of::<AvgTokenizerStats>();
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, ssize, e)), WrongState);
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), ssize, e)), NullPointer);
+        let mut pending = true;
+        assert_eq!(refused(|e| avg_index_has_pending_tokenizer(null(), &mut pending, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_has_pending_tokenizer(o.index, null_mut(), e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_has_pending_tokenizer(o.index, &mut pending, e)), Ok);
+        assert!(!pending);
         assert_eq!(refused(|e| avg_index_remove_image(null(), id, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_remove_image(o.index, 99, e)), UnknownId);
         assert_eq!(refused(|e| avg_index_remove_image(o.index, id, e)), Ok);

@@ -292,30 +292,60 @@ fn an_indexing_pass_learns_images_added_after_training_and_keeps_the_old() {
 }
 
 #[test]
-fn a_generator_whose_vokens_were_retrained_meanwhile_is_not_installed() {
+fn a_retrained_tokenizer_waits_for_its_generator_and_the_old_one_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let (index, _, model) = setup(30, 3, dir.path());
+    let (index, data, model) = setup(30, 3, dir.path());
     let cfg = GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) };
     index.train_generator(&cfg, |_| true).unwrap();
-    let tok = TokenizerTrainConfig { epochs: 2, batch_size: 64, hidden: 64, seed: 7, ..Default::default() };
-    let mut retrained = false;
-    // The tokenizer is retrained on the same handle while the generator trains (the
-    // progress callback runs off the index lock, as a host thread would).
+    let opts = SearchOptions::default();
+    let before = index.search("a photo of t1a", &opts, None).unwrap();
+    let old_vokens: Vec<Vec<u32>> = data.images.iter().map(|(id, _)| index.vokens(*id).unwrap()).collect();
+    let retrain = |seed| {
+        let tok = TokenizerTrainConfig { epochs: 2, batch_size: 64, hidden: 64, seed, ..Default::default() };
+        index.train_tokenizer(&tok, |_| true).unwrap()
+    };
+    retrain(7);
+    assert!(index.has_pending_tokenizer());
+    // Added while the new vokens wait: the image gets both, and the old ones serve.
+    let (id, v) = (500, data.images[0].1.clone());
+    index.add_images(&[avg::NewImage { id, key: None, vector: &v }]).unwrap();
+    assert_eq!(index.vokens(id).unwrap()[..3], old_vokens[0][..3]);
+    assert_same_hits(&index.search("a photo of t1a", &opts, None).unwrap(), &before);
+
+    // The tokenizer is retrained again while a generator learns the waiting vokens (the
+    // progress callback runs off the index lock, as a host thread would): that model is
+    // for vokens no longer waiting and is not installed.
+    let mut again = false;
     let err = index
         .train_generator(&cfg, |_| {
-            if !retrained {
-                retrained = true;
-                index.train_tokenizer(&tok, |_| true).unwrap();
+            if !again {
+                again = true;
+                retrain(8);
             }
             true
         })
         .unwrap_err();
     assert!(matches!(err, Error::WrongState(_)) && err.to_string().contains("retrained"), "{err}");
-    // Neither the old generator nor the stale one serves the new vokens, in memory or saved.
-    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    // A stopped training for them installs nothing either; all of it survives a reopen.
+    let err = index.train_generator(&cfg, |p| p.epoch < 1).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
     drop(index);
     let index = Index::open(dir.path().join("index"), None).unwrap();
-    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    assert!(index.has_pending_tokenizer());
+    assert_same_hits(&index.search("a photo of t1a", &opts, None).unwrap(), &before);
+    assert_eq!(index.vokens(data.images[1].0).unwrap(), old_vokens[1]);
+
+    // A training that ends puts the waiting vokens and its model in service together.
+    index.train_generator(&cfg, |_| true).unwrap();
+    assert!(!index.has_pending_tokenizer());
+    let now: Vec<Vec<u32>> = data.images.iter().map(|(id, _)| index.vokens(*id).unwrap()).collect();
+    assert_ne!(now, old_vokens);
+    assert_eq!(index.vokens(id).unwrap()[..3], now[0][..3]);
+    drop(index);
+    let index = Index::open(dir.path().join("index"), None).unwrap();
+    assert!(!index.has_pending_tokenizer());
+    assert_eq!(data.images.iter().map(|(id, _)| index.vokens(*id).unwrap()).collect::<Vec<_>>(), now);
+    assert!(!index.search("a photo of t1a", &opts, None).unwrap().is_empty());
 }
 
 #[test]

@@ -297,6 +297,14 @@ public:
         return stats;
     }
 
+    // Whether a retrained tokenizer's vokens wait for a generator trained on them (searches
+    // use the previous ones until a full train_generator ends).
+    bool has_pending_tokenizer() const {
+        bool pending = false;
+        detail::call([&](AvgError** e) { return avg_index_has_pending_tokenizer(handle_, &pending, e); });
+        return pending;
+    }
+
     // `progress` is called after every step; returning false stops the training (avg::Error
     // with AVG_STATUS_CANCELLED), and an exception it throws stops it and is rethrown.
     void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {

@@ -30,6 +30,11 @@ pub unsafe extern "C" fn avg_tokenizer_train_config_default(
 /// when it returns false the call returns `AVG_STATUS_CANCELLED` and the index keeps its
 /// previous tokenizer and vokens. `config` NULL means the defaults.
 ///
+/// With a generator trained, the new tokenizer and its vokens wait, saved, for a
+/// generator trained on them (`avg_index_has_pending_tokenizer`): until an
+/// `avg_train_generator` without `incremental` ends, searches, `avg_index_image_vokens`
+/// and `avg_index_tokenizer_stats` use the previous ones and the previous generator.
+///
 /// Ownership: `config` is borrowed for the call; `user_data` is passed back untouched.
 /// Thread-safety: any thread; other calls on the index (adds, reads, searches) may run
 /// meanwhile. Two trainings of one index at once are allowed; the later one wins.
@@ -110,6 +115,23 @@ pub unsafe extern "C" fn avg_index_tokenizer_stats(
     })
 }
 
+/// Writes to `*pending_out` whether a retrained tokenizer's vokens wait for a generator
+/// trained on them (see `avg_train_tokenizer`). Thread-safety: any thread.
+///
+/// # Safety
+/// `pending_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_has_pending_tokenizer(
+    index: *const AvgIndex,
+    pending_out: *mut bool,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        *c_out(pending_out, "pending_out")? = handle(index)?.has_pending_tokenizer();
+        Ok(())
+    })
+}
+
 /// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
 /// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
 /// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
@@ -135,6 +157,10 @@ pub unsafe extern "C" fn avg_generator_train_config_default(
 /// neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
 /// call returns `AVG_STATUS_CANCELLED` and the last completed epoch's model stays (or the
 /// previous generator, if no epoch completed).
+///
+/// With a pending tokenizer (`avg_index_has_pending_tokenizer`), a training without
+/// `incremental` learns its vokens and installs them with its model only when it ends: a
+/// cancelled one leaves the previous generator serving, and `resume` restarts it.
 ///
 /// Ownership: `config` and its strings are borrowed for the call. Thread-safety: any
 /// thread; searches and adds may run meanwhile.

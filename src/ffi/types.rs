@@ -311,8 +311,8 @@ pub enum AvgLogLevel {
     Debug = 0,
     /// Opens, saves, trainings finished.
     Info = 1,
-    /// Something the library worked around that the host may want to fix (an index in
-    /// an older format, a generator dropped by a tokenizer retraining).
+    /// Something the library worked around that the host may want to know of (an index
+    /// in an older format, which its next save rewrites).
     Warn = 2,
 }
 
@@ -533,7 +533,8 @@ pub struct AvgGeneratorTrainConfig {
     /// the index's generator comes from a training that completed fewer than `epochs`
     /// epochs, it trains on from there (data in the same order, the learning rate where
     /// it was, the optimiser's moments afresh); one that completed `epochs` trains no
-    /// more. Without such a generator, a training from `model_dir` as without it.
+    /// more. Without such a generator, or with a pending tokenizer, a training from
+    /// `model_dir` as without it.
     pub resume: bool,
     /// An indexing pass: the current generator goes on learning the images added since
     /// it trained, replaying as many pairs of images it learned before, for `epochs`;

@@ -1,33 +1,53 @@
 //! Records and vokens: adding and removing images, captions and texts, and reading them.
 
-use super::{not_tokenized, Index};
+use super::{not_tokenized, Index, Model};
 use crate::quantizer::Quantizer;
-use crate::records::{check_vector, ImageRecord, NewCaption, NewImage, Records};
+use crate::records::{check_vector, ImageRecord, NewCaption, NewCodes, NewImage, Records};
 use crate::vokens::VokenStats;
 use crate::{limits, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
+
+/// Images' codes and the tokenizer that gave them.
+type Codes = (Vec<Vec<u32>>, Arc<Quantizer>);
 
 impl Index {
     /// Adds images, all or none: a bad vector, a duplicate id or a bad key rejects the
     /// batch. Once a tokenizer is trained, new images get their vokens at once.
     pub fn add_images(&self, images: &[NewImage]) -> Result<()> {
         self.writable()?;
-        // Quantise outside the lock; redo it under the lock only if the tokenizer was
+        // Quantise outside the lock; redo it under the lock only for a tokenizer that was
         // replaced meanwhile.
-        let tokenizer = self.tokenizer_model();
-        let codes = match &tokenizer {
-            Some(t) => Some(self.quantize_images(t, images)?),
-            None => None,
+        let (tokenizer, pending) = {
+            let st = self.state.read();
+            (st.tokenizer.as_ref().map(|t| t.model.clone()), st.pending_tokenizer.as_ref().map(|t| t.model.clone()))
         };
+        let codes = self.codes_with(tokenizer, images)?;
+        let pending = self.codes_with(pending, images)?;
         let mut st = self.state.write();
-        let current = st.tokenizer.as_ref().map(|t| t.model.clone());
-        let codes = match (&current, &tokenizer) {
-            (Some(c), Some(t)) if Arc::ptr_eq(c, t) => codes,
-            (Some(c), _) => Some(self.quantize_images(c, images)?),
-            (None, _) => None,
-        };
-        st.records.add_images(images, codes.as_deref())
+        let codes = self.codes_again(st.tokenizer.as_ref(), codes, images)?;
+        let pending = self.codes_again(st.pending_tokenizer.as_ref(), pending, images)?;
+        st.records.add_images(images, NewCodes { serving: codes.as_deref(), pending: pending.as_deref() })
+    }
+
+    /// The codes `tokenizer` gives the images, with the tokenizer that gave them.
+    fn codes_with(&self, tokenizer: Option<Arc<Quantizer>>, images: &[NewImage]) -> Result<Option<Codes>> {
+        tokenizer.map(|t| Ok((self.quantize_images(&t, images)?, t))).transpose()
+    }
+
+    /// The codes of the tokenizer `now` installed: those computed before if they came
+    /// from it, else computed again.
+    fn codes_again(
+        &self,
+        now: Option<&Model<Quantizer>>,
+        before: Option<Codes>,
+        images: &[NewImage],
+    ) -> Result<Option<Vec<Vec<u32>>>> {
+        match (now, before) {
+            (Some(n), Some((codes, t))) if Arc::ptr_eq(&n.model, &t) => Ok(Some(codes)),
+            (Some(n), _) => self.quantize_images(&n.model, images).map(Some),
+            (None, _) => Ok(None),
+        }
     }
 
     fn quantize_images(&self, q: &Quantizer, images: &[NewImage]) -> Result<Vec<Vec<u32>>> {
@@ -104,14 +124,14 @@ impl Index {
         f(&self.state.read().records)
     }
 
-    /// The voken sequence of an image: M codes and its disambiguator.
+    /// The voken sequence of an image that searches use: M codes and its disambiguator.
     pub fn vokens(&self, image: u64) -> Result<Vec<u32>> {
         let st = self.state.read();
         let v = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
         Ok(v.row(st.records.row(image)?).to_vec())
     }
 
-    /// Codebook usage and collisions of the current vokens.
+    /// Codebook usage and collisions of the vokens searches use.
     pub fn tokenizer_stats(&self) -> Result<VokenStats> {
         let st = self.state.read();
         Ok(st.records.vokens.as_ref().ok_or_else(not_tokenized)?.stats())

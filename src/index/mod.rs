@@ -14,7 +14,9 @@ use crate::encoders::Clip;
 use crate::generator::{Generator, GeneratorConfig};
 use crate::quantizer::{Quantizer, QuantizerConfig};
 use crate::records::Records;
-use crate::store::{EncoderRecord, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, TOKENIZER};
+use crate::store::{
+    EncoderRecord, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, PENDING_TOKENIZER, TOKENIZER,
+};
 use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
 use parking_lot::{Mutex, RwLock};
@@ -82,8 +84,12 @@ impl<T> Clone for Model<T> {
 #[derive(Default)]
 struct State {
     records: Records,
+    /// Gave `records.vokens`, the vokens searches use.
     tokenizer: Option<Model<Quantizer>>,
-    /// Trained on the current vokens; dropped when the tokenizer is retrained.
+    /// A retrained tokenizer that gave `records.pending_vokens`. It replaces `tokenizer`
+    /// once a generator is trained on its vokens; until then the old generator serves.
+    pending_tokenizer: Option<Model<Quantizer>>,
+    /// Trained on `records.vokens`.
     generator: Option<Model<Generator>>,
 }
 
@@ -144,7 +150,7 @@ impl Index {
             let encoder = clip.as_ref().map(|c| record(c, config));
             let records = Records::new(config.dim);
             store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
-            let state = State { records, tokenizer: None, generator: None };
+            let state = State { records, ..Default::default() };
             return Ok(Index {
                 store,
                 config: config.clone(),
@@ -194,17 +200,20 @@ impl Index {
             (None, r) => r,
         };
         let mut models = loaded.models;
-        let tokenizer = models
-            .remove(TOKENIZER)
-            .map(|m| {
-                load_model(dir, "tokenizer", m, |qc: QuantizerConfig, tensors| {
-                    if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
-                        return Err(format!("{qc:?} does not fit the index shape {s:?}"));
-                    }
-                    Quantizer::from_tensors(qc, tensors, &device).map_err(|e| e.to_string())
+        let mut tokenizer = |name: &str| {
+            models
+                .remove(name)
+                .map(|m| {
+                    load_model(dir, name, m, |qc: QuantizerConfig, tensors| {
+                        if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
+                            return Err(format!("{qc:?} does not fit the index shape {s:?}"));
+                        }
+                        Quantizer::from_tensors(qc, tensors, &device).map_err(|e| e.to_string())
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose()
+        };
+        let (tokenizer, pending_tokenizer) = (tokenizer(TOKENIZER)?, tokenizer(PENDING_TOKENIZER)?);
         let generator = models
             .remove(GENERATOR)
             .map(|m| {
@@ -216,7 +225,7 @@ impl Index {
                 })
             })
             .transpose()?;
-        let state = State { records: loaded.records, tokenizer, generator };
+        let state = State { records: loaded.records, tokenizer, pending_tokenizer, generator };
         device.synchronize()?; // as in train_generator: uploads done before other threads read
         let saved = Mutex::new(loaded.generation);
         crate::log::emit(crate::log::Level::Info, || {
@@ -236,6 +245,12 @@ impl Index {
     /// The trained tokenizer now installed, if any.
     fn tokenizer_model(&self) -> Option<Arc<Quantizer>> {
         self.state.read().tokenizer.as_ref().map(|t| t.model.clone())
+    }
+
+    /// Whether a retrained tokenizer's vokens wait for a generator trained on them
+    /// (searches meanwhile use the previous vokens and generator).
+    pub fn has_pending_tokenizer(&self) -> bool {
+        self.state.read().pending_tokenizer.is_some()
     }
 
     /// The trained generator now installed, if any.
@@ -263,13 +278,15 @@ impl Index {
     pub fn save(&self) -> Result<()> {
         self.writable()?;
         let mut saved = self.saved.lock();
-        let (records, tokenizer, generator) = {
+        let (records, tokenizer, pending, generator) = {
             let st = self.state.read();
-            (st.records.clone(), st.tokenizer.clone(), st.generator.clone())
+            (st.records.clone(), st.tokenizer.clone(), st.pending_tokenizer.clone(), st.generator.clone())
         };
         let mut models = Vec::new();
-        if let Some(t) = &tokenizer {
-            models.push((TOKENIZER, model_save(&t.model.config, t.saved.as_ref(), || Ok(t.model.named_tensors()))?));
+        for (name, t) in [(TOKENIZER, &tokenizer), (PENDING_TOKENIZER, &pending)] {
+            if let Some(t) = t {
+                models.push((name, model_save(&t.model.config, t.saved.as_ref(), || Ok(t.model.named_tensors()))?));
+            }
         }
         if let Some(g) = &generator {
             models.push((GENERATOR, model_save(&g.model.config, g.saved.as_ref(), || g.model.named_tensors())?));
@@ -278,6 +295,7 @@ impl Index {
         *saved += 1;
         let mut st = self.state.write();
         mark_saved(&mut st.tokenizer, tokenizer, entries.get(TOKENIZER));
+        mark_saved(&mut st.pending_tokenizer, pending, entries.get(PENDING_TOKENIZER));
         mark_saved(&mut st.generator, generator, entries.get(GENERATOR));
         Ok(())
     }

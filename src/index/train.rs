@@ -4,7 +4,7 @@ use super::images::encode_rows;
 use super::{not_tokenized, Index, Model};
 use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator, TrainedEpochs};
 use crate::progress::Progress;
-use crate::quantizer::{self, TokenizerReport, TokenizerTrainConfig};
+use crate::quantizer::{self, Quantizer, TokenizerReport, TokenizerTrainConfig};
 use crate::records::Records;
 use crate::search::beam;
 use crate::vokens::Vokens;
@@ -18,6 +18,11 @@ impl Index {
     /// may return false to stop: the call then fails with `Error::Cancelled` and the
     /// index keeps its previous tokenizer and vokens. Searches and adds go on meanwhile;
     /// images added during training get their vokens from the new tokenizer.
+    ///
+    /// With a generator trained, the new tokenizer and its vokens wait (saved) for one
+    /// trained on them: until a full `train_generator` ends, searches, `vokens` and
+    /// `tokenizer_stats` use the previous ones and the previous generator serves
+    /// ([`Index::has_pending_tokenizer`]). Retraining again replaces what waits.
     ///
     /// On glibc, training changes malloc's settings for the process while it runs, so
     /// that freed tensors are reused instead of handed back to the kernel and faulted in
@@ -42,7 +47,8 @@ impl Index {
         let mut codes: HashMap<u64, Vec<u32>> =
             ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
         {
-            let mut st = self.state.write();
+            let mut guard = self.state.write();
+            let st = &mut *guard;
             let r = &mut st.records;
             let mut vokens = Vokens::new(c.voken_len, c.codebook_size);
             for row in 0..r.len() {
@@ -54,14 +60,18 @@ impl Index {
                 vokens.push(&code, r.ids[row]);
             }
             report.stats = vokens.stats();
-            r.vokens = Some(vokens);
-            st.tokenizer = Some(Model { model, saved: None });
-            if st.generator.take().is_some() {
-                crate::log::emit(crate::log::Level::Warn, || {
-                    "the tokenizer was retrained: the generator learned the old vokens and is dropped \
-                     (train it again)"
-                        .into()
-                });
+            let model = Some(Model { model, saved: None });
+            match st.generator.is_some() {
+                true => {
+                    r.pending_vokens = Some(vokens);
+                    st.pending_tokenizer = model;
+                    crate::log::emit(crate::log::Level::Info, || {
+                        "the tokenizer was retrained: its vokens serve once train_generator has learned them; \
+                         the generator of the previous vokens serves until then"
+                            .into()
+                    });
+                }
+                false => (r.vokens, st.tokenizer) = (Some(vokens), model),
             }
         }
         self.save()?;
@@ -81,6 +91,11 @@ impl Index {
     /// the previous generator, before the first epoch ends). Should the tokenizer be
     /// retrained meanwhile, the call fails with `Error::WrongState` at the end of the
     /// epoch and installs nothing: a generator only ever serves the vokens it learned.
+    ///
+    /// A full training learns a pending tokenizer's vokens when there is one (see
+    /// `train_tokenizer`); then it installs its model, with those vokens, only when it
+    /// ends, so that a stopped one leaves the previous generator serving, and `resume`
+    /// has nothing to go on from. An indexing pass always learns the vokens searches use.
     pub fn train_generator(
         &self,
         cfg: &GeneratorTrainConfig,
@@ -106,7 +121,10 @@ impl Index {
         };
         // A training cut short goes on from where it stopped (one that reached `epochs`
         // has nothing left to do).
-        let resumed = match cfg.resume && base.is_none() {
+        // A full training learns the vokens that wait, if any, and installs them with its
+        // model at the end.
+        let staged = base.is_none() && self.has_pending_tokenizer();
+        let resumed = match cfg.resume && base.is_none() && !staged {
             true => self.generator_model().filter(|g| g.epochs().planned > 0),
             false => None,
         };
@@ -120,7 +138,11 @@ impl Index {
         let (examples, owners, vokens, codebook, tokenizer) = {
             let st = self.state.read();
             let r = &st.records;
-            let (Some(v), Some(t)) = (&r.vokens, &st.tokenizer) else { return Err(not_tokenized()) };
+            let target = match staged {
+                true => (&r.pending_vokens, &st.pending_tokenizer),
+                false => (&r.vokens, &st.tokenizer),
+            };
+            let (Some(v), Some(t)) = target else { return Err(not_tokenized()) };
             let mut examples = Vec::with_capacity(r.caption_count() + r.text_count());
             let mut owners = Vec::with_capacity(examples.capacity());
             for row in 0..r.len() {
@@ -184,9 +206,15 @@ impl Index {
             // before searches on other threads read them.
             self.device.synchronize()?;
             let mut st = self.state.write();
-            // A tokenizer retrained meanwhile gave the images other vokens: this model
-            // answers for the old ones and must never serve or be saved beside the new.
-            if !st.tokenizer.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, &tokenizer)) {
+            let learned = |t: &Option<Model<Quantizer>>| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, &tokenizer));
+            if learned(&st.pending_tokenizer) {
+                // The vokens that waited serve from now on, with this model.
+                let t = st.pending_tokenizer.take().map(|t| Model { saved: None, ..t });
+                st.tokenizer = t; // saved again under its own name
+                st.records.vokens = st.records.pending_vokens.take();
+            } else if !learned(&st.tokenizer) {
+                // A tokenizer retrained meanwhile gave the images other vokens: this
+                // model answers for the old ones and must never serve beside the new.
                 return Err(Error::WrongState(
                     "the tokenizer was retrained while the generator trained; the generator was not installed \
                      (train it again for the new vokens)"
@@ -197,12 +225,16 @@ impl Index {
             drop(st);
             self.save()
         };
-        // A full training installs every epoch's model; an indexing pass only its end, so
-        // that a stopped pass leaves the previous model serving.
-        let mut checkpoint = |g: &Generator, done| if base.is_none() { install(g, Some(done)) } else { Ok(()) };
+        // A full training installs every epoch's model; an indexing pass or one that
+        // learns waiting vokens only its end, so that a stopped one leaves the previous
+        // model serving.
+        let every_epoch = base.is_none() && !staged;
+        let mut checkpoint = |g: &Generator, done| if every_epoch { install(g, Some(done)) } else { Ok(()) };
         let mut report = generator::train(&g, &examples, cfg, start, &candidates, &mut progress, &mut checkpoint)?;
-        if base.is_some() {
-            install(&g, None)?;
+        match (&base, staged) {
+            (Some(_), _) => install(&g, None)?,
+            (None, true) => install(&g, Some(report.epochs))?,
+            (None, false) => {}
         }
         report.new_images = new_images;
         crate::log::emit(crate::log::Level::Info, || match base {

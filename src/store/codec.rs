@@ -30,6 +30,7 @@ const IMAGE_VECTORS: &str = "image_vectors";
 const CAPTION_VECTORS: &str = "caption_vectors";
 const CAPTION_HAS_VECTOR: &str = "caption_has_vector";
 const VOKENS: &str = "vokens";
+const PENDING_VOKENS: &str = "pending_vokens";
 
 pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
     let images = (0..r.len())
@@ -57,8 +58,10 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
         (CAPTION_VECTORS, view(Dtype::F32, &caption_vectors, vec![all.len(), r.dim])),
         (CAPTION_HAS_VECTOR, view(Dtype::U8, &has_vector, vec![all.len()])),
     ];
-    if let Some(v) = &r.vokens {
-        views.push((VOKENS, view(Dtype::U32, v.flat(), vec![r.len(), v.width()])));
+    for (name, vokens) in [(VOKENS, &r.vokens), (PENDING_VOKENS, &r.pending_vokens)] {
+        if let Some(v) = vokens {
+            views.push((name, view(Dtype::U32, v.flat(), vec![r.len(), v.width()])));
+        }
     }
     let tensors = safetensors::serialize(views, None).expect("safetensors serialise");
     (json, tensors)
@@ -94,13 +97,17 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
             .collect();
         records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], captions, entry.texts);
     }
-    if st.names().contains(&VOKENS) {
-        let w = shape.voken_len + 1;
-        let bytes = read_tensor(&st, VOKENS, Dtype::U32, &[n, w]).map_err(corrupt)?;
+    let read_vokens = |name: &str| -> Result<Option<Vokens>> {
+        if !st.names().contains(&name) {
+            return Ok(None);
+        }
+        let bytes = read_tensor(&st, name, Dtype::U32, &[n, shape.voken_len + 1]).map_err(corrupt)?;
         let codes = bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
-        let v = Vokens::from_stored(shape.voken_len, shape.codebook_size, codes, &records.ids).map_err(corrupt)?;
-        records.vokens = Some(v);
-    }
+        let v = Vokens::from_stored(shape.voken_len, shape.codebook_size, codes, &records.ids);
+        v.map(Some).map_err(|e| corrupt(format!("{name}: {e}")))
+    };
+    records.vokens = read_vokens(VOKENS)?;
+    records.pending_vokens = read_vokens(PENDING_VOKENS)?;
     Ok(records)
 }
 

@@ -23,7 +23,10 @@ pub(crate) fn is_data_file(name: &str) -> bool {
     let name = name.strip_suffix(".tmp").unwrap_or(name);
     let Some((stem, ext)) = name.rsplit_once('.') else { return false };
     let Some((kind, generation)) = stem.rsplit_once('-') else { return false };
-    let known = matches!((kind, ext), ("records", "json") | ("vectors" | "tokenizer" | "generator", "safetensors"));
+    let known = matches!(
+        (kind, ext),
+        ("records", "json") | ("vectors" | "tokenizer" | "pending_tokenizer" | "generator", "safetensors")
+    );
     known && !generation.is_empty() && generation.bytes().all(|b| b.is_ascii_digit())
 }
 

@@ -52,6 +52,8 @@ pub(crate) enum ModelSave {
 /// The names of the models in the manifest.
 pub(crate) const TOKENIZER: &str = "tokenizer";
 pub(crate) const GENERATOR: &str = "generator";
+/// A retrained tokenizer whose vokens wait for a generator trained on them.
+pub(crate) const PENDING_TOKENIZER: &str = "pending_tokenizer";
 
 impl Store {
     /// Locks `dir`, creating it when missing.
@@ -112,8 +114,13 @@ impl Store {
         if records.len() != m.images || records.caption_count() != m.captions {
             return Err(Error::corrupt(&path, "record counts disagree with the data files"));
         }
-        if records.vokens.is_some() != m.models.contains_key(TOKENIZER) {
-            return Err(Error::corrupt(&path, "vokens and tokenizer weights disagree"));
+        for (vokens, name) in [(&records.vokens, TOKENIZER), (&records.pending_vokens, PENDING_TOKENIZER)] {
+            if vokens.is_some() != m.models.contains_key(name) {
+                return Err(Error::corrupt(&path, format!("vokens and {name} weights disagree")));
+            }
+        }
+        if records.pending_vokens.is_some() && !m.models.contains_key(GENERATOR) {
+            return Err(Error::corrupt(&path, "pending vokens without a generator serving"));
         }
         let mut models = BTreeMap::new();
         for (name, entry) in &m.models {

@@ -138,6 +138,18 @@ func (ix *Index) ImageVokens(id uint64) ([]uint32, error) {
 	return out, nil
 }
 
+// HasPendingTokenizer reports whether a retrained tokenizer's vokens wait for a
+// generator trained on them; searches use the previous vokens and generator until a
+// full TrainGenerator ends.
+func (ix *Index) HasPendingTokenizer() (bool, error) {
+	var pending C.bool
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_has_pending_tokenizer(h, &pending, &cerr), cerr)
+	})
+	return bool(pending), err
+}
+
 // TokenizerStats describes the current vokens: how much of the codebook each level
 // uses and how many images share their M codes with another.
 type TokenizerStats struct {

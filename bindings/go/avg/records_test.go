@@ -198,4 +198,7 @@ func TestVokensAndTokenizerStatsAfterTraining(t *testing.T) {
 	if s.CollidedImages > nImages || s.LargestCollisionGroup > s.CollidedImages {
 		t.Fatalf("collisions %+v", s)
 	}
+	if pending, err := ix.HasPendingTokenizer(); err != nil || pending {
+		t.Fatalf("pending tokenizer %v, %v", pending, err)
+	}
 }
