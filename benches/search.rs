@@ -1,7 +1,7 @@
-//! Query speed on one handle as the index grows (1k to 1M images), beam 20,
-//! with a t5-small-sized generator (random weights: speed does not depend on them),
-//! beside an exact dense baseline (blocked matmul over all image vectors, both cores)
-//! on the same run.
+//! Query speed as the index grows (1k to 1M images), beam 20, with a t5-small-sized
+//! generator (random weights: speed does not depend on them) searched through f32 and
+//! through int8 weights (`SearchWeights`), beside an exact dense baseline (blocked matmul
+//! over all image vectors, both cores) in the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
 //!
@@ -14,7 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Index, IndexConfig, NewImage, SearchOptions};
+use avg::{Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
 use candle_core::{Device, Tensor};
 use std::time::Instant;
 
@@ -51,9 +51,10 @@ fn main() {
     let max: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
+    let path = dir.path().join("index");
 
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
-    let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
+    let mut index = Index::open(&path, Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
     let mut vectors = Vec::new();
     add_images(&index, &mut gen, 0, 20_000, &mut vectors);
@@ -73,18 +74,50 @@ fn main() {
             add_images(&index, &mut gen, have, size, &mut vectors);
         }
         eprintln!("measuring {size} images");
-        rows.push((size, measure(&index, &queries, &vectors, &mut gen)));
+        // Each kind of search weights on a read-only handle of the same saved index.
+        index.save().unwrap();
+        drop(index);
+        let mut cells = Vec::new();
+        for weights in [SearchWeights::F32, SearchWeights::Int8] {
+            let ro = Index::open_read_only(&path, Some(&IndexConfig { search_weights: weights, ..config.clone() }));
+            cells.push(beam_latency(&ro.unwrap(), &queries));
+        }
+        index = Index::open(&path, Some(&config)).unwrap();
+        rows.push((size, cells, dense_latency(&vectors, &mut gen)));
     }
     rows.sort_by_key(|r| r.0);
-    println!("| images | libavg beam 20 p50 ms | p99 ms | queries/s | dense p50 ms | dense queries/s |");
-    println!("|---|---|---|---|---|---|");
-    for (_, row) in rows {
-        println!("{row}");
+    println!(
+        "| images | f32 beam 20 p50 ms | p99 ms | queries/s | int8 beam 20 p50 ms | p99 ms | queries/s | int8 / f32 p50 \
+         | dense p50 ms | p99 ms | queries/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (size, cells, dense) in rows {
+        let [f32, int8] = [&cells[0], &cells[1]].map(|c| c.cells());
+        println!("| {size} | {f32} | {int8} | {:.2} | {} |", cells[1].p50 / cells[0].p50, dense.cells());
     }
 }
 
-/// One table row: beam-20 search over the index beside the dense baseline over `vectors`.
-fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common::TopicVectors) -> String {
+/// Latencies in ms, sorted.
+struct Latency {
+    p50: f64,
+    p99: f64,
+    per_second: f64,
+}
+
+impl Latency {
+    fn of(mut ms: Vec<f64>) -> Self {
+        ms.sort_by(f64::total_cmp);
+        let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+        Latency { p50: common::percentile(&ms, 0.5), p99: common::percentile(&ms, 0.99), per_second: 1e3 / mean }
+    }
+
+    fn cells(&self) -> String {
+        format!("{:.1} | {:.1} | {:.1}", self.p50, self.p99, self.per_second)
+    }
+}
+
+/// Beam-20 search, k 10, one query at a time.
+fn beam_latency(index: &Index, queries: &[String]) -> Latency {
     let n = index.image_count();
     let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
     index.search(&queries[0], &opts, None).unwrap();
@@ -95,7 +128,11 @@ fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common:
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(hits.iter().all(|h| (h.id as usize) < n));
     }
-    lat.sort_by(f64::total_cmp);
+    Latency::of(lat)
+}
+
+/// The exact dense top 10 over `vectors`, ten queries.
+fn dense_latency(vectors: &[f32], gen: &mut common::TopicVectors) -> Latency {
     let x: Vec<Tensor> = vectors
         .chunks(16_384 * DIM)
         .map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap())
@@ -107,15 +144,5 @@ fn measure(index: &Index, queries: &[String], vectors: &[f32], gen: &mut common:
         dense_top10(&x, &q);
         dlat.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    dlat.sort_by(f64::total_cmp);
-    let mean = lat.iter().sum::<f64>() / lat.len() as f64;
-    let dmean = dlat.iter().sum::<f64>() / dlat.len() as f64;
-    format!(
-        "| {n} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        common::percentile(&lat, 0.5),
-        common::percentile(&lat, 0.99),
-        1e3 / mean,
-        common::percentile(&dlat, 0.5),
-        1e3 / dmean
-    )
+    Latency::of(dlat)
 }

@@ -35,6 +35,15 @@
 
 #define AVG_VERSION_PATCH 0
 
+// `AvgIndexConfig.search_weights`: libavg's default (int8 where the CPU has AVX2 and FMA).
+#define AVG_SEARCH_WEIGHTS_DEFAULT 0
+
+// `AvgIndexConfig.search_weights`: the f32 weights as trained.
+#define AVG_SEARCH_WEIGHTS_F32 1
+
+// `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
+#define AVG_SEARCH_WEIGHTS_INT8 2
+
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
 
@@ -159,6 +168,12 @@ typedef struct AvgIndexConfig {
   // the first one's fingerprint (a CRC-32 of its files) and refuses a checkpoint of
   // other bytes with `AVG_STATUS_CONFIG_MISMATCH`.
   const char *image_encoder_dir;
+  // How the generator that answers searches keeps its weights, chosen at each open:
+  // `AVG_SEARCH_WEIGHTS_DEFAULT` (0), `AVG_SEARCH_WEIGHTS_F32` or
+  // `AVG_SEARCH_WEIGHTS_INT8` (also int8 with one scale per row: a quarter of the
+  // bytes a search step reads; a quarter more memory for the model). Hosts built
+  // against a header without this field get the default.
+  uint64_t search_weights;
 } AvgIndexConfig;
 
 // One progress report, after every optimiser step (or batch of photos). Losses of the

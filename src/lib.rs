@@ -27,7 +27,7 @@ mod vokens;
 pub use encoders::image::{decode as decode_image, Preprocess};
 pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
-pub use generator::{GeneratorReport, GeneratorTrainConfig};
+pub use generator::{GeneratorReport, GeneratorTrainConfig, SearchWeights};
 pub use heap::set_heap_tuning;
 pub use index::{Index, IndexConfig, NewPhoto};
 pub use pool::set_threads;

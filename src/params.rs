@@ -2,6 +2,7 @@
 //! tensors, in the manner of Candle's `VarBuilder` but seedable and with exact-name
 //! checks on load.
 
+use crate::generator::SearchWeights;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -28,11 +29,13 @@ pub(crate) struct Params {
     /// The trainable `Var` behind each of `tensors`; empty for frozen parameters.
     vars: Vec<Var>,
     trainable: bool,
+    /// Linear layers also keep an int8 copy of their weights for search.
+    int8: bool,
 }
 
 impl Params {
     fn new(source: Source, device: &Device, trainable: bool) -> Self {
-        Params { source, device: device.clone(), tensors: Vec::new(), vars: Vec::new(), trainable }
+        Params { source, device: device.clone(), tensors: Vec::new(), vars: Vec::new(), trainable, int8: false }
     }
 
     pub(crate) fn fresh(seed: u64, device: &Device) -> Self {
@@ -46,9 +49,16 @@ impl Params {
     }
 
     /// Like `stored`, for inference only: plain tensors, so that forward passes record
-    /// no backprop graph and may use fused kernels that have no backward pass.
-    pub(crate) fn frozen(tensors: HashMap<String, Tensor>, device: &Device) -> Self {
-        Self::new(Source::Stored(tensors), device, false)
+    /// no backprop graph and may use fused kernels that have no backward pass. With
+    /// `SearchWeights::Int8`, linear layers also keep int8 copies of their weights, so
+    /// the tensors must not change afterwards.
+    pub(crate) fn frozen(tensors: HashMap<String, Tensor>, device: &Device, weights: SearchWeights) -> Self {
+        Params { int8: weights == SearchWeights::Int8, ..Self::new(Source::Stored(tensors), device, false) }
+    }
+
+    /// Whether linear layers keep int8 copies of their weights (see `frozen`).
+    pub(crate) fn int8(&self) -> bool {
+        self.int8
     }
 
     pub(crate) fn device(&self) -> &Device {

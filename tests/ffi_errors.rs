@@ -206,6 +206,21 @@ fn a_struct_size_this_library_does_not_know_is_refused() {
         }
     };
     expect(bad(0), AvgStatus::InvalidArgument, "struct_size 0");
+    // A header from before `search_weights` gets its default; a value it does not name
+    // is refused.
+    let before_weights = std::mem::offset_of!(AvgIndexConfig, search_weights);
+    let cfg = AvgIndexConfig { struct_size: before_weights, search_weights: 99, ..config() };
+    let dir = tempfile::tempdir().unwrap();
+    let p = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+    let mut h = null_mut();
+    assert_eq!(unsafe { avg_index_open(p.as_ptr(), &cfg, &mut h, null_mut()) }, AvgStatus::Ok);
+    unsafe { avg_index_free(h) };
+    let cfg = AvgIndexConfig { search_weights: 3, ..config() };
+    expect(
+        move |e| unsafe { avg_index_open(path, &cfg, &mut null_mut(), e) },
+        AvgStatus::InvalidArgument,
+        "search_weights 3",
+    );
     expect(bad(size_of::<AvgIndexConfig>() + 8), AvgStatus::InvalidArgument, "sizeof the struct");
     unsafe {
         // A zeroed struct, never given to its _default call, has struct_size 0.

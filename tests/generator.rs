@@ -3,7 +3,7 @@
 
 mod common;
 
-use avg::{Error, GeneratorTrainConfig, Index, SearchOptions, TokenizerTrainConfig};
+use avg::{Error, GeneratorTrainConfig, Index, IndexConfig, SearchOptions, SearchWeights, TokenizerTrainConfig};
 use common::{
     assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic,
 };
@@ -73,6 +73,23 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     let alone = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None);
     avg::set_threads(0);
     assert_same_hits(&alone.unwrap(), &before);
+    // Those searches read the int8 copy of the weights (the default); through the f32
+    // weights the best hits are the same, with scores a rounding apart (lower down, near
+    // ties may swap).
+    drop(index);
+    let exact = IndexConfig { search_weights: SearchWeights::F32, ..small_config(16) };
+    let index = Index::open(dir.path().join("index"), Some(&exact)).unwrap();
+    let f32_hits = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap();
+    let ids = |h: &[avg::Hit]| h.iter().take(5).map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(ids(&f32_hits), ids(&before));
+    let drift = f32_hits.iter().zip(&before).take(5).map(|(a, b)| (a.score - b.score).abs()).fold(0f32, f32::max);
+    eprintln!("int8 against f32: scores {drift} apart");
+    assert!(drift < 0.05, "int8 against f32: scores {drift} apart");
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        assert!(drift > 0.0, "the default searched through int8 weights where the CPU has the kernel");
+    }
+    assert!(top1_accuracy(&index, &data) >= 0.8);
 
     // An image added now is searchable at once, and rerank orders by the dot product.
     let v = data.images[8].1.clone();

@@ -132,6 +132,7 @@ fuzz_target!(|data: &[u8]| {
                     voken_len: b.u8() as usize,
                     device: device.as_ptr() as *const c_char,
                     image_encoder_dir: null(),
+                    search_weights: b.u8() as u64 % 4,
                 };
                 let mut index = null_mut();
                 avg_index_open(path.as_ptr(), &cfg, &mut index, &mut err);

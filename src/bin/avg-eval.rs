@@ -30,7 +30,8 @@
 //! `avg-eval --help` lists every option with its default.
 
 use avg::{
-    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights, TextEncoder,
+    TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
 use std::collections::{BTreeMap, HashMap};
@@ -116,6 +117,10 @@ struct Args {
     /// Leave out plain beam search and rerank
     #[arg(long)]
     fused_only: bool,
+    /// The weights searches read (training is the same either way: with `--reuse`, both
+    /// can be measured on one trained index)
+    #[arg(long, default_value = "int8", value_parser = ["f32", "int8"])]
+    search_weights: String,
 }
 
 fn die(msg: &str) -> ! {
@@ -318,7 +323,8 @@ fn main() {
     if !a.reuse {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, ..Default::default() };
+    let search_weights = if a.search_weights == "f32" { SearchWeights::F32 } else { SearchWeights::Int8 };
+    let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, search_weights, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     const TEST_BASE: u64 = 1 << 32;
     let test_ids: Vec<(u64, &[String])> =
@@ -497,8 +503,8 @@ fn main() {
     };
 
     let setting = format!(
-        "{} ({} test images), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), total {:.0} s",
-        a.test_set, test.len(), a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, started.elapsed().as_secs_f64()
+        "{} ({} test images), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
+        a.test_set, test.len(), a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
     );
     let mut md = format!(
         "Text proxy, {setting}\n\n| method | R@1 | R@5 | R@10 | candidates | queries/s |\n|---|---|---|---|---|---|\n"
@@ -514,7 +520,7 @@ fn main() {
     }
     println!("{md}");
     let mut json = serde_json::json!({
-        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set,
+        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "search_weights": a.search_weights,
         "training": trained,
         "rows": rows.iter().map(|(n, r)| serde_json::json!({"method": n, "r1": r.r[0], "r5": r.r[1], "r10": r.r[2], "candidates": r.candidates, "qps": r.qps})).collect::<Vec<_>>(),
     });

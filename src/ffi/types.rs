@@ -14,8 +14,8 @@
 use super::c_str;
 use crate::log::{Level, Logger};
 use crate::{
-    limits, Error, GeneratorTrainConfig, Hit, Index, IndexConfig, Progress, Result, SearchOptions, Stage,
-    TokenizerTrainConfig, VokenStats,
+    limits, Error, GeneratorTrainConfig, Hit, Index, IndexConfig, Progress, Result, SearchOptions, SearchWeights,
+    Stage, TokenizerTrainConfig, VokenStats,
 };
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
@@ -81,12 +81,16 @@ pub(crate) unsafe fn write_sized<T: Growable>(ptr: *mut T, size: usize, value: T
     Ok(())
 }
 
-/// Declares `$t` growable from its present size, and checks that it begins with
-/// `struct_size` and ends at `$last` without tail padding.
+/// Declares `$t` growable from the size it had in ABI 5 (up to `$first`, by default its
+/// last field), and checks that it begins with `struct_size` and ends at `$last` without
+/// tail padding.
 macro_rules! growable {
     ($t:ty, $last:ident: $last_ty:ty) => {
+        growable!($t, $last: $last_ty, first ends at $last: $last_ty);
+    };
+    ($t:ty, $last:ident: $last_ty:ty, first ends at $first:ident: $first_ty:ty) => {
         impl Growable for $t {
-            const FIRST_SIZE: usize = size_of::<$t>();
+            const FIRST_SIZE: usize = offset_of!($t, $first) + size_of::<$first_ty>();
         }
         const _: () = assert!(offset_of!($t, struct_size) == 0);
         const _: () = assert!(offset_of!($t, $last) + size_of::<$last_ty>() == size_of::<$t>());
@@ -115,8 +119,21 @@ pub struct AvgIndexConfig {
     /// the first one's fingerprint (a CRC-32 of its files) and refuses a checkpoint of
     /// other bytes with `AVG_STATUS_CONFIG_MISMATCH`.
     pub image_encoder_dir: *const c_char,
+    /// How the generator that answers searches keeps its weights, chosen at each open:
+    /// `AVG_SEARCH_WEIGHTS_DEFAULT` (0), `AVG_SEARCH_WEIGHTS_F32` or
+    /// `AVG_SEARCH_WEIGHTS_INT8` (also int8 with one scale per row: a quarter of the
+    /// bytes a search step reads; a quarter more memory for the model). Hosts built
+    /// against a header without this field get the default.
+    pub search_weights: u64,
 }
-growable!(AvgIndexConfig, image_encoder_dir: *const c_char);
+growable!(AvgIndexConfig, search_weights: u64, first ends at image_encoder_dir: *const c_char);
+
+/// `AvgIndexConfig.search_weights`: libavg's default (int8 where the CPU has AVX2 and FMA).
+pub const AVG_SEARCH_WEIGHTS_DEFAULT: u64 = 0;
+/// `AvgIndexConfig.search_weights`: the f32 weights as trained.
+pub const AVG_SEARCH_WEIGHTS_F32: u64 = 1;
+/// `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
+pub const AVG_SEARCH_WEIGHTS_INT8: u64 = 2;
 
 impl Default for AvgIndexConfig {
     fn default() -> Self {
@@ -128,6 +145,7 @@ impl Default for AvgIndexConfig {
             voken_len: d.voken_len,
             device: c"cpu".as_ptr(),
             image_encoder_dir: std::ptr::null(),
+            search_weights: AVG_SEARCH_WEIGHTS_DEFAULT,
         }
     }
 }
@@ -141,12 +159,23 @@ impl AvgIndexConfig {
             true => None,
             false => Some(c_str(self.image_encoder_dir, "config.image_encoder_dir")?.into()),
         };
+        let search_weights = match self.search_weights {
+            AVG_SEARCH_WEIGHTS_DEFAULT => SearchWeights::default(),
+            AVG_SEARCH_WEIGHTS_F32 => SearchWeights::F32,
+            AVG_SEARCH_WEIGHTS_INT8 => SearchWeights::Int8,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "config.search_weights {other}: expected 0 (default), 1 (f32) or 2 (int8)"
+                )))
+            }
+        };
         Ok(IndexConfig {
             dim: self.dim,
             codebook_size: self.codebook_size,
             voken_len: self.voken_len,
             device: device.to_owned(),
             image_encoder: encoder,
+            search_weights,
         })
     }
 }

@@ -45,7 +45,7 @@ impl<'g> Decoding<'g> {
         };
         let tokens: Vec<u32> = last.iter().map(|v| v.map_or(g.config.start_token, |v| g.token_of_local(v))).collect();
         let hidden = g.decode(&g.embed_step(&tokens)?, &cross, &bias, &mut self.cache)?;
-        let logits = g.logits(&hidden.squeeze(1)?, &self.out_rows)?;
+        let logits = g.logits(&hidden.squeeze(1)?, &self.out_rows, g.output_int8.as_ref())?;
         Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?)
     }
 

@@ -20,6 +20,19 @@ pub(crate) use decoding::Decoding;
 pub(crate) use train::{train, Example};
 pub use train::{GeneratorReport, GeneratorTrainConfig};
 
+/// How a generator that answers searches keeps its weights on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchWeights {
+    /// As trained (f32).
+    F32,
+    /// Also as int8 with one scale per output row, which the search steps read: a
+    /// quarter of the bytes of f32, and a step is bound by reading its weights. Takes a
+    /// quarter more memory for the model (the f32 weights stay for training further).
+    /// Where the CPU lacks AVX2 and FMA, or on a GPU, searches use the f32 weights.
+    #[default]
+    Int8,
+}
+
 use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer, tokenize};
 use crate::optim::Gathered;
 use crate::params::Params;
@@ -28,6 +41,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::BertModel;
 use serde::{Deserialize, Serialize};
+use small_matmul::Int8Rows;
 use std::collections::HashMap;
 use std::path::Path;
 use t5::{Cache, Kv, Lin, Stack, T5Config};
@@ -76,11 +90,14 @@ pub(crate) struct Generator {
     encoder: Encoder,
     /// Decoder input embeddings (shared with the T5 encoder), [V, D].
     embed: Tensor,
-    lm_head: Option<Lin>,
+    /// Untied output rows [V, D] (T5 v1.1); only ever read through `output_rows`.
+    lm_head: Option<Tensor>,
     decoder: Stack,
     d_model: usize,
     /// Projects a vector into the memory slot (see `GeneratorConfig::vector_dim`).
     vector_proj: Option<Lin>,
+    /// The int8 copy of `output_rows(None)`, for `SearchWeights::Int8`.
+    output_int8: Option<Int8Rows>,
     /// See `learned`.
     learned: Vec<u64>,
     /// See `epochs`.
@@ -229,27 +246,30 @@ impl Generator {
         }
     }
 
-    /// A generator read back from the index, for search (its parameters are frozen).
+    /// A generator read back from the index, for search (its parameters are frozen and
+    /// kept as `weights` says).
     pub(crate) fn from_saved(
         config: GeneratorConfig,
         tensors: HashMap<String, Tensor>,
         device: &Device,
+        weights: SearchWeights,
     ) -> Result<Self> {
-        Self::from_tensors(config, tensors, device, false)
+        Self::from_tensors(config, tensors, device, Some(weights))
     }
 
     /// A trainable copy, to learn more (an indexing pass) without touching `self`.
     pub(crate) fn trainable_copy(&self) -> Result<Self> {
         let tensors =
             self.named_tensors()?.into_iter().map(|(n, t)| Ok((n, t.detach().copy()?))).collect::<Result<_>>()?;
-        Self::from_tensors(self.config.clone(), tensors, self.device(), true)
+        Self::from_tensors(self.config.clone(), tensors, self.device(), None)
     }
 
+    /// Frozen for search with `search` weights, or trainable (`None`).
     fn from_tensors(
         config: GeneratorConfig,
         mut tensors: HashMap<String, Tensor>,
         device: &Device,
-        trainable: bool,
+        search: Option<SearchWeights>,
     ) -> Result<Self> {
         let json = tensors
             .remove(TOKENIZER_TENSOR)
@@ -272,7 +292,10 @@ impl Generator {
         let (frozen, trained): (HashMap<_, _>, HashMap<_, _>) =
             tensors.into_iter().partition(|(n, _)| n.starts_with(BERT_PREFIX));
         let frozen = frozen.into_iter().map(|(n, t)| (n[BERT_PREFIX.len()..].to_owned(), t)).collect();
-        let params = if trainable { Params::stored(trained, device) } else { Params::frozen(trained, device) };
+        let params = match search {
+            Some(w) => Params::frozen(trained, device, w),
+            None => Params::stored(trained, device),
+        };
         let mut g = Self::build(config, params, frozen, json)?;
         g.learned = learned;
         g.epochs = epochs;
@@ -327,12 +350,13 @@ impl Generator {
         let lm_head = if dc.tie_word_embeddings {
             None
         } else {
-            Some(Lin::new(&mut p, "lm_head", dc.d_model, dc.vocab_size, (dc.d_model as f32).powf(-0.5))?)
+            let std = (dc.d_model as f32).powf(-0.5);
+            Some(p.get("lm_head.weight", &[dc.vocab_size, dc.d_model], crate::params::Init::Normal(std))?)
         };
         // Created last, so that a text-only generator draws the same initial weights.
         let vector_proj =
             config.vector_dim.map(|d| Lin::new(&mut p, "vector_proj", d, dc.d_model, VECTOR_PROJ_STD)).transpose()?;
-        Ok(Generator {
+        let mut g = Generator {
             d_model: dc.d_model,
             config,
             params: p,
@@ -343,9 +367,14 @@ impl Generator {
             lm_head,
             decoder,
             vector_proj,
+            output_int8: None,
             learned: Vec::new(),
             epochs: TrainedEpochs::default(),
-        })
+        };
+        if g.params.int8() {
+            g.output_int8 = Int8Rows::new(&g.output_rows(None)?)?;
+        }
+        Ok(g)
     }
 
     /// Everything needed to rebuild the generator without the original checkpoint.
@@ -364,15 +393,16 @@ impl Generator {
 
     /// The same model for search only: plain tensors with no link to the training graph,
     /// so that searching records no backprop graph and takes the inference kernels. With
-    /// `copy` it owns a snapshot of the weights (to answer searches while training goes
-    /// on); without, it sees the training weights as the optimiser updates them in place.
-    pub(crate) fn frozen(&self, copy: bool) -> Result<Self> {
+    /// `snapshot` it owns a copy of the weights kept as it says (to answer searches while
+    /// training goes on); without, it sees the training weights (f32) as the optimiser
+    /// updates them in place.
+    pub(crate) fn frozen(&self, snapshot: Option<SearchWeights>) -> Result<Self> {
         let tensors = self
             .named_tensors()?
             .into_iter()
-            .map(|(n, t)| Ok((n, if copy { t.detach().copy()? } else { t.detach() })))
+            .map(|(n, t)| Ok((n, if snapshot.is_some() { t.detach().copy()? } else { t.detach() })))
             .collect::<Result<_>>()?;
-        Self::from_saved(self.config.clone(), tensors, self.device())
+        Self::from_saved(self.config.clone(), tensors, self.device(), snapshot.unwrap_or(SearchWeights::F32))
     }
 
     fn trainable(&self) -> Vec<candle_core::Var> {
@@ -490,16 +520,17 @@ impl Generator {
         let (off, n) = (self.config.voken_offset, 2 * self.config.codebook_size);
         Ok(match (rows, &self.lm_head) {
             (Some(r), _) => r.head.as_ref().unwrap_or(&r.embed).range(off, n)?,
-            (None, Some(l)) => l.weight().narrow(0, off as usize, n)?,
+            (None, Some(l)) => l.narrow(0, off as usize, n)?,
             (None, None) => self.embed.narrow(0, off as usize, n)?,
         })
     }
 
-    /// Logits of decoder states [.., D] against output rows [R, D]: [.., R]. Tied
-    /// embeddings scale the states by d_model^-1/2, as the reference T5 does.
-    fn logits(&self, hidden: &Tensor, rows: &Tensor) -> Result<Tensor> {
+    /// Logits of decoder states [.., D] against output rows [R, D]: [.., R], read from
+    /// `int8` where given (the int8 copy of `rows`). Tied embeddings scale the states by
+    /// d_model^-1/2, as the reference T5 does.
+    fn logits(&self, hidden: &Tensor, rows: &Tensor, int8: Option<&Int8Rows>) -> Result<Tensor> {
         let h = if self.lm_head.is_none() { (hidden * (self.d_model as f64).powf(-0.5))? } else { hidden.clone() };
-        small_matmul::matmul_nt(&h, rows)
+        small_matmul::matmul_nt(&h, rows, int8)
     }
 
     fn cross_kv(&self, enc: &Encoded) -> Result<Vec<Kv>> {

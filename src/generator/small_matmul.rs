@@ -8,9 +8,13 @@
 //! registers, each weight block is read from memory once and reused by every row, and
 //! weight blocks are shared out over the search workers (`crate::pool`). It has no backward
 //! pass, so anything that may need a gradient goes through Candle's matmul.
+//!
+//! With a handful of rows a step is bound by reading the weights, so a weight may also be
+//! kept as int8 with one scale per row ([`Int8Rows`]): a quarter of the bytes, widened to
+//! f32 in registers and accumulated in f32.
 
 use crate::Result;
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use parking_lot::Mutex;
 
 /// Above this many rows gemm's packing pays for itself (measured crossover: 64–128).
@@ -18,8 +22,42 @@ const MAX_ROWS: usize = 64;
 /// Weight rows per work item: enough arithmetic to amortise a hand-off between threads.
 const BLOCK: usize = 16;
 
-/// `x [.., k] · w [n, k]ᵀ → [.., n]`, through this kernel where it applies.
-pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+/// A frozen weight `[n, k]` as int8, each row scaled so that its largest magnitude is
+/// 127 (symmetric, per output row: the rows of a linear layer differ in range).
+pub(crate) struct Int8Rows {
+    q: Vec<i8>,
+    scales: Vec<f32>,
+    k: usize,
+}
+
+impl Int8Rows {
+    /// `w` quantised, where this CPU has the kernel for it; `None` elsewhere (the f32
+    /// weight serves).
+    pub(crate) fn new(w: &Tensor) -> Result<Option<Self>> {
+        if kernels().is_none() || !matches!(w.device(), Device::Cpu) {
+            return Ok(None);
+        }
+        let (n, k) = w.dims2()?;
+        let rows = w.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let mut q = Vec::with_capacity(n * k);
+        let mut scales = Vec::with_capacity(n);
+        for row in &rows {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            q.extend(row.iter().map(|v| (v / scale).round() as i8));
+            scales.push(scale);
+        }
+        Ok(Some(Int8Rows { q, scales, k }))
+    }
+
+    fn rows(&self) -> usize {
+        self.scales.len()
+    }
+}
+
+/// `x [.., k] · w [n, k]ᵀ → [.., n]`, through this kernel where it applies; through the
+/// int8 copy `int8` of `w` where one is given.
+pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (k, lead) = dims.split_last().expect("non-scalar input");
     let rows: usize = lead.iter().product();
@@ -28,15 +66,26 @@ pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         && *k > 0
         && matches!(x.device(), Device::Cpu)
         && x.dtype() == DType::F32
-        && w.dtype() == DType::F32
         && !x.track_op()
-        && !w.track_op()
-        && w.is_contiguous()
-        && kernel().is_some();
-    let y = if fast { x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)? } else { x2.matmul(&w.t()?)? };
+        && kernels().is_some();
+    let y = match int8 {
+        Some(q) if fast => x2.contiguous()?.apply_op1_no_bwd(&NtMatmulInt8(q))?,
+        _ if fast && w.dtype() == DType::F32 && !w.track_op() && w.is_contiguous() => {
+            x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)?
+        }
+        _ => x2.matmul(&w.t()?)?,
+    };
     let mut out = lead.to_vec();
     out.push(w.dim(0)?);
     Ok(y.reshape(out)?)
+}
+
+/// The contiguous f32 slice of `s` [m, k] that `l` describes.
+fn rows_of<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<(&'a [f32], usize, usize)> {
+    let CpuStorage::F32(s) = s else { candle_core::bail!("{what}: f32 only") };
+    let (m, k) = l.shape().dims2()?;
+    let Some((a, b)) = l.contiguous_offsets() else { candle_core::bail!("{what}: contiguous operands only") };
+    Ok((&s[a..b], m, k))
 }
 
 struct NtMatmul;
@@ -53,30 +102,59 @@ impl CustomOp2 for NtMatmul {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(xs), CpuStorage::F32(ws)) = (xs, ws) else {
-            candle_core::bail!("small-matmul-nt: f32 only");
-        };
-        let ((m, k), (n, k2)) = (xl.shape().dims2()?, wl.shape().dims2()?);
-        let (Some((x0, x1)), Some((w0, w1))) = (xl.contiguous_offsets(), wl.contiguous_offsets()) else {
-            candle_core::bail!("small-matmul-nt: contiguous operands only");
-        };
+        let (x, m, k) = rows_of(xs, xl, self.name())?;
+        let (w, n, k2) = rows_of(ws, wl, self.name())?;
         if k != k2 {
             candle_core::bail!("small-matmul-nt: inner sizes {k} and {k2} differ");
         }
-        let kernel = kernel().expect("checked by matmul_nt");
-        Ok((CpuStorage::F32(run(kernel, &xs[x0..x1], &ws[w0..w1], m, n, k)), Shape::from((m, n))))
+        let kernel = kernels().expect("checked by matmul_nt").f32;
+        Ok((CpuStorage::F32(run(kernel, x, w, None, m, n, k)), Shape::from((m, n))))
+    }
+}
+
+struct NtMatmulInt8<'a>(&'a Int8Rows);
+
+impl CustomOp1 for NtMatmulInt8<'_> {
+    fn name(&self) -> &'static str {
+        "small-matmul-nt-int8"
+    }
+
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, m, k) = rows_of(xs, xl, self.name())?;
+        let w = self.0;
+        if k != w.k {
+            candle_core::bail!("small-matmul-nt-int8: inner sizes {k} and {} differ", w.k);
+        }
+        let kernel = kernels().expect("checked by matmul_nt").int8;
+        let n = w.rows();
+        Ok((CpuStorage::F32(run(kernel, x, &w.q, Some(&w.scales), m, n, k)), Shape::from((m, n))))
     }
 }
 
 /// Computes `yᵀ` block by block on all workers (each block owns its slice of `yᵀ`, so
-/// the hand-out needs no unsafe code), then transposes it into `y [m, n]`.
-fn run(kernel: Kernel, x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+/// the hand-out needs no unsafe code), scaling weight row `j` by `scales[j]` where given,
+/// then transposes it into `y [m, n]`.
+fn run<W: Sync>(
+    kernel: Kernel<W>,
+    x: &[f32],
+    w: &[W],
+    scales: Option<&[f32]>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f32> {
     let mut yt = vec![0f32; n * m];
     let blocks: Vec<Mutex<&mut [f32]>> = yt.chunks_mut(BLOCK * m).map(Mutex::new).collect();
     crate::pool::for_each_block(blocks.len(), |b| {
         let start = b * BLOCK;
         let rows = BLOCK.min(n - start);
-        kernel(x, &w[start * k..(start + rows) * k], k, &mut blocks[b].lock());
+        let mut yt = blocks[b].lock();
+        kernel(x, &w[start * k..(start + rows) * k], k, &mut yt);
+        if let Some(scales) = scales {
+            for (col, s) in yt.chunks_exact_mut(m).zip(&scales[start..start + rows]) {
+                col.iter_mut().for_each(|v| *v *= s);
+            }
+        }
     });
     drop(blocks);
     let mut y = vec![0f32; m * n];
@@ -89,14 +167,21 @@ fn run(kernel: Kernel, x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Ve
 }
 
 /// `yt [w rows, x rows] = w · xᵀ` for one block of weight rows.
-type Kernel = fn(x: &[f32], w: &[f32], k: usize, yt: &mut [f32]);
+type Kernel<W> = fn(x: &[f32], w: &[W], k: usize, yt: &mut [f32]);
 
-/// The kernel for this CPU: x86-64 with AVX-512 or AVX2+FMA. Elsewhere Candle's gemm
-/// does the work.
-fn kernel() -> Option<Kernel> {
+/// This CPU's kernels, by weight type.
+#[derive(Clone, Copy)]
+struct Kernels {
+    f32: Kernel<f32>,
+    int8: Kernel<i8>,
+}
+
+/// The kernels for this CPU: x86-64 with AVX-512 or AVX2+FMA. Elsewhere Candle's gemm
+/// does the work, on the f32 weights.
+fn kernels() -> Option<Kernels> {
     #[cfg(target_arch = "x86_64")]
     {
-        x86::kernel()
+        x86::kernels()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -106,24 +191,44 @@ fn kernel() -> Option<Kernel> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::Kernel;
+    use super::Kernels;
     use std::arch::x86_64::*;
 
-    pub(super) fn kernel() -> Option<Kernel> {
+    pub(super) fn kernels() -> Option<Kernels> {
         let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
         if avx2 && is_x86_feature_detected!("avx512f") {
-            return Some(|x, w, k, yt| {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked above).
-                unsafe { block_avx512(x, w, k, yt) }
+            return Some(Kernels {
+                // SAFETY (both): the CPU has AVX-512F, AVX2 and FMA (checked above).
+                f32: |x, w, k, yt| unsafe { block_avx512(x, w, k, yt) },
+                int8: |x, w, k, yt| unsafe { block_avx512_int8(x, w, k, yt) },
             });
         }
         if avx2 {
-            return Some(|x, w, k, yt| {
-                // SAFETY: the CPU has AVX2 and FMA (checked above).
-                unsafe { block_avx2(x, w, k, yt) }
+            return Some(Kernels {
+                // SAFETY (both): the CPU has AVX2 and FMA (checked above).
+                f32: |x, w, k, yt| unsafe { block_avx2(x, w, k, yt) },
+                int8: |x, w, k, yt| unsafe { block_avx2_int8(x, w, k, yt) },
             });
         }
         None
+    }
+
+    /// 16 int8 weights at `p`, widened to f32.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable bytes.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn load_int8_512(p: *const i8) -> __m512 {
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast())))
+    }
+
+    /// 8 int8 weights at `p`, widened to f32.
+    ///
+    /// # Safety
+    /// `p` points to 8 readable bytes.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load_int8_256(p: *const i8) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast())))
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -146,16 +251,16 @@ mod x86 {
     /// generic function so that every intrinsic sits in a function that enables it
     /// (otherwise they are not inlined and the vectors go through memory).
     macro_rules! block {
-        ($name:ident, $features:literal, $v:ty, $lanes:literal, $zero:ident, $load:ident, $fma:ident, $sum:ident, $r:literal, $c:literal) => {
+        ($name:ident, $features:literal, $w:ty, $v:ty, $lanes:literal, $zero:ident, $load:ident, $wload:ident, $fma:ident, $sum:ident, $r:literal, $c:literal) => {
             #[target_feature(enable = $features)]
-            fn $name(x: &[f32], w: &[f32], k: usize, yt: &mut [f32]) {
+            fn $name(x: &[f32], w: &[$w], k: usize, yt: &mut [f32]) {
                 /// Dot products of rows `r0..r0+R` of `x` with rows `c0..c0+C` of `w`,
                 /// `R` ≤ `$r` and `C` ≤ `$c`, into `yt`.
                 #[target_feature(enable = $features)]
                 #[inline]
                 fn tile<const R: usize, const C: usize>(
                     x: &[f32],
-                    w: &[f32],
+                    w: &[$w],
                     k: usize,
                     m: usize,
                     r0: usize,
@@ -164,19 +269,22 @@ mod x86 {
                 ) {
                     let body = k - k % $lanes;
                     let (x, w) = (&x[r0 * k..(r0 + R) * k], &w[c0 * k..(c0 + C) * k]);
+                    // Row starts as pointers: slicing every load costs a bounds check and an
+                    // index computation per vector, more than the arithmetic (measured: the
+                    // loop ran at a third of the FMA rate).
+                    let xp: [*const f32; R] = std::array::from_fn(|r| x[r * k..].as_ptr());
+                    let wp: [*const $w; C] = std::array::from_fn(|c| w[c * k..].as_ptr());
                     let mut acc: [[$v; C]; R] = [[$zero(); C]; R];
                     let mut i = 0;
                     while i < body {
                         let mut xv: [$v; R] = [$zero(); R];
                         for r in 0..R {
-                            let s = &x[r * k + i..r * k + i + $lanes];
-                            // SAFETY: `s` holds `$lanes` floats.
-                            xv[r] = unsafe { $load(s.as_ptr()) };
+                            // SAFETY: row r holds k ≥ i + $lanes floats.
+                            xv[r] = unsafe { $load(xp[r].add(i)) };
                         }
                         for c in 0..C {
-                            let s = &w[c * k + i..c * k + i + $lanes];
-                            // SAFETY: as above.
-                            let wv = unsafe { $load(s.as_ptr()) };
+                            // SAFETY: row c holds k ≥ i + $lanes weights.
+                            let wv = unsafe { $wload(wp[c].add(i)) };
                             for r in 0..R {
                                 acc[r][c] = $fma(xv[r], wv, acc[r][c]);
                             }
@@ -187,7 +295,7 @@ mod x86 {
                         for r in 0..R {
                             let mut tail = 0.0;
                             for j in body..k {
-                                tail += x[r * k + j] * w[c * k + j];
+                                tail += x[r * k + j] * f32::from(w[c * k + j]);
                             }
                             yt[(c0 + c) * m + r0 + r] = $sum(acc[r][c]) + tail;
                         }
@@ -222,20 +330,63 @@ mod x86 {
     block!(
         block_avx512,
         "avx512f,avx2,fma",
+        f32,
         __m512,
         16,
         _mm512_setzero_ps,
+        _mm512_loadu_ps,
         _mm512_loadu_ps,
         _mm512_fmadd_ps,
         sum512,
         4,
         4
     );
-    block!(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, sum256, 4, 2);
+    block!(
+        block_avx512_int8,
+        "avx512f,avx2,fma",
+        i8,
+        __m512,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        load_int8_512,
+        _mm512_fmadd_ps,
+        sum512,
+        4,
+        4
+    );
+    block!(
+        block_avx2,
+        "avx2,fma",
+        f32,
+        __m256,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        sum256,
+        4,
+        2
+    );
+    block!(
+        block_avx2_int8,
+        "avx2,fma",
+        i8,
+        __m256,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        load_int8_256,
+        _mm256_fmadd_ps,
+        sum256,
+        4,
+        2
+    );
 
     #[cfg(test)]
     mod tests {
-        /// The AVX2 kernel, where this CPU would otherwise take the AVX-512 one.
+        /// The AVX2 kernels, where this CPU would otherwise take the AVX-512 ones.
         #[test]
         fn avx2_matches_a_plain_sum() {
             if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
@@ -244,13 +395,17 @@ mod x86 {
             let (m, n, k) = (7, 9, 37);
             let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
             let w: Vec<f32> = (0..n * k).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
-            let mut yt = vec![0f32; n * m];
+            let w8: Vec<i8> = (0..n * k).map(|i| ((i * 104729) % 255) as i16 as i8).collect();
+            let (mut yt, mut yt8) = (vec![0f32; n * m], vec![0f32; n * m]);
             // SAFETY: AVX2 and FMA checked above.
             unsafe { super::block_avx2(&x, &w, k, &mut yt) };
+            unsafe { super::block_avx2_int8(&x, &w8, k, &mut yt8) };
             for c in 0..n {
                 for r in 0..m {
                     let want: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum();
                     assert!((yt[c * m + r] - want).abs() < 1e-4, "{r},{c}");
+                    let want: f32 = (0..k).map(|j| x[r * k + j] * f32::from(w8[c * k + j])).sum();
+                    assert!((yt8[c * m + r] - want).abs() < 1e-2, "int8 {r},{c}");
                 }
             }
         }
@@ -261,24 +416,62 @@ mod x86 {
 mod tests {
     use super::*;
 
+    const SHAPES: [(usize, usize, usize); 7] =
+        [(1, 1, 1), (1, 37, 19), (5, 33, 16), (20, 512, 512), (7, 18, 40), (64, 70, 130), (65, 9, 8)];
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
     #[test]
     fn matches_candle_matmul_for_every_shape_edge() {
         let dev = Device::Cpu;
-        for (m, n, k) in [(1, 1, 1), (1, 37, 19), (5, 33, 16), (20, 512, 512), (7, 18, 40), (64, 70, 130), (65, 9, 8)] {
+        for (m, n, k) in SHAPES {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let want = x.matmul(&w.t().unwrap()).unwrap();
-            let got = matmul_nt(&x, &w).unwrap();
-            let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let diff = max_diff(&matmul_nt(&x, &w, None).unwrap(), &want);
             assert!(diff < 1e-4 * (k as f32).sqrt(), "{m}x{n}x{k}: {diff}");
         }
+    }
+
+    /// The int8 path computes with the rounded weights exactly (up to f32 sums), and those
+    /// stay within half a step (max|row| / 254) of the originals.
+    #[test]
+    fn int8_weights_compute_their_rounded_values() {
+        let dev = Device::Cpu;
+        for (m, n, k) in SHAPES {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+            let Some(q) = Int8Rows::new(&w).unwrap() else { return };
+            let codes: Vec<f32> = q.q.iter().map(|&v| f32::from(v)).collect();
+            let scales = Tensor::from_slice(&q.scales, (n, 1), &dev).unwrap();
+            let rounded = Tensor::from_vec(codes, (n, k), &dev).unwrap().broadcast_mul(&scales).unwrap();
+            let step = (w.abs().unwrap().max_keepdim(1).unwrap() / 254.0).unwrap();
+            let err = (&rounded - &w).unwrap().abs().unwrap().broadcast_sub(&step).unwrap();
+            assert!(err.max_all().unwrap().to_scalar::<f32>().unwrap() <= 1e-6, "{n}x{k}: rounding");
+            // Past MAX_ROWS, gemm takes the f32 weights.
+            let used = if m <= MAX_ROWS { &rounded } else { &w };
+            let want = x.matmul(&used.t().unwrap()).unwrap();
+            let diff = max_diff(&matmul_nt(&x, &w, Some(&q)).unwrap(), &want);
+            assert!(diff < 1e-4 * (k as f32).sqrt(), "{m}x{n}x{k}: {diff}");
+        }
+    }
+
+    #[test]
+    fn an_all_zero_row_stays_zero() {
+        let w = Tensor::zeros((3, 20), DType::F32, &Device::Cpu).unwrap();
+        let Some(q) = Int8Rows::new(&w).unwrap() else { return };
+        let x = Tensor::ones((2, 20), DType::F32, &Device::Cpu).unwrap();
+        let y = matmul_nt(&x, &w, Some(&q)).unwrap();
+        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![0.0; 6]);
     }
 
     #[test]
     fn keeps_leading_dimensions() {
         let x = Tensor::ones((2, 3, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
         let w = Tensor::ones((5, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let y = matmul_nt(&x, &w).unwrap();
+        let y = matmul_nt(&x, &w, None).unwrap();
         assert_eq!(y.dims(), &[2, 3, 5]);
         assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![4.0; 30]);
     }

@@ -4,6 +4,7 @@
 //! Parameter names follow the Hugging Face checkpoints, so t5 / t5 v1.1 / flan-t5
 //! weights load as they are.
 
+use super::small_matmul::Int8Rows;
 use crate::params::{Init, Params};
 use crate::Result;
 use candle_core::{DType, Device, Tensor, D};
@@ -80,22 +81,21 @@ impl T5Config {
 
 /// A bias-free linear layer; 3-D inputs go through one 2-D matmul (a broadcast batched
 /// matmul has a much slower backward pass in Candle), a search step's few rows through
-/// `small_matmul`.
+/// `small_matmul`, on the int8 copy of the weight where the parameters keep one.
 pub(crate) struct Lin {
     w: Tensor,
+    int8: Option<Int8Rows>,
 }
 
 impl Lin {
     pub(crate) fn new(p: &mut Params, name: &str, inp: usize, out: usize, std: f32) -> Result<Self> {
-        Ok(Lin { w: p.get(&format!("{name}.weight"), &[out, inp], Init::Normal(std))? })
-    }
-
-    pub(crate) fn weight(&self) -> &Tensor {
-        &self.w
+        let w = p.get(&format!("{name}.weight"), &[out, inp], Init::Normal(std))?;
+        let int8 = if p.int8() { Int8Rows::new(&w)? } else { None };
+        Ok(Lin { w, int8 })
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        super::small_matmul::matmul_nt(x, &self.w)
+        super::small_matmul::matmul_nt(x, &self.w, self.int8.as_ref())
     }
 }
 

@@ -188,7 +188,7 @@ pub(crate) fn train(
     let prepared = prepare(g, examples)?;
     // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
     // made only when L_dis is on.
-    let searcher = if cfg.dis && cfg.dis_weight > 0.0 { Some(g.frozen(false)?) } else { None };
+    let searcher = if cfg.dis && cfg.dis_weight > 0.0 { Some(g.frozen(None)?) } else { None };
     let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
     let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
@@ -343,7 +343,7 @@ impl Context {
 /// Log-probabilities [B, T, 2N] of teacher-forced voken sequences (all of one length).
 fn sequence_log_probs(g: &Generator, ctx: &Context, seqs: &[Vec<u32>], rows: Option<&StepRows>) -> Result<Tensor> {
     let hidden = g.decode(&g.decoder_inputs(seqs, rows)?, &ctx.cross, &ctx.bias, &mut Default::default())?;
-    let logits = g.logits(&hidden, &g.output_rows(rows)?)?;
+    let logits = g.logits(&hidden, &g.output_rows(rows)?, None)?;
     Ok(candle_nn::ops::log_softmax(&logits, D::Minus1)?)
 }
 
@@ -424,6 +424,6 @@ pub(crate) fn step_loss(
     let enc = g.encode(&texts, &vectors)?;
     let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
     let ctx = Context::new(g, &enc)?;
-    let beams = crate::search::beam::sequences(&g.frozen(false)?, trie, &enc.detached()?, beam)?;
+    let beams = crate::search::beam::sequences(&g.frozen(None)?, trie, &enc.detached()?, beam)?;
     Ok((gen_loss(g, &ctx, &targets, None)? + dis_loss(g, &ctx, &targets, &beams, 0.5, None)?)?)
 }

@@ -11,7 +11,7 @@ mod train;
 pub use photos::NewPhoto;
 
 use crate::encoders::Clip;
-use crate::generator::{Generator, GeneratorConfig};
+use crate::generator::{Generator, GeneratorConfig, SearchWeights};
 use crate::quantizer::{Quantizer, QuantizerConfig};
 use crate::records::Records;
 use crate::store::{
@@ -41,11 +41,21 @@ pub struct IndexConfig {
     /// refuses a checkpoint of other bytes later (`Error::ConfigMismatch`), since its
     /// vectors would not be comparable. `None`: the host supplies every vector.
     pub image_encoder: Option<PathBuf>,
+    /// How the generator that answers searches keeps its weights. Chosen at each open;
+    /// not part of the stored shape (the index stores f32 weights).
+    pub search_weights: SearchWeights,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
-        IndexConfig { dim: 512, codebook_size: 1024, voken_len: 4, device: "cpu".into(), image_encoder: None }
+        IndexConfig {
+            dim: 512,
+            codebook_size: 1024,
+            voken_len: 4,
+            device: "cpu".into(),
+            image_encoder: None,
+            search_weights: SearchWeights::default(),
+        }
     }
 }
 
@@ -221,7 +231,7 @@ impl Index {
                     if (gc.codebook_size, gc.levels) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
                         return Err("it does not fit the index's tokenizer".into());
                     }
-                    Generator::from_saved(gc, tensors, &device).map_err(|e| e.to_string())
+                    Generator::from_saved(gc, tensors, &device, config.search_weights).map_err(|e| e.to_string())
                 })
             })
             .transpose()?;

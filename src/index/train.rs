@@ -198,7 +198,7 @@ impl Index {
         // Epochs done of this training, recorded with a full training's model so that it
         // can resume; a pass keeps its base's.
         let install = |g: &Generator, done: Option<usize>| -> Result<()> {
-            let mut snapshot = g.frozen(true)?;
+            let mut snapshot = g.frozen(Some(self.config.search_weights))?;
             if let Some(done) = done {
                 snapshot.set_epochs(TrainedEpochs { done, planned: cfg.epochs });
             }

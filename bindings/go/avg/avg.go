@@ -77,7 +77,23 @@ type Config struct {
 	// photos, captions and queries into vectors inside libavg; "" for none. The index
 	// records the first one and refuses another checkpoint (StatusConfigMismatch).
 	ImageEncoderDir string
+	// SearchWeights: how the generator that answers searches keeps its weights, chosen
+	// at each open (zero: the library's default).
+	SearchWeights SearchWeights
 }
+
+// SearchWeights says how the generator that answers searches keeps its weights.
+type SearchWeights uint64
+
+const (
+	// SearchWeightsDefault is the library's choice: int8 where the CPU has AVX2 and FMA.
+	SearchWeightsDefault SearchWeights = C.AVG_SEARCH_WEIGHTS_DEFAULT
+	// SearchWeightsF32 reads the weights as trained.
+	SearchWeightsF32 SearchWeights = C.AVG_SEARCH_WEIGHTS_F32
+	// SearchWeightsInt8 also keeps them as int8 with one scale per row: a quarter of the
+	// bytes a search step reads, a quarter more memory for the model.
+	SearchWeightsInt8 SearchWeights = C.AVG_SEARCH_WEIGHTS_INT8
+)
 
 // Index is an open libavg index. Close it when done; a finalizer closes a forgotten one.
 type Index struct {
@@ -114,6 +130,7 @@ func Open(dir string, cfg *Config) (*Index, error) {
 		ccfg = &C.AvgIndexConfig{}
 		C.avg_index_config_default(ccfg, C.size_t(unsafe.Sizeof(*ccfg)), nil) // cannot fail: pointer and size are valid
 		ccfg.dim, ccfg.device = C.size_t(cfg.Dim), cdev
+		ccfg.search_weights = C.uint64_t(cfg.SearchWeights)
 		if cfg.CodebookSize != 0 {
 			ccfg.codebook_size = C.size_t(cfg.CodebookSize)
 		}

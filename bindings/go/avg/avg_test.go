@@ -246,7 +246,15 @@ func TestZeroConfigFieldsTakeTheDefaults(t *testing.T) {
 		t.Fatalf("reopen with the defaults spelled out: %v", err)
 	}
 	ix.Close()
+	ix, err = Open(dir, &Config{Dim: dim, SearchWeights: SearchWeightsF32})
+	if err != nil {
+		t.Fatalf("reopen with f32 search weights: %v", err)
+	}
+	ix.Close()
 	var e *Error
+	if _, err = Open(dir, &Config{Dim: dim, SearchWeights: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("SearchWeights 7: %v", err)
+	}
 	if _, err = Open(dir, smallConfig()); !errors.As(err, &e) || e.Code != StatusConfigMismatch {
 		t.Fatalf("reopen with N 32, M 3: %v", err)
 	}
