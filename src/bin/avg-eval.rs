@@ -34,6 +34,7 @@ use avg::{
     TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -172,8 +173,7 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 
 /// Sentence vectors, cached on disk by text so that sweeps embed each caption once.
 fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<String, Vec<f32>> {
-    let mut known: HashMap<String, Vec<f32>> =
-        std::fs::read(cache).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut known = read_cache(cache);
     let todo: Vec<&str> = texts.iter().filter(|t| !known.contains_key(t.as_str())).map(|t| t.as_str()).collect();
     if !todo.is_empty() {
         let t0 = Instant::now();
@@ -185,11 +185,41 @@ fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<
             eprintln!("embedded {}/{} uncached captions", i * 1024 + chunk.len(), todo.len());
         }
         eprintln!("embedding: {:.1} captions/s", todo.len() as f64 / t0.elapsed().as_secs_f64());
-        std::fs::write(cache, serde_json::to_vec(&known).unwrap())
-            .unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
+        write_cache(cache, &known).unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
     }
     known
 }
+
+/// The cache of caption vectors: a safetensors file holding one f32 tensor, a row per
+/// caption, with the captions (a JSON list, in row order) in its metadata. A missing or
+/// unreadable cache is empty.
+fn read_cache(path: &Path) -> HashMap<String, Vec<f32>> {
+    let read = || -> Option<HashMap<String, Vec<f32>>> {
+        let bytes = std::fs::read(path).ok()?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes).ok()?;
+        let texts: Vec<String> = serde_json::from_str(meta.metadata().as_ref()?.get(CACHE_TEXTS)?).ok()?;
+        let st = SafeTensors::deserialize(&bytes).ok()?;
+        let t = st.tensor(CACHE_VECTORS).ok()?;
+        let (&[rows, dim], Dtype::F32) = (t.shape(), t.dtype()) else { return None };
+        let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        (rows == texts.len()).then(|| texts.into_iter().zip(values.chunks(dim.max(1)).map(<[f32]>::to_vec)).collect())
+    };
+    read().unwrap_or_default()
+}
+
+fn write_cache(path: &Path, known: &HashMap<String, Vec<f32>>) -> Result<(), String> {
+    let dim = known.values().next().map_or(0, Vec::len);
+    let (texts, bytes): (Vec<&String>, Vec<Vec<u8>>) =
+        known.iter().map(|(t, v)| (t, v.iter().flat_map(|x| x.to_le_bytes()).collect())).unzip();
+    let bytes = bytes.concat();
+    let view = TensorView::new(Dtype::F32, vec![texts.len(), dim], &bytes).map_err(|e| e.to_string())?;
+    let meta = HashMap::from([(CACHE_TEXTS.to_owned(), serde_json::to_string(&texts).unwrap())]);
+    let out = safetensors::serialize([(CACHE_VECTORS, view)], Some(meta)).map_err(|e| e.to_string())?;
+    std::fs::write(path, out).map_err(|e| e.to_string())
+}
+
+const CACHE_TEXTS: &str = "texts";
+const CACHE_VECTORS: &str = "vectors";
 
 struct Recall {
     r: [f64; 3],
@@ -316,7 +346,7 @@ fn main() {
 
     let encoder = TextEncoder::load(&a.model, "cpu").unwrap_or_else(|e| die(&e.to_string()));
     let all: Vec<&String> = train.iter().chain(&test).flat_map(|(_, c)| c.iter()).collect();
-    let vec = embed_all(&encoder, &all, &a.out.join("embeddings-cache.json"));
+    let vec = embed_all(&encoder, &all, &a.out.join("embeddings-cache.safetensors"));
     let dim = encoder.dim();
 
     let dir = a.out.join(format!("index-{}", a.label));
@@ -527,4 +557,21 @@ fn main() {
     json.as_object_mut().unwrap().extend(extra);
     std::fs::write(a.out.join(format!("{}.json", a.label)), serde_json::to_vec_pretty(&json).unwrap()).unwrap();
     std::fs::write(a.out.join(format!("{}.md", a.label)), md).unwrap();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedding_cache_reads_back_what_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.safetensors");
+        assert!(read_cache(&path).is_empty(), "a missing cache is empty");
+        let known = HashMap::from([("a dog".to_owned(), vec![1.0, -2.5, 3.0]), ("a cat".into(), vec![0.0, 0.5, 1e-7])]);
+        write_cache(&path, &known).unwrap();
+        assert_eq!(read_cache(&path), known);
+        std::fs::write(&path, b"not safetensors").unwrap();
+        assert!(read_cache(&path).is_empty(), "an unreadable cache is empty");
+    }
 }
