@@ -68,6 +68,14 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     drop(index);
     let index = Index::open(dir.path().join("index"), None).unwrap();
     assert_same_hits(&index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap(), &before);
+    // A query answers the same alone and in a batch, whose steps have more rows (here
+    // 160) than the search kernel takes from f32 weights.
+    let queries: Vec<String> = (0..8u64).map(|i| caption_text(i as usize % 6, i, 0)).collect();
+    let queries: Vec<&str> = queries.iter().map(String::as_str).collect();
+    let batch = index.search_batch(&queries, &SearchOptions::default(), None).unwrap();
+    for (q, hits) in queries.iter().zip(&batch) {
+        assert_same_hits(&index.search(q, &SearchOptions::default(), None).unwrap(), hits);
+    }
     // One search thread answers as one per core does.
     avg::set_threads(1);
     let alone = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None);

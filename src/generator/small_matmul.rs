@@ -56,21 +56,23 @@ impl Int8Rows {
 }
 
 /// `x [.., k] · w [n, k]ᵀ → [.., n]`, through this kernel where it applies; through the
-/// int8 copy `int8` of `w` where one is given.
+/// int8 copy `int8` of `w` where one is given (then at any number of rows).
 pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (k, lead) = dims.split_last().expect("non-scalar input");
     let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, *k))?;
-    let fast = (1..=MAX_ROWS).contains(&rows)
+    let kernel = rows > 0
         && *k > 0
         && matches!(x.device(), Device::Cpu)
         && x.dtype() == DType::F32
         && !x.track_op()
         && kernels().is_some();
     let y = match int8 {
-        Some(q) if fast => x2.contiguous()?.apply_op1_no_bwd(&NtMatmulInt8(q))?,
-        _ if fast && w.dtype() == DType::F32 && !w.track_op() && w.is_contiguous() => {
+        // At any row count: a query's scores must not depend on how many queries share
+        // its batch.
+        Some(q) if kernel => x2.contiguous()?.apply_op1_no_bwd(&NtMatmulInt8(q))?,
+        _ if kernel && rows <= MAX_ROWS && w.dtype() == DType::F32 && !w.track_op() && w.is_contiguous() => {
             x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)?
         }
         _ => x2.matmul(&w.t()?)?,
@@ -450,9 +452,7 @@ mod tests {
             let step = (w.abs().unwrap().max_keepdim(1).unwrap() / 254.0).unwrap();
             let err = (&rounded - &w).unwrap().abs().unwrap().broadcast_sub(&step).unwrap();
             assert!(err.max_all().unwrap().to_scalar::<f32>().unwrap() <= 1e-6, "{n}x{k}: rounding");
-            // Past MAX_ROWS, gemm takes the f32 weights.
-            let used = if m <= MAX_ROWS { &rounded } else { &w };
-            let want = x.matmul(&used.t().unwrap()).unwrap();
+            let want = x.matmul(&rounded.t().unwrap()).unwrap();
             let diff = max_diff(&matmul_nt(&x, &w, Some(&q)).unwrap(), &want);
             assert!(diff < 1e-4 * (k as f32).sqrt(), "{m}x{n}x{k}: {diff}");
         }
