@@ -73,11 +73,13 @@ def speed(out, path):
     rows = []
     for line in open(path):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0].isdigit():
+        # images | f32 p50, p99, q/s | int8 p50, p99, q/s | int8/f32 | dense p50, p99, q/s
+        if len(cells) == 11 and cells[0].isdigit():
             rows.append([float(c) for c in cells])
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r[0] for r in rows], [r[3] for r in rows], "o-", label="libavg beam 20")
-    ax.plot([r[0] for r in rows], [r[5] for r in rows], "s--", label="dense baseline (exact)")
+    ax.plot([r[0] for r in rows], [r[3] for r in rows], "o-", label="libavg beam 20, f32 weights")
+    ax.plot([r[0] for r in rows], [r[6] for r in rows], "^-", label="libavg beam 20, int8 weights")
+    ax.plot([r[0] for r in rows], [r[10] for r in rows], "s--", label="dense baseline (exact)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("images in the index")

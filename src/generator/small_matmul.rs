@@ -53,10 +53,20 @@ impl Int8Rows {
     fn rows(&self) -> usize {
         self.scales.len()
     }
+
+    /// The rounded weights in f32, `[n, k]`.
+    fn widened(&self) -> Result<Tensor> {
+        let values = self
+            .q
+            .chunks_exact(self.k)
+            .zip(&self.scales)
+            .flat_map(|(row, s)| row.iter().map(move |&v| f32::from(v) * s));
+        Ok(Tensor::from_vec(values.collect(), (self.rows(), self.k), &Device::Cpu)?)
+    }
 }
 
 /// `x [.., k] · w [n, k]ᵀ → [.., n]`, through this kernel where it applies; through the
-/// int8 copy `int8` of `w` where one is given (then at any number of rows).
+/// int8 copy `int8` of `w` where one is given.
 pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (k, lead) = dims.split_last().expect("non-scalar input");
@@ -69,9 +79,10 @@ pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Resu
         && !x.track_op()
         && kernels().is_some();
     let y = match int8 {
-        // At any row count: a query's scores must not depend on how many queries share
-        // its batch.
-        Some(q) if kernel => x2.contiguous()?.apply_op1_no_bwd(&NtMatmulInt8(q))?,
+        Some(q) if kernel && rows <= MAX_ROWS => x2.contiguous()?.apply_op1_no_bwd(&NtMatmulInt8(q))?,
+        // The same rounded weights through gemm: a query's scores must not depend on how
+        // many queries share its batch. Widening them costs little beside so many rows.
+        Some(q) if kernel => x2.matmul(&q.widened()?.t()?)?,
         _ if kernel && rows <= MAX_ROWS && w.dtype() == DType::F32 && !w.track_op() && w.is_contiguous() => {
             x2.contiguous()?.apply_op2_no_bwd(w, &NtMatmul)?
         }
