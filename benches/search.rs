@@ -86,6 +86,8 @@ fn main() {
         rows.push((size, cells, dense_latency(&vectors, &mut gen)));
     }
     rows.sort_by_key(|r| r.0);
+    let [one, all] = read_rates();
+    println!("memory read rate: {one:.1} GB/s on one core, {all:.1} GB/s on all {} (summing 1 GiB)", cores());
     println!(
         "| images | f32 beam 20 p50 ms | p99 ms | queries/s | int8 beam 20 p50 ms | p99 ms | queries/s | int8 / f32 p50 \
          | dense p50 ms | p99 ms | queries/s |"
@@ -145,4 +147,38 @@ fn dense_latency(vectors: &[f32], gen: &mut common::TopicVectors) -> Latency {
         dlat.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Latency::of(dlat)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// GB/s of streaming reads, one core and all cores: the best of three sums of a 1 GiB
+/// buffer (eight lanes, so that the sum vectorises), the ceiling for a step that only
+/// reads its weights.
+fn read_rates() -> [f64; 2] {
+    let data = vec![1f32; 1 << 28];
+    let sum = |part: &[f32]| {
+        let mut lanes = [0f32; 8];
+        for c in part.chunks_exact(8) {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l += v;
+            }
+        }
+        lanes.iter().sum::<f32>()
+    };
+    let rate = |threads: usize| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                let total: f32 = std::thread::scope(|s| {
+                    let parts: Vec<_> = data.chunks(data.len() / threads).map(|p| s.spawn(move || sum(p))).collect();
+                    parts.into_iter().map(|h| h.join().unwrap()).sum()
+                });
+                assert!(total > 0.0);
+                (data.len() * 4) as f64 / t.elapsed().as_secs_f64() / 1e9
+            })
+            .fold(0f64, f64::max)
+    };
+    [rate(1), rate(cores())]
 }
