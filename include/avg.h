@@ -372,7 +372,8 @@ void avg_set_threads(size_t threads);
 //
 // # Safety
 // `callback` is NULL or safe to call with `user_data` from any thread until it is
-// replaced.
+// replaced; `min_level` is one of the `AvgLogLevel` values (another is undefined
+// behaviour, as C enums carry no check).
 void avg_set_log_callback(AvgLogFn callback,
                           enum AvgLogLevel min_level,
                           void *user_data);

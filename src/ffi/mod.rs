@@ -84,7 +84,8 @@ pub extern "C" fn avg_set_threads(threads: usize) {
 ///
 /// # Safety
 /// `callback` is NULL or safe to call with `user_data` from any thread until it is
-/// replaced.
+/// replaced; `min_level` is one of the `AvgLogLevel` values (another is undefined
+/// behaviour, as C enums carry no check).
 #[no_mangle]
 pub unsafe extern "C" fn avg_set_log_callback(callback: AvgLogFn, min_level: AvgLogLevel, user_data: *mut c_void) {
     crate::log::set_logger(callback.map(|f| host_logger(f, user_data)), min_level.into());
