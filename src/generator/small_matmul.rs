@@ -9,9 +9,10 @@
 //! weight blocks are shared out over the search workers (`crate::pool`). It has no backward
 //! pass, so anything that may need a gradient goes through Candle's matmul.
 //!
-//! With a handful of rows a step is bound by reading the weights, so a weight may also be
-//! kept as int8 with one scale per row ([`Int8Rows`]): a quarter of the bytes, widened to
-//! f32 in registers and accumulated in f32.
+//! A weight may also be kept as int8 with one scale per row ([`Int8Rows`]): a quarter
+//! of the bytes to stream, widened to f32 in registers and accumulated in f32. At 20 rows
+//! on AVX2 the kernel is bound more by its arithmetic than by reading, so that saves
+//! less than the bytes suggest (docs/benchmarks.md, "Search weights").
 
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};

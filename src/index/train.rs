@@ -119,11 +119,11 @@ impl Index {
             })?),
             false => None,
         };
-        // A training cut short goes on from where it stopped (one that reached `epochs`
-        // has nothing left to do).
         // A full training learns the vokens that wait, if any, and installs them with its
         // model at the end.
         let staged = base.is_none() && self.has_pending_tokenizer();
+        // A training cut short goes on from where it stopped (one that reached `epochs`
+        // has nothing left to do).
         let resumed = match cfg.resume && base.is_none() && !staged {
             true => self.generator_model().filter(|g| g.epochs().planned > 0),
             false => None,
