@@ -19,6 +19,9 @@ const (
 	dim     = 16
 )
 
+// ctx is the tests' context where cancelling is not what a test is about.
+var ctx = context.Background()
+
 // The synthetic photos of examples-c/photo_app.c: 60 vectors in 6 topics, two captions
 // each naming the topic and the photo. AVG_TEST_MODEL names a BERT checkpoint with
 // those words (cargo run --release --example tiny_checkpoint -- DIR writes one).
@@ -167,7 +170,7 @@ func TestOpenAddTrainSearchClose(t *testing.T) {
 	}
 	right := 0
 	for id := 0; id < nImages; id++ {
-		hits, err := ix.Search(caption(id%topics, id, 0), SearchOptions{K: 3, BeamSize: 10})
+		hits, err := ix.Search(ctx, caption(id%topics, id, 0), SearchOptions{K: 3, BeamSize: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +183,7 @@ func TestOpenAddTrainSearchClose(t *testing.T) {
 	}
 	// Fused ranks by the query vector, which an index without an image encoder lacks.
 	var e *Error
-	if _, err := ix.Search("a query", SearchOptions{Fused: true}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	if _, err := ix.Search(ctx, "a query", SearchOptions{Fused: true}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("fused without a query vector: %v", err)
 	}
 	if err := ix.Save(); err != nil {
@@ -204,18 +207,18 @@ func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != StatusLocked {
 		t.Fatalf("second open: %v", err)
 	}
-	if _, err = ix.Search("anything", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
+	if _, err = ix.Search(ctx, "anything", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
 		t.Fatalf("search before training: %v", err)
 	}
-	if _, err = ix.Search("anything", SearchOptions{K: -1}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	if _, err = ix.Search(ctx, "anything", SearchOptions{K: -1}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("negative K: %v", err)
 	}
 	// A K far above the beam used to size a Go slice of K hits and crash the process.
-	if _, err = ix.Search("anything", SearchOptions{K: 1 << 40}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	if _, err = ix.Search(ctx, "anything", SearchOptions{K: 1 << 40}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("K 1<<40: %v", err)
 	}
 	// C would cut the query at the NUL and answer another question.
-	if _, err = ix.Search("a dog\x00 on a beach", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	if _, err = ix.Search(ctx, "a dog\x00 on a beach", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("query with NUL: %v", err)
 	}
 	if err = ix.AddCaptions(1, []string{"ok", "cut\x00here"}, nil, dim); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
@@ -374,7 +377,7 @@ func TestCloseStopsATrainingAndSearchesReturnAtOnce(t *testing.T) {
 		t.Fatalf("Close waited %v for the training", d)
 	}
 	t1 := time.Now()
-	if _, err := ix.Search("a query", SearchOptions{}); !errors.Is(err, ErrClosed) || time.Since(t1) > time.Second {
+	if _, err := ix.Search(ctx, "a query", SearchOptions{}); !errors.Is(err, ErrClosed) || time.Since(t1) > time.Second {
 		t.Fatalf("search after Close: %v after %v", err, time.Since(t1))
 	}
 	if err := <-done; !errors.Is(err, ErrClosed) {
@@ -386,7 +389,7 @@ func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
 	ix := trainedIndex(t)
 	want := make([][]Hit, nImages)
 	for id := range want {
-		h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
+		h, err := ix.Search(ctx, caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +407,7 @@ func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < 10; i++ {
 					id := (g*7 + i) % nImages
-					h, err := ix.Search(caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
+					h, err := ix.Search(ctx, caption(id%topics, id, 1), SearchOptions{K: 5, BeamSize: 8})
 					if err != nil {
 						errs <- err
 						return

@@ -63,7 +63,7 @@ func TestSearchBatchAnswersAsSearchDoes(t *testing.T) {
 	}
 	// The same hits; scores to rounding (a batch multiplies other matrix shapes).
 	for i, q := range queries {
-		one, err := ix.Search(q, opts)
+		one, err := ix.Search(ctx, q, opts)
 		same := err == nil && len(one) == len(batch[i])
 		for j := 0; same && j < len(one); j++ {
 			same = one[j].ID == batch[i][j].ID && math.Abs(float64(one[j].Score-batch[i][j].Score)) < 1e-4
@@ -77,7 +77,7 @@ func TestSearchBatchAnswersAsSearchDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hits, err := ix.Search(caption(4%topics, 4, 1), SearchOptions{K: 5, BeamSize: 20, Rerank: true, QueryVector: v})
+	hits, err := ix.Search(ctx, caption(4%topics, 4, 1), SearchOptions{K: 5, BeamSize: 20, Rerank: true, QueryVector: v})
 	if err != nil || len(hits) == 0 || hits[0].ID != 4 {
 		t.Fatalf("rerank by the image's own vector: %v, %v", hits, err)
 	}
@@ -88,6 +88,9 @@ func TestSearchBatchAnswersAsSearchDoes(t *testing.T) {
 	cancel()
 	if _, err := ix.SearchBatch(ctx, queries, nil, opts); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+	if _, err := ix.Search(ctx, queries[0], opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled search: %v", err)
 	}
 }
 

@@ -69,9 +69,11 @@ func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOption
 	return o, nil
 }
 
-// Search answers a text query. Safe to call from many goroutines at once.
-func (ix *Index) Search(query string, opts SearchOptions) ([]Hit, error) {
-	hits, err := ix.SearchBatch(context.Background(), []string{query}, opts.QueryVector, opts)
+// Search answers a text query. Safe to call from many goroutines at once. A ctx that is
+// already done returns its error at once; once started, a search (one decoder pass per
+// voken, tens of milliseconds) runs to its end.
+func (ix *Index) Search(ctx context.Context, query string, opts SearchOptions) ([]Hit, error) {
+	hits, err := ix.SearchBatch(ctx, []string{query}, opts.QueryVector, opts)
 	if err != nil {
 		return nil, err
 	}
