@@ -23,20 +23,20 @@ pub struct VokenStats {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Vokens {
-    levels: usize,
+    voken_len: usize,
     codebook_size: usize,
-    /// Row-major, `levels + 1` per image row: M codes, then the disambiguator.
+    /// Row-major, `voken_len + 1` per image row: M codes, then the disambiguator.
     codes: Vec<u32>,
     trie: Trie,
 }
 
 impl Vokens {
-    pub(crate) fn new(levels: usize, codebook_size: usize) -> Self {
-        Vokens { levels, codebook_size, codes: Vec::new(), trie: Trie::new(levels + 1) }
+    pub(crate) fn new(voken_len: usize, codebook_size: usize) -> Self {
+        Vokens { voken_len, codebook_size, codes: Vec::new(), trie: Trie::new(voken_len + 1) }
     }
 
     pub(crate) fn width(&self) -> usize {
-        self.levels + 1
+        self.voken_len + 1
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -58,7 +58,7 @@ impl Vokens {
     /// A stored sequence as trie tokens.
     pub(crate) fn local(&self, seq: &[u32]) -> Vec<u32> {
         let mut t = seq.to_vec();
-        t[self.levels] += self.codebook_size as u32;
+        t[self.voken_len] += self.codebook_size as u32;
         t
     }
 
@@ -84,7 +84,7 @@ impl Vokens {
 
     /// Appends image `id` with M codes `prefix`; callers checked room first.
     pub(crate) fn push(&mut self, prefix: &[u32], id: u64) {
-        debug_assert_eq!(prefix.len(), self.levels);
+        debug_assert_eq!(prefix.len(), self.voken_len);
         let n = self.codebook_size as u32;
         let taken = self.taken(prefix);
         // Taken tokens are sorted: the first gap is the smallest free disambiguator.
@@ -109,12 +109,12 @@ impl Vokens {
 
     /// Stored sequences of images `ids`, checked to be well-formed and unique.
     pub(crate) fn from_stored(
-        levels: usize,
+        voken_len: usize,
         codebook_size: usize,
         codes: Vec<u32>,
         ids: &[u64],
     ) -> std::result::Result<Self, String> {
-        let mut v = Vokens::new(levels, codebook_size);
+        let mut v = Vokens::new(voken_len, codebook_size);
         let w = v.width();
         if codes.len() != ids.len() * w {
             return Err(format!("{} codes for {} images of {w} vokens", codes.len(), ids.len()));
@@ -135,7 +135,7 @@ impl Vokens {
 
     pub(crate) fn stats(&self) -> VokenStats {
         let groups = self.trie.last_level_groups();
-        let usage_per_level = (0..self.levels)
+        let usage_per_level = (0..self.voken_len)
             .map(|l| {
                 let used: BTreeSet<u32> = self.codes.chunks_exact(self.width()).map(|s| s[l]).collect();
                 used.len() as f32 / self.codebook_size as f32

@@ -314,7 +314,7 @@ pub struct Clip {
     vision: VisionTower,
     text_projection: Linear,
     visual_projection: Linear,
-    tokenizer: tokenizers::Tokenizer,
+    text_tokenizer: tokenizers::Tokenizer,
     preprocess: Preprocess,
     device: Device,
     fingerprint: String,
@@ -340,7 +340,7 @@ impl Clip {
         } else {
             Preprocess::openai(config.image_size)
         };
-        let tokenizer = text_tokenizer(&read(&dir.join("tokenizer.json"))?, config.max_position_embeddings)?;
+        let text_tokenizer = text_tokenizer(&read(&dir.join("tokenizer.json"))?, config.max_position_embeddings)?;
         let vb = VarBuilder::from_tensors(weights(dir, device)?, DType::F32, device);
         let p = config.projection_dim;
         Ok(Clip {
@@ -349,7 +349,7 @@ impl Clip {
             text_projection: linear_no_bias(config.text.hidden_size, p, vb.pp("text_projection"))?,
             visual_projection: linear_no_bias(config.vision.hidden_size, p, vb.pp("visual_projection"))?,
             config,
-            tokenizer,
+            text_tokenizer,
             preprocess,
             device: device.clone(),
             fingerprint: fingerprint(dir)?,
@@ -383,7 +383,7 @@ impl Clip {
             for t in chunk {
                 crate::limits::check_text("text", t)?;
             }
-            let (ids, lens, s) = padded_ids(&self.tokenizer, chunk, 0)?;
+            let (ids, lens, s) = padded_ids(&self.text_tokenizer, chunk, 0)?;
             let pooled: Vec<u32> = lens
                 .iter()
                 .enumerate()

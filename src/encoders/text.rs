@@ -8,7 +8,7 @@ use candle_transformers::models::bert::BertModel;
 use std::path::Path;
 
 pub struct TextEncoder {
-    tokenizer: tokenizers::Tokenizer,
+    text_tokenizer: tokenizers::Tokenizer,
     model: BertModel,
     pad: u32,
     dim: usize,
@@ -30,9 +30,9 @@ impl TextEncoder {
     pub fn load(dir: impl AsRef<Path>, device: &str) -> Result<Self> {
         let dir = dir.as_ref();
         let device = device::open(device)?;
-        let tokenizer = text_tokenizer(&read(&dir.join("tokenizer.json"))?, MAX_TOKENS)?;
+        let text_tokenizer = text_tokenizer(&read(&dir.join("tokenizer.json"))?, MAX_TOKENS)?;
         let (model, config) = load_bert(model_config(dir)?, model_tensors(dir, &device)?, &device)?;
-        Ok(TextEncoder { tokenizer, model, pad: config.pad_token_id as u32, dim: config.hidden_size, device })
+        Ok(TextEncoder { text_tokenizer, model, pad: config.pad_token_id as u32, dim: config.hidden_size, device })
     }
 
     /// Length of the vectors `embed` returns.
@@ -51,7 +51,7 @@ impl TextEncoder {
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(32) {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            let (ids, mask) = tokenize(&self.tokenizer, &batch, self.pad, &self.device)?;
+            let (ids, mask) = tokenize(&self.text_tokenizer, &batch, self.pad, &self.device)?;
             let states = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
             let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
             let pooled = states.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)?;

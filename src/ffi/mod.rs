@@ -11,12 +11,14 @@
 
 mod error;
 mod index;
+mod records;
 mod search;
 mod train;
 mod types;
 
 pub use error::*;
 pub use index::*;
+pub use records::*;
 pub use search::*;
 pub use train::*;
 pub use types::*;

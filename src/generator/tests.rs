@@ -83,7 +83,7 @@ fn generator_with(dir: &Path, gated: bool, tied: bool, vector_dim: Option<usize>
     let opts = NewGenerator {
         model_dir: dir,
         codebook_size: 8,
-        levels: 2,
+        voken_len: 2,
         codebook: Some(codebook),
         decoder_layers: 1,
         decoder_d_model: 32,

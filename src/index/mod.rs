@@ -215,7 +215,7 @@ impl Index {
                 .remove(name)
                 .map(|m| {
                     load_model(dir, name, m, |qc: QuantizerConfig, tensors| {
-                        if (qc.dim, qc.codebook_size, qc.levels) != (s.dim, s.codebook_size, s.voken_len) {
+                        if (qc.dim, qc.codebook_size, qc.voken_len) != (s.dim, s.codebook_size, s.voken_len) {
                             return Err(format!("{qc:?} does not fit the index shape {s:?}"));
                         }
                         Quantizer::from_tensors(qc, tensors, &device).map_err(|e| e.to_string())
@@ -228,7 +228,7 @@ impl Index {
             .remove(GENERATOR)
             .map(|m| {
                 load_model(dir, "generator", m, |gc: GeneratorConfig, tensors| {
-                    if (gc.codebook_size, gc.levels) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
+                    if (gc.codebook_size, gc.voken_len) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
                         return Err("it does not fit the index's tokenizer".into());
                     }
                     Generator::from_saved(gc, tensors, &device, config.search_weights).map_err(|e| e.to_string())

@@ -181,7 +181,7 @@ impl Index {
                 &NewGenerator {
                     model_dir: &cfg.model_dir,
                     codebook_size: c.codebook_size,
-                    levels: c.voken_len,
+                    voken_len: c.voken_len,
                     codebook,
                     decoder_layers: cfg.decoder_layers,
                     decoder_d_model: cfg.decoder_d_model,

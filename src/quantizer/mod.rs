@@ -26,7 +26,9 @@ use std::collections::HashMap;
 pub(crate) struct QuantizerConfig {
     pub dim: usize,
     pub codebook_size: usize,
-    pub levels: usize,
+    /// M. Stored as `levels`, the name libavg's earlier releases read.
+    #[serde(rename = "levels")]
+    pub voken_len: usize,
     pub shared_codebook: bool,
     pub hidden: usize,
 }
@@ -108,7 +110,7 @@ impl Quantizer {
     fn build(config: QuantizerConfig, mut params: Params) -> Result<Self> {
         let c = &config;
         let encoder = ResidualMlp::new(&mut params, "encoder", c.dim, c.hidden)?;
-        let n_books = if c.shared_codebook { 1 } else { c.levels };
+        let n_books = if c.shared_codebook { 1 } else { c.voken_len };
         let codebooks = (0..n_books)
             .map(|i| params.get(&format!("codebook.{i}"), &[c.codebook_size, c.dim], Init::Zeros))
             .collect::<Result<_>>()?;
@@ -147,11 +149,11 @@ impl Quantizer {
 
     /// Residual quantisation of latents `z` [B, D]: codes [B, M] and partial sums.
     fn quantize(&self, z: &Tensor) -> Result<(Tensor, Vec<Tensor>, Vec<Tensor>)> {
-        let mut codes = Vec::with_capacity(self.config.levels);
-        let mut sums: Vec<Tensor> = Vec::with_capacity(self.config.levels);
-        let mut residuals = Vec::with_capacity(self.config.levels);
+        let mut codes = Vec::with_capacity(self.config.voken_len);
+        let mut sums: Vec<Tensor> = Vec::with_capacity(self.config.voken_len);
+        let mut residuals = Vec::with_capacity(self.config.voken_len);
         let z_const = z.detach();
-        for level in 0..self.config.levels {
+        for level in 0..self.config.voken_len {
             let residual = match sums.last() {
                 Some(s) => (&z_const - s.detach())?,
                 None => z_const.clone(),
@@ -190,7 +192,7 @@ impl Quantizer {
     /// trie walk by quantisation reads (`search::quantized`).
     pub(crate) fn host_view(&self, x: &Tensor) -> Result<HostView> {
         let latents = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
-        let books = (0..self.config.levels)
+        let books = (0..self.config.voken_len)
             .map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?))
             .collect::<Result<_>>()?;
         Ok(HostView { latents, books })

@@ -94,7 +94,7 @@ pub(crate) struct TrainingSet {
 pub(crate) fn train(
     data: &TrainingSet,
     codebook_size: usize,
-    levels: usize,
+    voken_len: usize,
     cfg: &TokenizerTrainConfig,
     device: &Device,
     progress: &mut dyn FnMut(&Progress) -> bool,
@@ -105,7 +105,7 @@ pub(crate) fn train(
         return Err(Error::WrongState("the index holds no images to train the tokenizer on".into()));
     }
     let qcfg =
-        QuantizerConfig { dim: d, codebook_size, levels, shared_codebook: cfg.shared_codebook, hidden: cfg.hidden };
+        QuantizerConfig { dim: d, codebook_size, voken_len, shared_codebook: cfg.shared_codebook, hidden: cfg.hidden };
     let model = Quantizer::fresh(qcfg, cfg.seed, device)?;
     let mut rng = Rng::new(cfg.seed.wrapping_add(1));
     init_codebooks(&model, data, &mut rng, cfg.kmeans_iterations)?;
@@ -218,9 +218,9 @@ fn init_codebooks(model: &Quantizer, data: &TrainingSet, rng: &mut Rng, iteratio
     let mut residual = model.encode_latent(&x)?.detach();
     let c = &model.config;
     let mut shared_parts = Vec::new();
-    for level in 0..c.levels {
+    for level in 0..c.voken_len {
         let k = if c.shared_codebook {
-            c.codebook_size / c.levels + usize::from(level < c.codebook_size % c.levels)
+            c.codebook_size / c.voken_len + usize::from(level < c.codebook_size % c.voken_len)
         } else {
             c.codebook_size
         };

@@ -63,27 +63,27 @@ pub(crate) fn search_codes(
         .collect())
 }
 
-/// The beams of every query after `levels` steps (at most the trie's depth) and, if
-/// `keep_pruned` (and `levels` stops short of the leaves), the inner prefixes dropped
-/// on the way, their scores extended to `levels` codes by uniform guesses.
+/// The beams of every query after `depth` steps (at most the trie's depth) and, if
+/// `keep_pruned` (and `depth` stops short of the leaves), the inner prefixes dropped
+/// on the way, their scores extended to `depth` codes by uniform guesses.
 #[allow(clippy::type_complexity)]
 fn run(
     g: &Generator,
     trie: &Trie,
     enc: &Encoded,
     beam: usize,
-    levels: usize,
+    depth: usize,
     keep_pruned: bool,
 ) -> Result<(Vec<Vec<Beam>>, Vec<Vec<Prefix>>)> {
     let b = enc.states.dim(0)?;
     let mut beams: Vec<Beam> =
         (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
     let mut pruned: Vec<Vec<Prefix>> = (0..b).map(|_| Vec::new()).collect();
-    if trie.len() == 0 || levels == 0 {
+    if trie.len() == 0 || depth == 0 {
         return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
     }
     let mut decoding = Decoding::begin(g, enc)?;
-    for level in 0..levels {
+    for level in 0..depth {
         let queries: Vec<usize> = beams.iter().map(|x| x.query).collect();
         let last: Vec<Option<u32>> = beams.iter().map(|x| x.seq.last().copied()).collect();
         let lp = decoding.step(&queries, &last)?;
@@ -103,14 +103,14 @@ fn run(
             cands.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
             if keep_pruned && !leaf {
                 let len = level + 1;
-                let guesses = (levels - len) as f32 * -(lp[0].len() as f32).ln();
+                let guesses = (depth - len) as f32 * -(lp[0].len() as f32).ln();
                 let dropped = cands.iter().skip(beam);
                 dropped_by_q.extend(dropped.map(|(_, x)| Prefix { node: x.node, len, score: x.score + guesses }));
             }
             cands.truncate(beam);
             next.extend(cands);
         }
-        if level + 1 == levels {
+        if level + 1 == depth {
             let mut out: Vec<Vec<Beam>> = (0..b).map(|_| Vec::new()).collect();
             for (_, x) in next {
                 out[x.query].push(x);
