@@ -34,10 +34,14 @@ use avg::{
     TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
+
+mod data;
+mod score;
+
+use data::{embed_all, flickr30k_test, flickr8k, shuffle};
+use score::{dense_baseline, fused, level_accuracy, run_search, Recall, Task};
 
 /// Retrieval quality of libavg on the Flickr text proxy, beside exact dense search.
 #[derive(Parser)]
@@ -127,199 +131,6 @@ struct Args {
 fn die(msg: &str) -> ! {
     eprintln!("avg-eval: {msg}");
     std::process::exit(2)
-}
-
-/// (image name, its captions) in file order.
-fn flickr8k(data: &Path) -> Vec<(String, Vec<String>)> {
-    let path = data.join("flickr8k/Flickr8k.token.txt");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
-    let mut by_image: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
-    for line in text.lines() {
-        let Some((key, caption)) = line.split_once('\t') else { continue };
-        let Some((name, k)) = key.split_once('#') else { continue };
-        by_image.entry(name.to_owned()).or_default().push((k.parse().unwrap_or(0), caption.trim().to_owned()));
-    }
-    by_image
-        .into_iter()
-        .filter(|(_, c)| c.len() >= 2)
-        .map(|(n, mut c)| {
-            c.sort();
-            (n, c.into_iter().map(|(_, t)| t).collect())
-        })
-        .collect()
-}
-
-fn flickr30k_test(data: &Path) -> Vec<(String, Vec<String>)> {
-    let path = data.join("flickr30k-test/f30k_test.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
-    let map: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("{e}")));
-    // Each entry lists five captions and then the image's path.
-    map.into_iter().map(|(n, c)| (n, c.into_iter().filter(|s| !s.ends_with(".jpg")).collect())).collect()
-}
-
-fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    for i in (1..items.len()).rev() {
-        items.swap(i, (next() % (i as u64 + 1)) as usize);
-    }
-}
-
-/// Sentence vectors, cached on disk by text so that sweeps embed each caption once.
-fn embed_all(encoder: &TextEncoder, texts: &[&String], cache: &Path) -> HashMap<String, Vec<f32>> {
-    let mut known = read_cache(cache);
-    let todo: Vec<&str> = texts.iter().filter(|t| !known.contains_key(t.as_str())).map(|t| t.as_str()).collect();
-    if !todo.is_empty() {
-        let t0 = Instant::now();
-        // The cache also holds other data sets' captions: count this run's new ones.
-        for (i, chunk) in todo.chunks(1024).enumerate() {
-            for (t, v) in chunk.iter().zip(encoder.embed(chunk).unwrap_or_else(|e| die(&e.to_string()))) {
-                known.insert(t.to_string(), v);
-            }
-            eprintln!("embedded {}/{} uncached captions", i * 1024 + chunk.len(), todo.len());
-        }
-        eprintln!("embedding: {:.1} captions/s", todo.len() as f64 / t0.elapsed().as_secs_f64());
-        write_cache(cache, &known).unwrap_or_else(|e| die(&format!("{}: {e}", cache.display())));
-    }
-    known
-}
-
-/// The cache of caption vectors: a safetensors file holding one f32 tensor, a row per
-/// caption, with the captions (a JSON list, in row order) in its metadata. A missing or
-/// unreadable cache is empty.
-fn read_cache(path: &Path) -> HashMap<String, Vec<f32>> {
-    let read = || -> Option<HashMap<String, Vec<f32>>> {
-        let bytes = std::fs::read(path).ok()?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).ok()?;
-        let texts: Vec<String> = serde_json::from_str(meta.metadata().as_ref()?.get(CACHE_TEXTS)?).ok()?;
-        let st = SafeTensors::deserialize(&bytes).ok()?;
-        let t = st.tensor(CACHE_VECTORS).ok()?;
-        let (&[rows, dim], Dtype::F32) = (t.shape(), t.dtype()) else { return None };
-        let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-        (rows == texts.len()).then(|| texts.into_iter().zip(values.chunks(dim.max(1)).map(<[f32]>::to_vec)).collect())
-    };
-    read().unwrap_or_default()
-}
-
-fn write_cache(path: &Path, known: &HashMap<String, Vec<f32>>) -> Result<(), String> {
-    let dim = known.values().next().map_or(0, Vec::len);
-    let (texts, bytes): (Vec<&String>, Vec<Vec<u8>>) =
-        known.iter().map(|(t, v)| (t, v.iter().flat_map(|x| x.to_le_bytes()).collect())).unzip();
-    let bytes = bytes.concat();
-    let view = TensorView::new(Dtype::F32, vec![texts.len(), dim], &bytes).map_err(|e| e.to_string())?;
-    let meta = HashMap::from([(CACHE_TEXTS.to_owned(), serde_json::to_string(&texts).unwrap())]);
-    let out = safetensors::serialize([(CACHE_VECTORS, view)], Some(meta)).map_err(|e| e.to_string())?;
-    std::fs::write(path, out).map_err(|e| e.to_string())
-}
-
-const CACHE_TEXTS: &str = "texts";
-const CACHE_VECTORS: &str = "vectors";
-
-struct Recall {
-    r: [f64; 3],
-    /// The target anywhere in the list (up to the beam size): candidate recall.
-    candidates: f64,
-    qps: f64,
-}
-
-fn recall(ranked: &[Vec<u64>], truth: &[u64], qps: f64) -> Recall {
-    let mut r = [0f64; 3];
-    let mut candidates = 0.0;
-    for (hits, &t) in ranked.iter().zip(truth) {
-        for (i, k) in [1, 5, 10].into_iter().enumerate() {
-            r[i] += hits.iter().take(k).any(|&h| h == t) as u8 as f64;
-        }
-        candidates += hits.contains(&t) as u8 as f64;
-    }
-    let pct = |x: f64| 100.0 * x / truth.len() as f64;
-    Recall { r: r.map(pct), candidates: pct(candidates), qps }
-}
-
-/// Per level l: the share of queries whose top hit has the target's first l+1 codes.
-fn level_accuracy(index: &Index, ranked: &[Vec<u64>], truth: &[u64], m: usize) -> Vec<f64> {
-    let mut right = vec![0usize; m];
-    for (hits, &t) in ranked.iter().zip(truth) {
-        let (Some(&top), Ok(want)) = (hits.first(), index.vokens(t)) else { continue };
-        let got = index.vokens(top).unwrap_or_default();
-        let same = got.iter().zip(&want).take(m).take_while(|(a, b)| a == b).count();
-        for level in right.iter_mut().take(same) {
-            *level += 1;
-        }
-    }
-    right.into_iter().map(|n| 100.0 * n as f64 / truth.len() as f64).collect()
-}
-
-/// Queries (caption text, the image they belong to) and the pool they search.
-struct Task<'a> {
-    queries: Vec<(&'a String, u64)>,
-    /// (id, vector) of every image a query may find: the dense baseline's candidates.
-    pool: Vec<(u64, &'a [f32])>,
-}
-
-impl<'a> Task<'a> {
-    /// Every caption but the first (the image's own text, its vector's source) of each
-    /// image, as a query of it.
-    fn new(images: &[(u64, &'a [String])], pool: Vec<(u64, &'a [f32])>) -> Self {
-        let queries = images.iter().flat_map(|&(id, caps)| caps[1..].iter().map(move |c| (c, id))).collect();
-        Task { queries, pool }
-    }
-
-    fn truth(&self) -> Vec<u64> {
-        self.queries.iter().map(|(_, t)| *t).collect()
-    }
-}
-
-/// Exact dot products of unit vectors (cosine) against every pooled vector.
-fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Recall {
-    let t0 = Instant::now();
-    let ranked: Vec<Vec<u64>> = task
-        .queries
-        .iter()
-        .map(|(q, _)| {
-            let qv = &vec[*q];
-            let mut s: Vec<(f32, u64)> =
-                task.pool.iter().map(|(id, v)| (v.iter().zip(qv).map(|(x, y)| x * y).sum(), *id)).collect();
-            s.sort_by(|x, y| y.0.total_cmp(&x.0));
-            s.into_iter().take(20).map(|(_, id)| id).collect()
-        })
-        .collect();
-    recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64())
-}
-
-/// Recall of one search setting; the generator's rows and the no-training reference.
-fn run_search(
-    index: &Index,
-    task: &Task,
-    vec: &HashMap<String, Vec<f32>>,
-    name: &str,
-    opts: &SearchOptions,
-) -> (Recall, Vec<Vec<u64>>) {
-    let t0 = Instant::now();
-    let mut ranked = Vec::with_capacity(task.queries.len());
-    for chunk in task.queries.chunks(32) {
-        let q: Vec<&str> = chunk.iter().map(|(q, _)| q.as_str()).collect();
-        let qv: Vec<&[f32]> = chunk.iter().map(|(q, _)| vec[*q].as_slice()).collect();
-        let hits = if name.starts_with("tokenizer reference") {
-            index.search_by_quantization(&qv, opts)
-        } else {
-            index.search_batch(&q, opts, Some(&qv))
-        };
-        let hits = hits.unwrap_or_else(|e| die(&e.to_string()));
-        ranked.extend(hits.into_iter().map(|h| h.into_iter().map(|x| x.id).collect::<Vec<_>>()));
-    }
-    let r = recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64());
-    eprintln!("{name}: R@1 {:.1}, candidates {:.1}", r.r[0], r.candidates);
-    (r, ranked)
-}
-
-fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
-    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, rerank: false }
 }
 
 fn main() {
@@ -557,21 +368,4 @@ fn main() {
     json.as_object_mut().unwrap().extend(extra);
     std::fs::write(a.out.join(format!("{}.json", a.label)), serde_json::to_vec_pretty(&json).unwrap()).unwrap();
     std::fs::write(a.out.join(format!("{}.md", a.label)), md).unwrap();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedding_cache_reads_back_what_it_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cache.safetensors");
-        assert!(read_cache(&path).is_empty(), "a missing cache is empty");
-        let known = HashMap::from([("a dog".to_owned(), vec![1.0, -2.5, 3.0]), ("a cat".into(), vec![0.0, 0.5, 1e-7])]);
-        write_cache(&path, &known).unwrap();
-        assert_eq!(read_cache(&path), known);
-        std::fs::write(&path, b"not safetensors").unwrap();
-        assert!(read_cache(&path).is_empty(), "an unreadable cache is empty");
-    }
 }
