@@ -5,6 +5,7 @@
 //! weights load as they are.
 
 mod config;
+mod cpu_attention;
 
 pub use config::T5Config;
 
@@ -153,7 +154,13 @@ impl Attention {
     /// Attention of `x` [B, T, D] over `kv`; `bias` [B or 1, H or 1, T, S] is added to the scores.
     fn attend(&self, x: &Tensor, kv: &Kv, bias: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let q = self.split(&self.q.forward(x)?)?;
+        let q = self.q.forward(x)?;
+        if !needs_grad(&[&q, &kv.k, &kv.v, bias]) {
+            if let Some(out) = cpu_attention::attend(&q, kv, bias)? {
+                return self.o.forward(&out);
+            }
+        }
+        let q = self.split(&q)?;
         let scores = q.matmul(&kv.k.t()?)?.broadcast_add(bias)?;
         let weights = if needs_grad(&[&scores]) {
             candle_nn::ops::softmax(&scores, D::Minus1)?
