@@ -38,8 +38,10 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     let (index, data, model) = setup(60, 6, dir.path());
     assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
     let mut losses = Vec::new();
+    // Learning 60 arbitrary ids: at 80 epochs top-1 ranged 0.58-0.97 over tokenizer seeds
+    // (the codes differ with the seed and the k-means start); at 120, 0.83-1.0 over six.
     let report = index
-        .train_generator(&tiny_generator_config(&model), |p| {
+        .train_generator(&GeneratorTrainConfig { epochs: 120, ..tiny_generator_config(&model) }, |p| {
             losses.push(p.loss_gen);
             true
         })
@@ -82,17 +84,24 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     avg::set_threads(0);
     assert_same_hits(&alone.unwrap(), &before);
     // Those searches read the int8 copy of the weights (the default); through the f32
-    // weights the best hits are the same, with scores a rounding apart (lower down, near
-    // ties may swap).
+    // weights the best hit is the same, and the hits of both lists score a rounding apart:
+    // rounding the weights moves each logit by a share of itself, so a sequence's score by
+    // a share of its own size (lower down, near ties may swap). With this 64-wide decoder
+    // that share was at most 3% over six tokenizer seeds.
     drop(index);
     let exact = IndexConfig { search_weights: SearchWeights::F32, ..small_config(16) };
     let index = Index::open(dir.path().join("index"), Some(&exact)).unwrap();
     let f32_hits = index.search(&caption_text(2, 8, 0), &SearchOptions::default(), None).unwrap();
-    let ids = |h: &[avg::Hit]| h.iter().take(5).map(|h| h.id).collect::<Vec<_>>();
-    assert_eq!(ids(&f32_hits), ids(&before));
-    let drift = f32_hits.iter().zip(&before).take(5).map(|(a, b)| (a.score - b.score).abs()).fold(0f32, f32::max);
-    eprintln!("int8 against f32: scores {drift} apart");
-    assert!(drift < 0.05, "int8 against f32: scores {drift} apart");
+    assert_eq!(f32_hits[0].id, before[0].id);
+    let drift = f32_hits
+        .iter()
+        .take(5)
+        .filter_map(|a| {
+            before.iter().find(|b| b.id == a.id).map(|b| (a.score - b.score).abs() / b.score.abs().max(1.0))
+        })
+        .fold(0f32, f32::max);
+    eprintln!("int8 against f32: scores {drift} apart, relative");
+    assert!(drift < 0.05, "int8 against f32: scores {drift} apart, relative");
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         assert!(drift > 0.0, "the default searched through int8 weights where the CPU has the kernel");
