@@ -275,6 +275,8 @@ typedef struct AvgTokenizerStats {
   float usage_per_level[AVG_MAX_VOKEN_LEN];
   // Images whose M codes another image shares (told apart by their last voken).
   size_t collided_images;
+  // The most images that share one sequence of M codes: 1 when none collide, 0 for an
+  // index without images.
   size_t largest_collision_group;
 } AvgTokenizerStats;
 

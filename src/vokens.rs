@@ -17,7 +17,7 @@ pub struct VokenStats {
     pub usage_per_level: Vec<f32>,
     /// Images whose M codes another image shares (told apart by the disambiguator).
     pub collided_images: usize,
-    /// The largest number of images sharing M codes.
+    /// The largest number of images sharing M codes: 1 when none collide, 0 without images.
     pub largest_collision_group: usize,
 }
 

@@ -156,7 +156,8 @@ type TokenizerStats struct {
 	// UsagePerLevel is the fraction of the N codes used at each of the M levels.
 	UsagePerLevel []float32
 	// CollidedImages share their M codes with another image (told apart by the
-	// disambiguator); LargestCollisionGroup is the most images sharing one.
+	// disambiguator); LargestCollisionGroup is the most images sharing one sequence of
+	// M codes (1 when none collide, 0 without images).
 	CollidedImages        int
 	LargestCollisionGroup int
 }

@@ -74,6 +74,8 @@ pub struct AvgTokenizerStats {
     pub usage_per_level: [f32; limits::MAX_VOKEN_LEN],
     /// Images whose M codes another image shares (told apart by their last voken).
     pub collided_images: usize,
+    /// The most images that share one sequence of M codes: 1 when none collide, 0 for an
+    /// index without images.
     pub largest_collision_group: usize,
 }
 growable!(AvgTokenizerStats, largest_collision_group: usize);
