@@ -11,6 +11,7 @@ pub mod ffi;
 mod generator;
 mod heap;
 mod index;
+mod lanes;
 pub mod limits;
 pub mod log;
 mod optim;

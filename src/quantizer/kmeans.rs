@@ -1,6 +1,7 @@
 //! k-means for codebook initialisation: distances by matmul on the model's device,
 //! centroid updates on the host (n x d additions, cheap next to the matmul).
 
+use crate::lanes::sum_pairs;
 use crate::rng::Rng;
 use crate::Result;
 use candle_core::{Device, Tensor, D};
@@ -80,7 +81,7 @@ fn plus_plus(data: &[f32], d: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
         let c = &data[next * d..][..d];
         centroids.extend_from_slice(c);
         for (row, best) in data.chunks_exact(d).zip(nearest.iter_mut()) {
-            *best = best.min(sq_dist(row, c));
+            *best = best.min(sum_pairs(row, c, |x, y| (x - y) * (x - y)));
         }
         let total: f64 = nearest.iter().map(|&v| v as f64).sum();
         // Every row already a centre (fewer distinct rows than k): any row will do.
@@ -96,19 +97,6 @@ fn plus_plus(data: &[f32], d: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
         .unwrap_or_else(|| rng.below(n));
     }
     centroids
-}
-
-/// ||a - b||^2 in eight lanes, so that the compiler keeps it in vector registers.
-fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            lanes[i] += (x[i] - y[i]) * (x[i] - y[i]);
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

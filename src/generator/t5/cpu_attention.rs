@@ -6,6 +6,7 @@
 //! cores, and /proc/cpuinfo grows with the cores).
 
 use super::Kv;
+use crate::lanes::sum_pairs;
 use crate::Result;
 use candle_core::{DType, Device, Storage, Tensor};
 
@@ -48,7 +49,7 @@ pub(super) fn attend(q: &Tensor, kv: &Kv, bias: &Tensor) -> Result<Option<Tensor
                 let qr = &qd[(bi * t + ti) * hd + hi * d..][..d];
                 let br = &bd[((bi * h + hi) * t + ti) * s..][..s];
                 for ((wi, kr), bias) in w.iter_mut().zip(kb.chunks_exact(d)).zip(br) {
-                    *wi = dot(qr, kr) + bias;
+                    *wi = sum_pairs(qr, kr, |x, y| x * y) + bias;
                 }
                 let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
@@ -67,19 +68,6 @@ pub(super) fn attend(q: &Tensor, kv: &Kv, bias: &Tensor) -> Result<Option<Tensor
         }
     }
     Ok(Some(Tensor::from_vec(out, (b, t, hd), q.device())?))
-}
-
-/// a · b in eight lanes, so that the compiler keeps it in vector registers.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
