@@ -36,6 +36,17 @@ pub(crate) fn flickr30k_test(data: &Path) -> Vec<(String, Vec<String>)> {
     map.into_iter().map(|(n, c)| (n, c.into_iter().filter(|s| !s.ends_with(".jpg")).collect())).collect()
 }
 
+/// Removes from `images` every photo that is also in `others`, and says how many. Flickr30K
+/// holds Flickr8k's photos with the same captions; both name a photo by its Flickr id
+/// (`1000268201_693b08cb0e.jpg` in Flickr8k, `1000268201.jpg` in Flickr30K).
+pub(crate) fn remove_same_photos(images: &mut Vec<(String, Vec<String>)>, others: &[(String, Vec<String>)]) -> usize {
+    let flickr_id = |name: &str| name.split(['_', '.']).next().unwrap_or_default().to_owned();
+    let ids: std::collections::HashSet<String> = others.iter().map(|(n, _)| flickr_id(n)).collect();
+    let before = images.len();
+    images.retain(|(n, _)| !ids.contains(&flickr_id(n)));
+    before - images.len()
+}
+
 pub(crate) fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut s = seed;
     let mut next = || {
@@ -114,5 +125,14 @@ mod tests {
         assert_eq!(read_cache(&path), known);
         std::fs::write(&path, b"not safetensors").unwrap();
         assert!(read_cache(&path).is_empty(), "an unreadable cache is empty");
+    }
+
+    #[test]
+    fn a_photo_of_both_data_sets_is_removed_by_its_flickr_id() {
+        let photo = |name: &str| (name.to_owned(), vec!["a caption".to_owned()]);
+        let mut f8k = vec![photo("1000268201_693b08cb0e.jpg"), photo("1001773457_577c3a7d70.jpg")];
+        let f30k = [photo("1000268201.jpg"), photo("1016887272.jpg")];
+        assert_eq!(remove_same_photos(&mut f8k, &f30k), 1);
+        assert_eq!(f8k, vec![photo("1001773457_577c3a7d70.jpg")]);
     }
 }

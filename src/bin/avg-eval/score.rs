@@ -6,24 +6,75 @@ use avg::{Index, SearchOptions};
 use std::collections::HashMap;
 use std::time::Instant;
 
+const KS: [usize; 3] = [1, 5, 10];
+
 pub(crate) struct Recall {
     pub r: [f64; 3],
     /// The target anywhere in the list (up to the beam size): candidate recall.
     pub candidates: f64,
     pub qps: f64,
+    /// Per query: its target image, and whether the target is within the first 1, 5, 10.
+    pub per_query: Vec<(u64, [bool; 3])>,
 }
 
 pub(crate) fn recall(ranked: &[Vec<u64>], truth: &[u64], qps: f64) -> Recall {
-    let mut r = [0f64; 3];
-    let mut candidates = 0.0;
-    for (hits, &t) in ranked.iter().zip(truth) {
-        for (i, k) in [1, 5, 10].into_iter().enumerate() {
-            r[i] += hits.iter().take(k).any(|&h| h == t) as u8 as f64;
-        }
-        candidates += hits.contains(&t) as u8 as f64;
+    let per_query: Vec<(u64, [bool; 3])> =
+        ranked.iter().zip(truth).map(|(hits, &t)| (t, KS.map(|k| hits.iter().take(k).any(|&h| h == t)))).collect();
+    let candidates = ranked.iter().zip(truth).filter(|(hits, t)| hits.contains(t)).count();
+    let pct = |x: usize| 100.0 * x as f64 / truth.len() as f64;
+    let r = [0, 1, 2].map(|i| pct(per_query.iter().filter(|(_, h)| h[i]).count()));
+    Recall { r, candidates: pct(candidates), qps, per_query }
+}
+
+/// R@1, R@5 and R@10 of one row minus a baseline's on the same queries, in points, each
+/// with a 95% interval.
+pub(crate) struct Delta {
+    pub d: [f64; 3],
+    pub lo: [f64; 3],
+    pub hi: [f64; 3],
+}
+
+/// `row` against `base` (the same queries in the same order), by a paired bootstrap
+/// that resamples target images, not queries: the captions of one image are queries of
+/// one target, and their hits go together. `None` where the queries differ.
+pub(crate) fn paired_delta(row: &Recall, base: &Recall) -> Option<Delta> {
+    use rand::{Rng, SeedableRng};
+    let same = row.per_query.len() == base.per_query.len()
+        && row.per_query.iter().zip(&base.per_query).all(|(a, b)| a.0 == b.0);
+    if !same || row.per_query.is_empty() {
+        return None;
     }
-    let pct = |x: f64| 100.0 * x / truth.len() as f64;
-    Recall { r: r.map(pct), candidates: pct(candidates), qps }
+    // Per image: the summed hit differences at 1, 5, 10 and its number of queries.
+    let mut by_image: HashMap<u64, ([i64; 3], i64)> = HashMap::new();
+    for ((t, a), (_, b)) in row.per_query.iter().zip(&base.per_query) {
+        let e = by_image.entry(*t).or_default();
+        (0..3).for_each(|i| e.0[i] += a[i] as i64 - b[i] as i64);
+        e.1 += 1;
+    }
+    let mut images: Vec<([i64; 3], i64)> = by_image.into_values().collect();
+    images.sort_unstable();
+    let points = |diff: [i64; 3], n: i64| diff.map(|x| 100.0 * x as f64 / n as f64);
+    let total = images.iter().fold(([0; 3], 0), |acc, (d, n)| ([0, 1, 2].map(|i| acc.0[i] + d[i]), acc.1 + n));
+    const RESAMPLES: usize = 2000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2024);
+    let mut draws: Vec<[f64; 3]> = (0..RESAMPLES)
+        .map(|_| {
+            let (mut diff, mut n) = ([0i64; 3], 0i64);
+            for _ in 0..images.len() {
+                let (d, k) = images[rng.random_range(0..images.len())];
+                (0..3).for_each(|i| diff[i] += d[i]);
+                n += k;
+            }
+            points(diff, n)
+        })
+        .collect();
+    let (mut lo, mut hi) = ([0.0; 3], [0.0; 3]);
+    for i in 0..3 {
+        draws.sort_by(|a, b| a[i].total_cmp(&b[i]));
+        lo[i] = draws[RESAMPLES * 25 / 1000][i];
+        hi[i] = draws[RESAMPLES * 975 / 1000 - 1][i];
+    }
+    Some(Delta { d: points(total.0, total.1), lo, hi })
 }
 
 /// Per level l: the share of queries whose top hit has the target's first l+1 codes.
@@ -105,4 +156,27 @@ pub(crate) fn run_search(
 
 pub(crate) fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
     SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, rerank: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_delta_is_zero_for_the_same_hits_and_bounds_a_real_difference() {
+        // 100 images with 4 queries each; the baseline finds the first 50 images at 1.
+        let truth: Vec<u64> = (0..400).map(|q| q / 4).collect();
+        let base: Vec<Vec<u64>> = truth.iter().map(|&t| vec![if t < 50 { t } else { 999 }]).collect();
+        let base = recall(&base, &truth, 1.0);
+        let same = paired_delta(&base, &base).unwrap();
+        assert_eq!((same.d, same.lo, same.hi), ([0.0; 3], [0.0; 3], [0.0; 3]));
+        // This row also finds images 50..70: +20 points, an interval around it, above 0.
+        let better: Vec<Vec<u64>> = truth.iter().map(|&t| vec![if t < 70 { t } else { 999 }]).collect();
+        let d = paired_delta(&recall(&better, &truth, 1.0), &base).unwrap();
+        assert!((d.d[0] - 20.0).abs() < 1e-9, "{:?}", d.d);
+        assert!(d.lo[0] > 5.0 && d.lo[0] < 20.0 && d.hi[0] > 20.0 && d.hi[0] < 35.0, "{:?} {:?}", d.lo, d.hi);
+        // Other queries: no comparison.
+        let other = recall(&[vec![1]], &[1], 1.0);
+        assert!(paired_delta(&other, &base).is_none());
+    }
 }
