@@ -9,7 +9,6 @@
 mod common;
 
 use avg::{Index, IndexConfig, NewImage, SearchOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// p50 and p99 in ms of `queries` answered one after the other.
@@ -65,20 +64,7 @@ fn main() {
     for (threads, name) in [(0, "default (a thread per core)"), (1, "avg_set_threads(1)")] {
         avg::set_threads(threads);
         let quiet = latency(&index, &queries, &opts);
-        let stop = AtomicBool::new(false);
-        let loaded = std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    let mut x = 1u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-                    }
-                });
-            }
-            let r = latency(&index, &queries, &opts);
-            stop.store(true, Ordering::Relaxed);
-            r
-        });
+        let loaded = common::with_busy_threads(2, || latency(&index, &queries, &opts));
         let ratio = loaded.0 / quiet.0;
         println!("| {name} | {:.1} | {:.1} | {:.1} | {:.1} | {ratio:.2} |", quiet.0, quiet.1, loaded.0, loaded.1);
     }

@@ -2,10 +2,13 @@
 //! a t5-small-sized model (random weights), batch 32, captions of 24 tokens, M+1 = 5
 //! output tokens, L_gen, AdamW with gradient clipping.
 //!
-//!     cargo bench --bench train_step [-- [--thread] [PYTHON]]
+//!     cargo bench --bench train_step [-- [--thread] [--loaded] [PYTHON]]
 //!
 //! With `--thread` libavg trains on a thread of its own, as a host that trains off its
-//! main thread does (glibc then allocates from a thread arena).
+//! main thread does (glibc then allocates from a thread arena). With `--loaded` two busy
+//! threads compete for the cores while it trains (another program's work, as on a
+//! desktop); `CANDLE_NUM_THREADS=1` in the environment keeps Candle's element-wise ops
+//! on the training thread, so that nothing spins waiting for a descheduled worker.
 //!
 //! With PYTHON (an interpreter with torch and transformers, such as a venv made for the
 //! measurement) the same step also runs in Hugging Face transformers'
@@ -25,6 +28,7 @@ const TEXT_TOKENS: usize = 24;
 fn main() {
     let python = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let thread = std::env::args().any(|a| a == "--thread");
+    let loaded = std::env::args().any(|a| a == "--loaded");
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("t5-small-random");
     common::write_t5_small(&model, &common::t5_tokenizer());
@@ -51,14 +55,19 @@ fn main() {
         max_text_tokens: TEXT_TOKENS,
         ..Default::default()
     };
-    let steps = if thread {
-        std::thread::scope(|s| s.spawn(|| common::train_step_seconds(&index, &cfg)).join().unwrap())
-    } else {
-        common::train_step_seconds(&index, &cfg)
+    let train = || {
+        if thread {
+            std::thread::scope(|s| s.spawn(|| common::train_step_seconds(&index, &cfg)).join().unwrap())
+        } else {
+            common::train_step_seconds(&index, &cfg)
+        }
     };
+    let steps = if loaded { common::with_busy_threads(2, train) } else { train() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let on = if thread { "a spawned thread" } else { "the main thread" };
-    println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads, trained on {on}");
+    let load = if loaded { ", two busy threads competing" } else { "" };
+    let candle = std::env::var("CANDLE_NUM_THREADS").map_or(String::new(), |n| format!(", CANDLE_NUM_THREADS={n}"));
+    println!("t5-small size, batch {BATCH}, {TEXT_TOKENS} caption tokens, 5 voken tokens, {threads} threads, trained on {on}{load}{candle}");
     println!("libavg (Candle): {:.0} ms per step (median of {})", common::percentile(&steps, 0.5) * 1e3, steps.len());
 
     if let Some(python) = python {

@@ -324,6 +324,26 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Runs `f` while `threads` busy threads compete for the cores (another program's work,
+/// as on a desktop or a shared server).
+pub fn with_busy_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut x = 1u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            });
+        }
+        let r = f();
+        stop.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
 /// Seconds of every training step but the first (warm-up), sorted.
 pub fn train_step_seconds(index: &Index, cfg: &GeneratorTrainConfig) -> Vec<f64> {
     let mut stamps = vec![std::time::Instant::now()];
