@@ -360,8 +360,10 @@ void avg_set_heap_tuning(bool enabled);
 // many threads at once, or share the cores with other work, may prefer it). Larger
 // values are capped at the number of cores. Waiting threads yield their core rather
 // than spin, and idle ones sleep. Trainings use Candle's threads, which this does not
-// change. Thread-safety: may be called from any thread at any time; searches running
-// then finish with the previous setting.
+// change: on a machine busy with other work, set `CANDLE_NUM_THREADS=1` in the
+// environment before the first training, or Candle's element-wise ops spin against
+// the host (README, Results: Training). Thread-safety: may be called from any thread
+// at any time; searches running then finish with the previous setting.
 void avg_set_threads(size_t threads);
 
 // Sends the library's log messages of `min_level` and above to `callback` with

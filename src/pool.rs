@@ -25,7 +25,8 @@ const YIELD: Duration = Duration::from_micros(500);
 
 /// Sets the threads a search uses, the caller's included: 0 (the default) means one per
 /// core, 1 keeps a search on the calling thread. Takes effect at the next kernel call;
-/// at most one per core is used. Trainings use Candle's threads, which this leaves alone.
+/// at most one per core is used. Trainings use Candle's threads, which this leaves alone
+/// (`CANDLE_NUM_THREADS=1` in the environment keeps them from spinning on a busy machine).
 pub fn set_threads(threads: usize) {
     pool().limit.store(threads, Relaxed);
 }

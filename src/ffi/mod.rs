@@ -69,8 +69,10 @@ pub extern "C" fn avg_set_heap_tuning(enabled: bool) {
 /// many threads at once, or share the cores with other work, may prefer it). Larger
 /// values are capped at the number of cores. Waiting threads yield their core rather
 /// than spin, and idle ones sleep. Trainings use Candle's threads, which this does not
-/// change. Thread-safety: may be called from any thread at any time; searches running
-/// then finish with the previous setting.
+/// change: on a machine busy with other work, set `CANDLE_NUM_THREADS=1` in the
+/// environment before the first training, or Candle's element-wise ops spin against
+/// the host (README, Results: Training). Thread-safety: may be called from any thread
+/// at any time; searches running then finish with the previous setting.
 #[no_mangle]
 pub extern "C" fn avg_set_threads(threads: usize) {
     crate::set_threads(threads);
