@@ -129,6 +129,11 @@ struct Args {
     /// Leave out plain beam search and rerank
     #[arg(long)]
     fused_only: bool,
+    /// Search among the test images only (`test`), or among the training images too
+    /// (`all`: a larger pool, where `min_candidates` is a smaller share of it; an
+    /// `--incremental` run always searches all)
+    #[arg(long, default_value = "test", value_parser = ["test", "all"])]
+    pool: String,
     /// The weights searches read (training is the same either way: with `--reuse`, both
     /// can be measured on one trained index)
     #[arg(long, default_value = "int8", value_parser = ["f32", "int8"])]
@@ -263,18 +268,18 @@ fn main() {
     };
     add_test(&test_ids[..held]);
 
+    // (id, vector) of every indexed image, training images included.
+    let whole_pool = || -> Vec<(u64, &[f32])> {
+        let train = train.iter().enumerate().map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice()));
+        train.chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice()))).collect()
+    };
     let mut extra = serde_json::Map::new();
     let rows = match a.incremental {
         Some(_) if a.track == "unseen" => die("--incremental needs the indexed or caption-free track"),
         Some(_) if a.reuse => die("--incremental trains; it cannot --reuse"),
         Some(_) => {
             // Pool: the whole index (training images stay: the pass replays their pairs).
-            let pool: Vec<(u64, &[f32])> = train
-                .iter()
-                .enumerate()
-                .map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice()))
-                .chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())))
-                .collect();
+            let pool = whole_pool();
             let tasks =
                 [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
             let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
@@ -306,11 +311,15 @@ fn main() {
             rows
         }
         None => {
-            // Retrieval is among the test images only, as for the dense baseline.
-            for i in 0..train.len() {
-                index.remove_image(i as u64).unwrap();
-            }
-            let pool = test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())).collect();
+            // The dense baseline searches the same pool as libavg.
+            let pool = if a.pool == "all" {
+                whole_pool()
+            } else {
+                for i in 0..train.len() {
+                    index.remove_image(i as u64).unwrap();
+                }
+                test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())).collect()
+            };
             let task = Task::new(&test_ids, pool);
             let mut rows: Vec<(String, Recall)> =
                 vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
@@ -355,11 +364,11 @@ fn main() {
     };
 
     let setting = format!(
-        "{} ({} test images), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
-        a.test_set, test.len(), a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
+        "{} ({} test images, searched among {}), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
+        a.test_set, test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
     );
     let head = serde_json::json!({
-        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "search_weights": a.search_weights,
+        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "pool": a.pool, "search_weights": a.search_weights,
         "training": trained,
     });
     report::write(&a.out, &a.label, &setting, head, &rows, extra);
