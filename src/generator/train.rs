@@ -51,6 +51,12 @@ pub struct GeneratorTrainConfig {
     /// queries with theirs, and every image with no text at all is learned from its own
     /// vector (true); or text only (the ablation).
     pub index_vectors: bool,
+    /// Repeat the pairs of images that have fewer than the median number per image (a
+    /// photo with one attached text beside photos with four captions) up to it, so that
+    /// the generator does not learn to prefer the captioned photos' codes; images with
+    /// more keep theirs. Off by default: measured on the validation split only
+    /// (docs/benchmarks.md, "Balancing the pairs per image"). Not in the C ABI yet.
+    pub balance_images: bool,
     /// Go on with a training that was cut short (killed, or stopped by `progress`): when
     /// the index's generator comes from a training that completed fewer than `epochs`
     /// epochs, train it on from there (the data in the same order and the learning rate
@@ -90,6 +96,7 @@ impl Default for GeneratorTrainConfig {
             seed: 42,
             index_texts: true,
             index_vectors: true,
+            balance_images: false,
             resume: false,
             incremental: false,
         }
@@ -147,6 +154,7 @@ pub struct GeneratorReport {
 /// One training example: a caption (or an attached text, or nothing) with its vector
 /// (a caption's text vector, an image's own vector, or none), and its image's vokens
 /// (local numbers, M+1).
+#[derive(Clone)]
 pub(crate) struct Example {
     pub text: String,
     pub vector: Option<Vec<f32>>,

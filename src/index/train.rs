@@ -161,6 +161,9 @@ impl Index {
                 }
                 owners.resize(examples.len(), r.ids[row]);
             }
+            if cfg.balance_images {
+                (examples, owners) = balanced(examples, &owners);
+            }
             let codebook =
                 if cfg.init_from_codebook && continued.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
             (examples, owners, v.clone(), codebook, t.model.clone())
@@ -252,6 +255,25 @@ impl Index {
 }
 
 /// The number of distinct ids in `owners` (each image's examples are consecutive).
+/// Each image's pairs (contiguous, `owners` naming their image) cycled up to the median
+/// count per image (the upper one); images with more keep theirs. The median, not the
+/// largest count, so that one image with many captions does not multiply the epoch.
+fn balanced(examples: Vec<generator::Example>, owners: &[u64]) -> (Vec<generator::Example>, Vec<u64>) {
+    let groups: Vec<&[u64]> = owners.chunk_by(|a, b| a == b).collect();
+    let mut counts: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    counts.sort_unstable();
+    let target = counts.get(counts.len() / 2).copied().unwrap_or(0);
+    let (mut out, mut out_owners) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for g in groups {
+        let n = g.len().max(target);
+        out.extend(examples[start..start + g.len()].iter().cycle().take(n).cloned());
+        out_owners.extend(std::iter::repeat_n(g[0], n));
+        start += g.len();
+    }
+    (out, out_owners)
+}
+
 fn images_in(owners: &[u64]) -> usize {
     owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
 }
@@ -309,4 +331,22 @@ fn training_set(r: &Records, align: bool) -> Result<quantizer::TrainingSet> {
         }
     }
     Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.clone(), pairs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balancing_repeats_the_pairs_of_images_with_fewer() {
+        let pair = |text: &str| generator::Example { text: text.into(), vector: None, vokens: vec![0] };
+        // Counts 5, 1, 2, 3: the upper median is 3. Image 7 keeps its 5.
+        let texts = ["a1", "a2", "a3", "a4", "a5", "b1", "c1", "c2", "d1", "d2", "d3"];
+        let owners = [7, 7, 7, 7, 7, 8, 9, 9, 10, 10, 10];
+        let (out, owners) = balanced(texts.iter().map(|t| pair(t)).collect(), &owners);
+        let texts: Vec<&str> = out.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["a1", "a2", "a3", "a4", "a5", "b1", "b1", "b1", "c1", "c2", "c1", "d1", "d2", "d3"]);
+        assert_eq!(owners, [7, 7, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10, 10]);
+        assert_eq!(balanced(Vec::new(), &[]).0.len(), 0);
+    }
 }

@@ -129,6 +129,9 @@ struct Args {
     /// Leave out plain beam search and rerank
     #[arg(long)]
     fused_only: bool,
+    /// Repeat the pairs of images with fewer, so that each image has as many as the most
+    #[arg(long)]
+    balance_images: bool,
     /// Search among the test images only (`test`), or among the training images too
     /// (`all`: a larger pool, where `min_candidates` is a smaller share of it; an
     /// `--incremental` run always searches all)
@@ -212,6 +215,7 @@ fn main() {
         init_from_codebook: a.init,
         index_texts: a.index_texts,
         index_vectors: a.index_vectors,
+        balance_images: a.balance_images,
         ..Default::default()
     };
     let mut last = Instant::now();
@@ -364,8 +368,8 @@ fn main() {
     };
 
     let setting = format!(
-        "{} ({} test images, searched among {}), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
-        a.test_set, test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
+        "{} ({} test images, searched among {}), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, balanced images={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
+        a.test_set, test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.balance_images, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
     );
     let head = serde_json::json!({
         "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "pool": a.pool, "search_weights": a.search_weights,

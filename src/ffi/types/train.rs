@@ -207,6 +207,6 @@ impl AvgGeneratorTrainConfig {
             true => Default::default(),
             false => c_str(self.model_dir, "config.model_dir")?.into(),
         };
-        Ok(generator_fields!(self, GeneratorTrainConfig { model_dir }))
+        Ok(generator_fields!(self, GeneratorTrainConfig { model_dir, balance_images: false }))
     }
 }
