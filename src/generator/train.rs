@@ -54,7 +54,7 @@ pub struct GeneratorTrainConfig {
     /// Repeat the pairs of images that have fewer than the median number per image (a
     /// photo with one attached text beside photos with four captions) up to it, so that
     /// the generator does not learn to prefer the captioned photos' codes; images with
-    /// more keep theirs. Off by default: measured on the validation split only
+    /// more keep theirs. Off by default: measured in the smaller setting only
     /// (docs/benchmarks.md, "Balancing the pairs per image"). Not in the C ABI yet.
     pub balance_images: bool,
     /// Go on with a training that was cut short (killed, or stopped by `progress`): when

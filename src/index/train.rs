@@ -254,7 +254,6 @@ impl Index {
     }
 }
 
-/// The number of distinct ids in `owners` (each image's examples are consecutive).
 /// Each image's pairs (contiguous, `owners` naming their image) cycled up to the median
 /// count per image (the upper one); images with more keep theirs. The median, not the
 /// largest count, so that one image with many captions does not multiply the epoch.
@@ -274,6 +273,7 @@ fn balanced(examples: Vec<generator::Example>, owners: &[u64]) -> (Vec<generator
     (out, out_owners)
 }
 
+/// The number of distinct ids in `owners` (each image's examples are consecutive).
 fn images_in(owners: &[u64]) -> usize {
     owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
 }

@@ -129,7 +129,7 @@ struct Args {
     /// Leave out plain beam search and rerank
     #[arg(long)]
     fused_only: bool,
-    /// Repeat the pairs of images with fewer, so that each image has as many as the most
+    /// Repeat the pairs of images with fewer than the median number per image up to it
     #[arg(long)]
     balance_images: bool,
     /// Search among the test images only (`test`), or among the training images too
@@ -272,10 +272,10 @@ fn main() {
     };
     add_test(&test_ids[..held]);
 
-    // (id, vector) of every indexed image, training images included.
+    // (id, vector) of the test images, and of every indexed image.
+    let test_pool = || test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice()));
     let whole_pool = || -> Vec<(u64, &[f32])> {
-        let train = train.iter().enumerate().map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice()));
-        train.chain(test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice()))).collect()
+        train.iter().enumerate().map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice())).chain(test_pool()).collect()
     };
     let mut extra = serde_json::Map::new();
     let rows = match a.incremental {
@@ -322,7 +322,7 @@ fn main() {
                 for i in 0..train.len() {
                     index.remove_image(i as u64).unwrap();
                 }
-                test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice())).collect()
+                test_pool().collect()
             };
             let task = Task::new(&test_ids, pool);
             let mut rows: Vec<(String, Recall)> =
