@@ -1,7 +1,8 @@
 //! Query speed as the index grows (1k to 1M images), beam 20, with a t5-small-sized
 //! generator (random weights: speed does not depend on them) searched through f32 and
-//! through int8 weights (`SearchWeights`), beside an exact dense baseline (blocked matmul
-//! over all image vectors, both cores) in the same run.
+//! through int8 weights (`SearchWeights`), beside a fused search on the quantiser's codes
+//! (`CodesFrom::Quantizer`, default widening and dense weight) and an exact dense
+//! baseline (blocked matmul over all image vectors, both cores) in the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
 //!
@@ -14,7 +15,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
+use avg::{CodesFrom, Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
 use candle_core::{Device, Tensor};
 use std::time::Instant;
 
@@ -83,6 +84,7 @@ fn main() {
             cells.push(beam_latency(&ro.unwrap(), &queries));
         }
         index = Index::open(&path, Some(&config)).unwrap();
+        cells.push(quantizer_latency(&index, &mut gen));
         rows.push((size, cells, dense_latency(&vectors, &mut gen)));
     }
     rows.sort_by_key(|r| r.0);
@@ -90,12 +92,12 @@ fn main() {
     println!("memory read rate: {one:.1} GB/s on one core, {all:.1} GB/s on all {} (summing 1 GiB)", cores());
     println!(
         "| images | f32 beam 20 p50 ms | p99 ms | queries/s | int8 beam 20 p50 ms | p99 ms | queries/s | int8 / f32 p50 \
-         | dense p50 ms | p99 ms | queries/s |"
+         | quantiser's codes, fused, p50 ms | p99 ms | queries/s | dense p50 ms | p99 ms | queries/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (size, cells, dense) in rows {
-        let [f32, int8] = [&cells[0], &cells[1]].map(|c| c.cells());
-        println!("| {size} | {f32} | {int8} | {:.2} | {} |", cells[1].p50 / cells[0].p50, dense.cells());
+        let [f32, int8, quantizer] = [&cells[0], &cells[1], &cells[2]].map(|c| c.cells());
+        println!("| {size} | {f32} | {int8} | {:.2} | {quantizer} | {} |", cells[1].p50 / cells[0].p50, dense.cells());
     }
 }
 
@@ -129,6 +131,20 @@ fn beam_latency(index: &Index, queries: &[String]) -> Latency {
         let hits = index.search(q, &opts, None).unwrap();
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(hits.iter().all(|h| (h.id as usize) < n));
+    }
+    Latency::of(lat)
+}
+
+/// Fused search on the quantiser's codes, k 10, beam 20, one query vector at a time.
+fn quantizer_latency(index: &Index, gen: &mut common::TopicVectors) -> Latency {
+    let opts = SearchOptions { k: 10, beam_size: 20, codes_from: CodesFrom::Quantizer, ..Default::default() };
+    let mut lat = Vec::new();
+    for _ in 0..40 {
+        let q = gen.next();
+        let t = Instant::now();
+        let hits = index.search("", &opts, Some(&q)).unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(hits.len(), 10);
     }
     Latency::of(lat)
 }

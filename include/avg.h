@@ -44,6 +44,15 @@
 // `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
 #define AVG_SEARCH_WEIGHTS_INT8 2
 
+// `AvgSearchOptions.codes_from`: the generator writes the codes from the query text.
+#define AVG_CODES_FROM_GENERATOR 0
+
+// `AvgSearchOptions.codes_from`: the tokenizer quantises the query vector and keeps the
+// `beam_size` code prefixes nearest it; every image under them is ranked as `fused`
+// ranks them (minus the squared distance in place of the log-probability). Needs query
+// vectors and a trained tokenizer, no generator; `fused` is implied, `rerank` unused.
+#define AVG_CODES_FROM_QUANTIZER 1
+
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
 
@@ -232,6 +241,10 @@ typedef struct AvgSearchOptions {
   // prefixes the beam dropped join them, best first, until they do (prefix backoff:
   // thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
   size_t min_candidates;
+  // Where the code prefixes come from: `AVG_CODES_FROM_GENERATOR` (0, the default)
+  // or `AVG_CODES_FROM_QUANTIZER`. Hosts built against a header without this field
+  // get the generator's.
+  uint64_t codes_from;
 } AvgSearchOptions;
 
 // One search result: an indexed image and its score, best first. Filled into arrays,
@@ -671,9 +684,10 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, and for fused
-// searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
-// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`).
+// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, the
+// generator's codes, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
+// `AVG_DEFAULT_MIN_CANDIDATES`. `size` is `sizeof(AvgSearchOptions)` (it becomes
+// `options->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
@@ -684,7 +698,8 @@ enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
 
 // Answers one text query: writes up to `cap` hits (image id and score, best first) to
 // `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
-// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained.
+// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained
+// (before the tokenizer, with `AVG_CODES_FROM_QUANTIZER`).
 //
 // Ownership: everything is borrowed for the call. Thread-safety: any number of threads
 // may search one index at once, also while others add images or train.

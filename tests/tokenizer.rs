@@ -2,7 +2,7 @@
 
 mod common;
 
-use avg::{Error, Index, Progress, TokenizerTrainConfig};
+use avg::{CodesFrom, Error, Index, Progress, SearchOptions, TokenizerTrainConfig};
 use common::{small_config, Synthetic};
 use std::collections::HashSet;
 
@@ -67,6 +67,39 @@ fn reopening_gives_the_same_vokens_and_new_images_get_theirs() {
     index.save().unwrap();
     drop(index);
     assert_eq!(Index::open(dir.path(), None).unwrap().vokens(10_000).unwrap(), got);
+}
+
+#[test]
+fn the_quantizers_codes_answer_searches_with_no_generator() {
+    let data = Synthetic::new(16, 200, 8, 0.5, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path(), Some(&small_config(data.dim))).unwrap();
+    data.fill(&index);
+    let opts = SearchOptions { codes_from: CodesFrom::Quantizer, k: 5, ..Default::default() };
+    let v = data.images[3].1.clone();
+    assert!(matches!(index.search("x", &opts, Some(&v)), Err(Error::WrongState(_))));
+    index.train_tokenizer(&train_cfg(), |_| true).unwrap();
+
+    // The generator's codes need a generator; the quantiser's do not.
+    assert!(matches!(index.search("x", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    let top = |o: &SearchOptions, q: &[f32]| index.search("x", o, Some(q)).unwrap()[0];
+    assert!(data.images.iter().all(|(id, q)| top(&opts, q).id == *id), "each image's own vector finds it first");
+    // One beam, no widening, codes alone: the hits lie under the query's own quantisation.
+    let narrow = SearchOptions { k: 1, beam_size: 1, min_candidates: 0, dense_weight: 0.0, ..opts };
+    for (_, q) in &data.images {
+        let hit = top(&narrow, q);
+        assert_eq!(index.vokens(hit.id).unwrap()[..3], index.quantize(q).unwrap()[..]);
+        assert!(hit.score <= 0.0, "minus a squared distance: {}", hit.score);
+    }
+    let hits = index.search("x", &opts, Some(&v)).unwrap();
+    assert_eq!(hits.len(), 5);
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+
+    let no_vector = index.search("x", &opts, None).unwrap_err();
+    assert!(matches!(no_vector, Error::InvalidArgument(_)), "{no_vector}");
+    let short = index.search("x", &opts, Some(&v[..8])).unwrap_err();
+    assert!(matches!(short, Error::DimensionMismatch { .. }), "{short}");
+    assert!(index.search_batch(&[], &opts, Some(&[])).unwrap().is_empty());
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Answering queries: beam search, fused search, rerank and the quantiser reference.
+//! Answering queries: beam search, fused search (the generator's codes or the
+//! quantiser's), rerank.
 
 use super::{not_tokenized, Index};
 use crate::records::{check_vector, Records};
-use crate::search::{beam, quantized, trie::Prefix, Hit, SearchOptions};
+use crate::search::{beam, quantized, trie::Prefix, CodesFrom, Hit, SearchOptions};
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use candle_core::Tensor;
@@ -27,7 +28,9 @@ impl Index {
         let started = std::time::Instant::now();
         let hits = self.answer(queries, opts, query_vectors)?;
         crate::log::emit(crate::log::Level::Debug, || {
-            let kind = if opts.fused {
+            let kind = if opts.codes_from == CodesFrom::Quantizer {
+                "fused, quantiser's codes"
+            } else if opts.fused {
                 "fused"
             } else if opts.rerank {
                 "reranked"
@@ -55,7 +58,7 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
-        let dense = opts.ranks_by_vectors();
+        let dense = opts.needs_query_vectors();
         // An argument error comes before any state error: nothing can supply the vectors.
         if dense && query_vectors.is_none() && self.clip.is_none() {
             return Err(missing_query_vectors());
@@ -65,10 +68,14 @@ impl Index {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
             })
         };
-        let mut g = current()?;
+        let generator = match opts.codes_from {
+            CodesFrom::Generator => Some(current()?),
+            CodesFrom::Quantizer => None,
+        };
         // Query vectors: the host's, else the image encoder's text tower's when the
-        // ranking or the generator reads them.
-        let computed = match (dense || g.reads_vectors(), query_vectors, &self.clip) {
+        // search or the generator reads them.
+        let computed = match (dense || generator.as_ref().is_some_and(|g| g.reads_vectors()), query_vectors, &self.clip)
+        {
             (true, None, Some(clip)) if !queries.is_empty() => Some(clip.embed_texts(queries)?),
             _ => None,
         };
@@ -85,9 +92,11 @@ impl Index {
             for v in vs {
                 check_vector(self.config.dim, v, || "query vector".into())?;
             }
-        } else if dense {
-            return Err(missing_query_vectors());
         }
+        // Past the checks above, a search that needs vectors has them (or no queries).
+        let Some(mut g) = generator else {
+            return self.by_quantization(query_vectors.unwrap_or_default(), opts);
+        };
         if queries.is_empty() {
             return Ok(Vec::new());
         }
@@ -130,18 +139,15 @@ impl Index {
             .collect())
     }
 
-    /// The no-training reference (a diagnostic): the tokenizer's own quantisation of
-    /// each query vector walks the trie of indexed codes, keeping the `beam_size`
-    /// prefixes nearest the query; the hits are every image under them, scored as a
-    /// fused search scores them with minus the squared distance in place of the
-    /// generator's log-probability. `opts.fused` is implied; no generator is needed.
-    pub fn search_by_quantization(&self, query_vectors: &[&[f32]], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
-        opts.validate()?;
-        limits::check_batch(query_vectors.len())?;
-        for v in query_vectors {
-            check_vector(self.config.dim, v, || "query vector".into())?;
-        }
+    /// `CodesFrom::Quantizer`: the tokenizer's own quantisation of each query vector
+    /// walks the trie of indexed codes, keeping the `beam_size` prefixes nearest the
+    /// query; the hits are every image under them, scored as a fused search scores them
+    /// with minus the squared distance in place of the generator's log-probability.
+    fn by_quantization(&self, query_vectors: &[&[f32]], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
+        if query_vectors.is_empty() {
+            return Ok(Vec::new());
+        }
         let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
         let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
         let view = q.host_view(&x)?;
@@ -186,8 +192,8 @@ fn fused_hits(
 
 fn missing_query_vectors() -> Error {
     Error::InvalidArgument(
-        "rerank and fused search with a dense weight need query vectors: given, or computed by the index's \
-         image encoder"
+        "the quantiser's codes, rerank and fused search with a dense weight need query vectors: given, or \
+         computed by the index's image encoder"
             .into(),
     )
 }

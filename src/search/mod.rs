@@ -25,6 +25,27 @@ pub struct SearchOptions {
     /// next-best prefixes of the last code level join them until they do (prefix
     /// backoff: thin leaves widen the candidates). 0: the `beam_size` best only.
     pub min_candidates: usize,
+    /// Where a query's code prefixes come from: the generator, from the query text,
+    /// or the tokenizer's own quantisation of the query vector.
+    pub codes_from: CodesFrom,
+}
+
+/// Where a search takes its code prefixes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CodesFrom {
+    /// The generator writes them from the query text (and its vector, where the
+    /// generator was trained with a vector slot).
+    #[default]
+    Generator,
+    /// The tokenizer quantises the query vector and keeps the `beam_size` prefixes
+    /// nearest it, level by level; every image under them is scored as a fused search
+    /// scores them, with minus the squared distance in place of the log-probability.
+    /// Needs a query vector and a trained tokenizer, not a generator: a search can
+    /// follow the tokenizer's training at once. `fused` is implied and `rerank` unused.
+    /// Among 3,000 and 7,000 images its R@1 stayed 0.5 and 1.8 points under an exact
+    /// dense scan's, where the generator's stayed 2.5 and 3.8 under (README, "Dense search or
+    /// fused search?").
+    Quantizer,
 }
 
 impl Default for SearchOptions {
@@ -36,6 +57,7 @@ impl Default for SearchOptions {
             fused: false,
             dense_weight: DEFAULT_DENSE_WEIGHT,
             min_candidates: DEFAULT_MIN_CANDIDATES,
+            codes_from: CodesFrom::Generator,
         }
     }
 }
@@ -51,10 +73,12 @@ pub const DEFAULT_DENSE_WEIGHT: f32 = 100.0;
 pub const DEFAULT_MIN_CANDIDATES: usize = 400;
 
 impl SearchOptions {
-    /// Whether the ranking reads the query vectors (rerank, or a fused score with a
-    /// dense term), so that a search without them cannot be answered.
-    pub(crate) fn ranks_by_vectors(&self) -> bool {
-        if self.fused {
+    /// Whether the search reads the query vectors (the quantiser's codes, rerank, or a
+    /// fused score with a dense term), so that a search without them cannot be answered.
+    pub(crate) fn needs_query_vectors(&self) -> bool {
+        if self.codes_from == CodesFrom::Quantizer {
+            true
+        } else if self.fused {
             self.dense_weight > 0.0
         } else {
             self.rerank

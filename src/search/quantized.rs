@@ -1,8 +1,9 @@
-//! The no-training reference: the tokenizer's own residual quantisation of the query
-//! vector walks the trie, with no generator. Each level keeps the `beam` prefixes whose
-//! partial sum of codebook rows is nearest the query's latent; the score of a prefix is
-//! minus that squared distance (for a prefix dropped on the way, its distance so far:
-//! prefix backoff as in the generator's search). If a trained generator does not beat this on images it
+//! The quantiser's codes (`CodesFrom::Quantizer`), also the evaluation's no-training
+//! reference: the tokenizer's own residual quantisation of the query vector walks the
+//! trie, with no generator. Each level keeps the `beam` prefixes whose partial sum of
+//! codebook rows is nearest the query's latent; the score of a prefix is minus that
+//! squared distance (for a prefix dropped on the way, its distance so far: prefix backoff
+//! as in the generator's search). If a trained generator does not beat this on images it
 //! never saw, it has learned nothing the tokenizer did not already know.
 
 use super::trie::{Prefix, Trie, ROOT};

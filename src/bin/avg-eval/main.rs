@@ -36,8 +36,8 @@
 //! `avg-eval --help` lists every option with its default.
 
 use avg::{
-    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights, TextEncoder,
-    TokenizerTrainConfig,
+    CodesFrom, GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights,
+    TextEncoder, TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
 use std::path::PathBuf;
@@ -348,7 +348,8 @@ fn main() {
                             (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))
                         }));
                         runs.extend(a.dense_weights.iter().map(|&w| {
-                            (format!("tokenizer reference (no generator), dense weight {w}{widen}"), fused(beam, w, c))
+                            let opts = SearchOptions { codes_from: CodesFrom::Quantizer, ..fused(beam, w, c) };
+                            (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
                         }));
                     }
                 }

@@ -128,7 +128,7 @@ pub(crate) fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Re
     recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64())
 }
 
-/// Recall of one search setting; the generator's rows and the no-training reference.
+/// Recall of one search setting.
 pub(crate) fn run_search(
     index: &Index,
     task: &Task,
@@ -141,12 +141,7 @@ pub(crate) fn run_search(
     for chunk in task.queries.chunks(32) {
         let q: Vec<&str> = chunk.iter().map(|(q, _)| q.as_str()).collect();
         let qv: Vec<&[f32]> = chunk.iter().map(|(q, _)| vec[*q].as_slice()).collect();
-        let hits = if name.starts_with("tokenizer reference") {
-            index.search_by_quantization(&qv, opts)
-        } else {
-            index.search_batch(&q, opts, Some(&qv))
-        };
-        let hits = hits.unwrap_or_else(|e| die(&e.to_string()));
+        let hits = index.search_batch(&q, opts, Some(&qv)).unwrap_or_else(|e| die(&e.to_string()));
         ranked.extend(hits.into_iter().map(|h| h.into_iter().map(|x| x.id).collect::<Vec<_>>()));
     }
     let r = recall(&ranked, &task.truth(), task.queries.len() as f64 / t0.elapsed().as_secs_f64());
@@ -155,7 +150,7 @@ pub(crate) fn run_search(
 }
 
 pub(crate) fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
-    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, rerank: false }
+    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, ..Default::default() }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use super::c_str;
 use crate::log::{Level, Logger};
-use crate::{Error, Hit, Index, IndexConfig, Progress, Result, SearchOptions, SearchWeights, Stage};
+use crate::{CodesFrom, Error, Hit, Index, IndexConfig, Progress, Result, SearchOptions, SearchWeights, Stage};
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -209,8 +209,20 @@ pub struct AvgSearchOptions {
     /// prefixes the beam dropped join them, best first, until they do (prefix backoff:
     /// thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
     pub min_candidates: usize,
+    /// Where the code prefixes come from: `AVG_CODES_FROM_GENERATOR` (0, the default)
+    /// or `AVG_CODES_FROM_QUANTIZER`. Hosts built against a header without this field
+    /// get the generator's.
+    pub codes_from: u64,
 }
-growable!(AvgSearchOptions, min_candidates: usize);
+growable!(AvgSearchOptions, codes_from: u64, first ends at min_candidates: usize);
+
+/// `AvgSearchOptions.codes_from`: the generator writes the codes from the query text.
+pub const AVG_CODES_FROM_GENERATOR: u64 = 0;
+/// `AvgSearchOptions.codes_from`: the tokenizer quantises the query vector and keeps the
+/// `beam_size` code prefixes nearest it; every image under them is ranked as `fused`
+/// ranks them (minus the squared distance in place of the log-probability). Needs query
+/// vectors and a trained tokenizer, no generator; `fused` is implied, `rerank` unused.
+pub const AVG_CODES_FROM_QUANTIZER: u64 = 1;
 
 impl Default for AvgSearchOptions {
     fn default() -> Self {
@@ -225,20 +237,31 @@ impl Default for AvgSearchOptions {
             query_vectors: std::ptr::null(),
             dim: 0,
             min_candidates: d.min_candidates,
+            codes_from: AVG_CODES_FROM_GENERATOR,
         }
     }
 }
 
 impl AvgSearchOptions {
-    pub(crate) fn to_rust(self) -> SearchOptions {
-        SearchOptions {
+    pub(crate) fn to_rust(self) -> Result<SearchOptions> {
+        let codes_from = match self.codes_from {
+            AVG_CODES_FROM_GENERATOR => CodesFrom::Generator,
+            AVG_CODES_FROM_QUANTIZER => CodesFrom::Quantizer,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "options.codes_from {other}: expected 0 (generator) or 1 (quantizer)"
+                )))
+            }
+        };
+        Ok(SearchOptions {
             k: self.k,
             beam_size: self.beam_size,
             rerank: self.rerank,
             fused: self.fused,
             dense_weight: self.dense_weight,
             min_candidates: self.min_candidates,
-        }
+            codes_from,
+        })
     }
 }
 
