@@ -7,6 +7,7 @@
 //! never saw, it has learned nothing the tokenizer did not already know.
 
 use super::trie::{Prefix, Trie, ROOT};
+use crate::lanes::sum_pairs;
 
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
 /// widened by the dropped ones until they hold `min_images` images. `books[l]` is level
@@ -18,30 +19,37 @@ pub(crate) fn nearest_prefixes(
     beam: usize,
     min_images: usize,
 ) -> Vec<Prefix> {
-    let dim = z.len();
-    // (node, partial sum, score)
-    let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, vec![0.0; dim], 0.0)];
     if trie.len() == 0 {
         return Vec::new();
     }
+    let dim = z.len();
+    // Each beam keeps its residual r = z - (its codebook rows so far). A child's squared
+    // distance is |r|² - 2 r·c + |c|², so only the children kept get a residual of their
+    // own: a level costs one dot product per child (20 beams × up to N children).
+    let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, z.to_vec(), 0.0)];
     let mut pruned = Vec::new();
     for (level, book) in books.iter().take(trie.depth() - 1).enumerate() {
-        let mut next: Vec<(u32, Vec<f32>, f32)> = Vec::new();
-        for (node, sum, _) in &beams {
+        let row = |code: u32| &book[code as usize * dim..][..dim];
+        let norms: Vec<f32> = book.chunks_exact(dim).map(|c| sum_pairs(c, c, |x, y| x * y)).collect();
+        // (beam, child node, code, score)
+        let mut next: Vec<(usize, u32, u32, f32)> = Vec::new();
+        for (b, (node, r, _)) in beams.iter().enumerate() {
+            let rr = sum_pairs(r, r, |x, y| x * y);
             let (tokens, nodes) = trie.children(*node);
             for (&code, &child) in tokens.iter().zip(nodes) {
-                let row = &book[code as usize * dim..][..dim];
-                let dist: f32 = z.iter().zip(sum).zip(row).map(|((z, s), c)| (z - s - c).powi(2)).sum();
-                let partial: Vec<f32> = sum.iter().zip(row).map(|(s, c)| s + c).collect();
-                next.push((child as u32, partial, -dist));
+                let dist = rr - 2.0 * sum_pairs(r, row(code), |x, y| x * y) + norms[code as usize];
+                next.push((b, child as u32, code, -dist.max(0.0)));
             }
         }
-        next.sort_by(|a, b| b.2.total_cmp(&a.2));
+        next.sort_by(|a, b| b.3.total_cmp(&a.3));
         if min_images > 0 {
-            pruned.extend(next.iter().skip(beam).map(|&(node, _, score)| Prefix { node, len: level + 1, score }));
+            pruned.extend(next.iter().skip(beam).map(|&(_, node, _, score)| Prefix { node, len: level + 1, score }));
         }
         next.truncate(beam);
-        beams = next;
+        beams = next
+            .into_iter()
+            .map(|(b, node, code, score)| (node, beams[b].1.iter().zip(row(code)).map(|(r, c)| r - c).collect(), score))
+            .collect();
     }
     let kept = beams.into_iter().map(|(node, _, score)| Prefix { node, len: trie.depth() - 1, score }).collect();
     trie.widen(kept, pruned, min_images)
