@@ -1,8 +1,8 @@
 //! Query speed as the index grows (1k to 1M images), beam 20, with a t5-small-sized
 //! generator (random weights: speed does not depend on them) searched through f32 and
 //! through int8 weights (`SearchWeights`), beside a fused search on the quantiser's codes
-//! (`CodesFrom::Quantizer`, default widening and dense weight) and an exact dense
-//! baseline (blocked matmul over all image vectors, both cores) in the same run.
+//! (`Candidates::Quantizer`, default widening and dense weight) and libavg's exact dense
+//! scan (`Candidates::All`, both cores) in the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
 //!
@@ -15,37 +15,19 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{CodesFrom, Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
-use candle_core::{Device, Tensor};
+use avg::{Candidates, Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
 use std::time::Instant;
 
 const DIM: usize = common::BENCH_DIM;
 
-fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64, vectors: &mut Vec<f32>) {
+fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64) {
     for start in (from..to).step_by(10_000) {
         let end = (start + 10_000).min(to);
         let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
         let images: Vec<NewImage> =
             (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
         index.add_images(&images).unwrap();
-        vectors.extend_from_slice(&flat);
     }
-}
-
-/// Exact top-10 by dot product for one query, in blocks of 16k rows (gemm on both cores).
-fn dense_top10(x: &[Tensor], q: &Tensor) -> Vec<(f32, usize)> {
-    let mut best: Vec<(f32, usize)> = Vec::new();
-    let mut base = 0;
-    for block in x {
-        let scores = block.matmul(q).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        best.extend(scores.iter().enumerate().map(|(i, &s)| (s, base + i)));
-        let nth = 10.min(best.len() - 1);
-        best.select_nth_unstable_by(nth, |a, b| b.0.total_cmp(&a.0));
-        best.truncate(10);
-        base += scores.len();
-    }
-    best.sort_by(|a, b| b.0.total_cmp(&a.0));
-    best
 }
 
 fn main() {
@@ -57,8 +39,7 @@ fn main() {
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let mut index = Index::open(&path, Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
-    let mut vectors = Vec::new();
-    add_images(&index, &mut gen, 0, 20_000, &mut vectors);
+    add_images(&index, &mut gen, 0, 20_000);
     common::train_for_search(&index, &model, &gen.next());
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
@@ -70,9 +51,8 @@ fn main() {
         for id in (size..have).rev() {
             index.remove_image(id).unwrap();
         }
-        vectors.truncate(size.min(have) as usize * DIM);
         if have < size {
-            add_images(&index, &mut gen, have, size, &mut vectors);
+            add_images(&index, &mut gen, have, size);
         }
         eprintln!("measuring {size} images");
         // Each kind of search weights on a read-only handle of the same saved index.
@@ -84,8 +64,10 @@ fn main() {
             cells.push(beam_latency(&ro.unwrap(), &queries));
         }
         index = Index::open(&path, Some(&config)).unwrap();
-        cells.push(quantizer_latency(&index, &mut gen));
-        rows.push((size, cells, dense_latency(&vectors, &mut gen)));
+        for candidates in [Candidates::Quantizer, Candidates::All] {
+            cells.push(vector_latency(&index, &mut gen, candidates));
+        }
+        rows.push((size, cells));
     }
     rows.sort_by_key(|r| r.0);
     let [one, all] = read_rates();
@@ -95,9 +77,9 @@ fn main() {
          | quantiser's codes, fused, p50 ms | p99 ms | queries/s | dense p50 ms | p99 ms | queries/s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (size, cells, dense) in rows {
-        let [f32, int8, quantizer] = [&cells[0], &cells[1], &cells[2]].map(|c| c.cells());
-        println!("| {size} | {f32} | {int8} | {:.2} | {quantizer} | {} |", cells[1].p50 / cells[0].p50, dense.cells());
+    for (size, cells) in rows {
+        let [f32, int8, quantizer, dense] = [&cells[0], &cells[1], &cells[2], &cells[3]].map(|c| c.cells());
+        println!("| {size} | {f32} | {int8} | {:.2} | {quantizer} | {dense} |", cells[1].p50 / cells[0].p50);
     }
 }
 
@@ -135,9 +117,10 @@ fn beam_latency(index: &Index, queries: &[String]) -> Latency {
     Latency::of(lat)
 }
 
-/// Fused search on the quantiser's codes, k 10, beam 20, one query vector at a time.
-fn quantizer_latency(index: &Index, gen: &mut common::TopicVectors) -> Latency {
-    let opts = SearchOptions { k: 10, beam_size: 20, codes_from: CodesFrom::Quantizer, ..Default::default() };
+/// A search that needs only the query vector (the quantiser's codes, fused, or the dense
+/// scan), k 10, beam 20, one query at a time.
+fn vector_latency(index: &Index, gen: &mut common::TopicVectors, candidates: Candidates) -> Latency {
+    let opts = SearchOptions { k: 10, beam_size: 20, candidates, ..Default::default() };
     let mut lat = Vec::new();
     for _ in 0..40 {
         let q = gen.next();
@@ -147,22 +130,6 @@ fn quantizer_latency(index: &Index, gen: &mut common::TopicVectors) -> Latency {
         assert_eq!(hits.len(), 10);
     }
     Latency::of(lat)
-}
-
-/// The exact dense top 10 over `vectors`, ten queries.
-fn dense_latency(vectors: &[f32], gen: &mut common::TopicVectors) -> Latency {
-    let x: Vec<Tensor> = vectors
-        .chunks(16_384 * DIM)
-        .map(|c| Tensor::from_slice(c, (c.len() / DIM, DIM), &Device::Cpu).unwrap())
-        .collect();
-    let mut dlat = Vec::new();
-    for _ in 0..10 {
-        let q = Tensor::from_vec(gen.next(), (DIM, 1), &Device::Cpu).unwrap();
-        let t = Instant::now();
-        dense_top10(&x, &q);
-        dlat.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    Latency::of(dlat)
 }
 
 fn cores() -> usize {

@@ -44,14 +44,20 @@
 // `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
 #define AVG_SEARCH_WEIGHTS_INT8 2
 
-// `AvgSearchOptions.codes_from`: the generator writes the codes from the query text.
-#define AVG_CODES_FROM_GENERATOR 0
+// `AvgSearchOptions.candidates`: the images under the codes the generator writes from
+// the query text (plain beam search, or `fused`).
+#define AVG_CANDIDATES_GENERATOR 0
 
-// `AvgSearchOptions.codes_from`: the tokenizer quantises the query vector and keeps the
+// `AvgSearchOptions.candidates`: the tokenizer quantises the query vector and keeps the
 // `beam_size` code prefixes nearest it; every image under them is ranked as `fused`
 // ranks them (minus the squared distance in place of the log-probability). Needs query
 // vectors and a trained tokenizer, no generator; `fused` is implied, `rerank` unused.
-#define AVG_CODES_FROM_QUANTIZER 1
+#define AVG_CANDIDATES_QUANTIZER 1
+
+// `AvgSearchOptions.candidates`: every indexed image, scored by the dot product of its
+// vector with the query vector (the exact dense scan). Needs query vectors only; its
+// time grows with the index. Options other than `k` (at most `beam_size`) are unused.
+#define AVG_CANDIDATES_ALL 2
 
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
@@ -241,10 +247,10 @@ typedef struct AvgSearchOptions {
   // prefixes the beam dropped join them, best first, until they do (prefix backoff:
   // thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
   size_t min_candidates;
-  // Where the code prefixes come from: `AVG_CODES_FROM_GENERATOR` (0, the default)
-  // or `AVG_CODES_FROM_QUANTIZER`. Hosts built against a header without this field
-  // get the generator's.
-  uint64_t codes_from;
+  // Which images a query weighs: `AVG_CANDIDATES_GENERATOR` (0, the default),
+  // `AVG_CANDIDATES_QUANTIZER` or `AVG_CANDIDATES_ALL`. Hosts built against a header
+  // without this field get the generator's.
+  uint64_t candidates;
 } AvgSearchOptions;
 
 // One search result: an indexed image and its score, best first. Filled into arrays,
@@ -684,8 +690,8 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, the
-// generator's codes, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
+// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, candidates
+// from the generator, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
 // `AVG_DEFAULT_MIN_CANDIDATES`. `size` is `sizeof(AvgSearchOptions)` (it becomes
 // `options->struct_size`).
 // Thread-safety: any thread.
@@ -699,7 +705,8 @@ enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
 // Answers one text query: writes up to `cap` hits (image id and score, best first) to
 // `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
 // NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained
-// (before the tokenizer, with `AVG_CODES_FROM_QUANTIZER`).
+// (with `AVG_CANDIDATES_QUANTIZER`, before the tokenizer; `AVG_CANDIDATES_ALL` needs
+// no training).
 //
 // Ownership: everything is borrowed for the call. Thread-safety: any number of threads
 // may search one index at once, also while others add images or train.

@@ -35,7 +35,7 @@ pub use pool::set_threads;
 pub use progress::{Progress, Stage};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
-pub use search::{CodesFrom, Hit, SearchOptions};
+pub use search::{Candidates, Hit, SearchOptions};
 pub use store::{file_checksum, FORMAT_VERSION};
 pub use vokens::VokenStats;
 

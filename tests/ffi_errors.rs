@@ -376,24 +376,27 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             refused(|e| avg_search(o.index, text.as_ptr(), &fused, hits.as_mut_ptr(), 4, &mut n, e)),
             InvalidArgument
         );
-        // The quantiser's codes: a value the header does not name is refused; a header
-        // from before the field gets the generator's; the quantiser needs a tokenizer.
-        let unknown = AvgSearchOptions { codes_from: 2, ..opts };
+        // Candidates: a value the header does not name is refused; a header from before
+        // the field gets the generator's; the quantiser's codes need a tokenizer.
+        let unknown = AvgSearchOptions { candidates: 3, ..opts };
         assert_eq!(
             refused(|e| avg_search(o.index, text.as_ptr(), &unknown, hits.as_mut_ptr(), 4, &mut n, e)),
             InvalidArgument
         );
-        let older = AvgSearchOptions { struct_size: std::mem::offset_of!(AvgSearchOptions, codes_from), ..unknown };
+        let older = AvgSearchOptions { struct_size: std::mem::offset_of!(AvgSearchOptions, candidates), ..unknown };
         assert_eq!(
             refused(|e| avg_search(o.index, text.as_ptr(), &older, hits.as_mut_ptr(), 4, &mut n, e)),
             WrongState
         );
         let quantizer =
-            AvgSearchOptions { codes_from: AVG_CODES_FROM_QUANTIZER, query_vectors: v.as_ptr(), dim: DIM, ..opts };
+            AvgSearchOptions { candidates: AVG_CANDIDATES_QUANTIZER, query_vectors: v.as_ptr(), dim: DIM, ..opts };
         assert_eq!(
             refused(|e| avg_search(o.index, text.as_ptr(), &quantizer, hits.as_mut_ptr(), 4, &mut n, e)),
             WrongState
         );
+        // The dense scan needs no training.
+        let all = AvgSearchOptions { candidates: AVG_CANDIDATES_ALL, ..quantizer };
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &all, hits.as_mut_ptr(), 4, &mut n, e)), Ok);
         let queries = [text.as_ptr(), null()];
         let one = AvgSearchOptions { k: 1, ..opts };
         assert_eq!(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use avg::{CodesFrom, Error, Index, Progress, SearchOptions, TokenizerTrainConfig};
+use avg::{Candidates, Error, Index, Progress, SearchOptions, TokenizerTrainConfig};
 use common::{small_config, Synthetic};
 use std::collections::HashSet;
 
@@ -70,14 +70,23 @@ fn reopening_gives_the_same_vokens_and_new_images_get_theirs() {
 }
 
 #[test]
-fn the_quantizers_codes_answer_searches_with_no_generator() {
+fn the_quantizers_codes_and_the_dense_scan_answer_searches_with_no_generator() {
     let data = Synthetic::new(16, 200, 8, 0.5, 4);
     let dir = tempfile::tempdir().unwrap();
     let index = Index::open(dir.path(), Some(&small_config(data.dim))).unwrap();
     data.fill(&index);
-    let opts = SearchOptions { codes_from: CodesFrom::Quantizer, k: 5, ..Default::default() };
+    let opts = SearchOptions { candidates: Candidates::Quantizer, k: 5, ..Default::default() };
     let v = data.images[3].1.clone();
     assert!(matches!(index.search("x", &opts, Some(&v)), Err(Error::WrongState(_))));
+    // The dense scan needs no training: it finds the best dot products, best first.
+    let all = SearchOptions { candidates: Candidates::All, ..opts };
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut want: Vec<(f32, u64)> = data.images.iter().map(|(id, w)| (dot(w, &v), *id)).collect();
+    want.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let scanned = index.search("", &all, Some(&v)).unwrap();
+    assert_eq!(scanned.iter().map(|h| h.id).collect::<Vec<_>>(), want[..5].iter().map(|w| w.1).collect::<Vec<_>>());
+    assert!((scanned[0].score - want[0].0).abs() < 1e-5);
+    assert!(matches!(index.search("", &all, None), Err(Error::InvalidArgument(_))));
     index.train_tokenizer(&train_cfg(), |_| true).unwrap();
 
     // The generator's codes need a generator; the quantiser's do not.

@@ -5,8 +5,8 @@ use super::{c_out, c_slice, c_str, guard, matrix_len, AvgError, AvgStatus};
 use crate::{Error, Hit, Result};
 use std::ffi::c_char;
 
-/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, the
-/// generator's codes, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
+/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, candidates
+/// from the generator, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
 /// `AVG_DEFAULT_MIN_CANDIDATES`. `size` is `sizeof(AvgSearchOptions)` (it becomes
 /// `options->struct_size`).
 /// Thread-safety: any thread.
@@ -50,7 +50,8 @@ unsafe fn run(
 /// Answers one text query: writes up to `cap` hits (image id and score, best first) to
 /// `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
 /// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained
-/// (before the tokenizer, with `AVG_CODES_FROM_QUANTIZER`).
+/// (with `AVG_CANDIDATES_QUANTIZER`, before the tokenizer; `AVG_CANDIDATES_ALL` needs
+/// no training).
 ///
 /// Ownership: everything is borrowed for the call. Thread-safety: any number of threads
 /// may search one index at once, also while others add images or train.

@@ -12,7 +12,7 @@
 mod decoding;
 mod load;
 mod loss;
-mod small_matmul;
+pub(crate) mod small_matmul;
 pub(crate) mod t5;
 #[cfg(test)]
 mod tests;

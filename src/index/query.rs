@@ -1,9 +1,9 @@
 //! Answering queries: beam search, fused search (the generator's codes or the
-//! quantiser's), rerank.
+//! quantiser's), rerank, the dense scan.
 
 use super::{not_tokenized, Index};
 use crate::records::{check_vector, Records};
-use crate::search::{beam, quantized, trie::Prefix, CodesFrom, Hit, SearchOptions};
+use crate::search::{beam, dense, quantized, trie::Prefix, Candidates, Hit, SearchOptions};
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use candle_core::Tensor;
@@ -28,7 +28,9 @@ impl Index {
         let started = std::time::Instant::now();
         let hits = self.answer(queries, opts, query_vectors)?;
         crate::log::emit(crate::log::Level::Debug, || {
-            let kind = if opts.codes_from == CodesFrom::Quantizer {
+            let kind = if opts.candidates == Candidates::All {
+                "dense scan"
+            } else if opts.candidates == Candidates::Quantizer {
                 "fused, quantiser's codes"
             } else if opts.fused {
                 "fused"
@@ -68,9 +70,9 @@ impl Index {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
             })
         };
-        let generator = match opts.codes_from {
-            CodesFrom::Generator => Some(current()?),
-            CodesFrom::Quantizer => None,
+        let generator = match opts.candidates {
+            Candidates::Generator => Some(current()?),
+            Candidates::Quantizer | Candidates::All => None,
         };
         // Query vectors: the host's, else the image encoder's text tower's when the
         // search or the generator reads them.
@@ -95,7 +97,11 @@ impl Index {
         }
         // Past the checks above, a search that needs vectors has them (or no queries).
         let Some(mut g) = generator else {
-            return self.by_quantization(query_vectors.unwrap_or_default(), opts);
+            let vectors = query_vectors.unwrap_or_default();
+            return match opts.candidates {
+                Candidates::All => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
+                _ => self.by_quantization(vectors, opts),
+            };
         };
         if queries.is_empty() {
             return Ok(Vec::new());
@@ -139,7 +145,7 @@ impl Index {
             .collect())
     }
 
-    /// `CodesFrom::Quantizer`: the tokenizer's own quantisation of each query vector
+    /// `Candidates::Quantizer`: the tokenizer's own quantisation of each query vector
     /// walks the trie of indexed codes, keeping the `beam_size` prefixes nearest the
     /// query; the hits are every image under them, scored as a fused search scores them
     /// with minus the squared distance in place of the generator's log-probability.

@@ -1,4 +1,4 @@
-//! The quantiser's codes (`CodesFrom::Quantizer`), also the evaluation's no-training
+//! The quantiser's codes (`Candidates::Quantizer`), also the evaluation's no-training
 //! reference: the tokenizer's own residual quantisation of the query vector walks the
 //! trie, with no generator. Each level keeps the `beam` prefixes whose partial sum of
 //! codebook rows is nearest the query's latent; the score of a prefix is minus that

@@ -191,34 +191,38 @@ func TestOpenAddTrainSearchClose(t *testing.T) {
 	}
 }
 
-func TestQuantizerCodesSearchWithNoGenerator(t *testing.T) {
+func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 	ix, err := Open(filepath.Join(t.TempDir(), "index"), smallConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
 	fill(t, ix)
+	ownVectorFindsItself := func(opts SearchOptions) {
+		for id := uint64(0); id < nImages; id++ {
+			v, err := ix.ImageVector(id, dim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.QueryVector = v
+			hits, err := ix.Search(ctx, "any text", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) != 3 || hits[0].ID != id {
+				t.Fatalf("%v: image %d's own vector found %v", opts.Candidates, id, hits)
+			}
+		}
+	}
+	// The dense scan before any training; the quantiser's codes after the tokenizer's.
+	ownVectorFindsItself(SearchOptions{K: 3, Candidates: CandidatesAll})
 	if err := ix.TrainTokenizer(ctx, tokenizerConfig(), nil); err != nil {
 		t.Fatal(err)
 	}
-	opts := SearchOptions{K: 3, CodesFrom: CodesFromQuantizer}
-	for id := uint64(0); id < nImages; id++ {
-		v, err := ix.ImageVector(id, dim)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.QueryVector = v
-		hits, err := ix.Search(ctx, "any text", opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(hits) != 3 || hits[0].ID != id {
-			t.Fatalf("image %d's own vector found %v", id, hits)
-		}
-	}
+	ownVectorFindsItself(SearchOptions{K: 3, Candidates: CandidatesQuantizer})
 	var e *Error
-	if _, err := ix.Search(ctx, "x", SearchOptions{CodesFrom: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
-		t.Fatalf("CodesFrom 7: %v", err)
+	if _, err := ix.Search(ctx, "x", SearchOptions{Candidates: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("Candidates 7: %v", err)
 	}
 	if _, err := ix.Search(ctx, "x", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
 		t.Fatalf("the generator's codes before it trained: %v", err)

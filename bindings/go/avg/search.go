@@ -31,26 +31,31 @@ type SearchOptions struct {
 	// the prefixes the beam dropped, best first (prefix backoff); 0 takes the default
 	// (AVG_DEFAULT_MIN_CANDIDATES), a negative value turns widening off.
 	MinCandidates int
-	// CodesFrom says where the code prefixes come from: the generator (the default) or
-	// the tokenizer's quantisation of the query vector.
-	CodesFrom CodesFrom
+	// Candidates says which images a query weighs: those under the generator's codes
+	// (the default), under the quantiser's codes, or all of them.
+	Candidates Candidates
 	// QueryVector (nil: none) is the query's vector for Search, needed by Rerank and
 	// Fused when the index has no image encoder to compute it. SearchBatch takes its
 	// vectors as an argument instead.
 	QueryVector []float32
 }
 
-// CodesFrom says where a search takes its code prefixes from.
-type CodesFrom uint64
+// Candidates says which images a search weighs, and so what it needs.
+type Candidates uint64
 
 const (
-	// CodesFromGenerator: the generator writes them from the query text.
-	CodesFromGenerator CodesFrom = C.AVG_CODES_FROM_GENERATOR
-	// CodesFromQuantizer: the tokenizer quantises the query vector and keeps the
+	// CandidatesGenerator: the images under the codes the generator writes from the
+	// query text (plain beam search, or Fused).
+	CandidatesGenerator Candidates = C.AVG_CANDIDATES_GENERATOR
+	// CandidatesQuantizer: the tokenizer quantises the query vector and keeps the
 	// BeamSize prefixes nearest it; every image under them is ranked as Fused ranks
 	// them. Needs a query vector and a trained tokenizer, no generator; Fused is
 	// implied and Rerank unused.
-	CodesFromQuantizer CodesFrom = C.AVG_CODES_FROM_QUANTIZER
+	CandidatesQuantizer Candidates = C.AVG_CANDIDATES_QUANTIZER
+	// CandidatesAll: every indexed image, scored by the dot product of its vector with
+	// the query vector (the exact dense scan). Needs a query vector only; its time
+	// grows with the index. Options other than K are unused.
+	CandidatesAll Candidates = C.AVG_CANDIDATES_ALL
 )
 
 // Hit is an indexed image and its score, best first.
@@ -79,7 +84,7 @@ func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOption
 	if opts.MinCandidates != 0 {
 		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
 	}
-	o.codes_from = C.uint64_t(opts.CodesFrom)
+	o.candidates = C.uint64_t(opts.Candidates)
 	if len(vectors) > 0 {
 		o.query_vectors, o.dim = floatPtr(vectors), C.size_t(dim)
 	}

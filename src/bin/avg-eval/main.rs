@@ -36,7 +36,7 @@
 //! `avg-eval --help` lists every option with its default.
 
 use avg::{
-    CodesFrom, GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights,
+    Candidates, GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights,
     TextEncoder, TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
@@ -348,7 +348,7 @@ fn main() {
                             (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))
                         }));
                         runs.extend(a.dense_weights.iter().map(|&w| {
-                            let opts = SearchOptions { codes_from: CodesFrom::Quantizer, ..fused(beam, w, c) };
+                            let opts = SearchOptions { candidates: Candidates::Quantizer, ..fused(beam, w, c) };
                             (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
                         }));
                     }

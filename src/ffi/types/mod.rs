@@ -13,7 +13,7 @@
 
 use super::c_str;
 use crate::log::{Level, Logger};
-use crate::{CodesFrom, Error, Hit, Index, IndexConfig, Progress, Result, SearchOptions, SearchWeights, Stage};
+use crate::{Candidates, Error, Hit, Index, IndexConfig, Progress, Result, SearchOptions, SearchWeights, Stage};
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -209,20 +209,25 @@ pub struct AvgSearchOptions {
     /// prefixes the beam dropped join them, best first, until they do (prefix backoff:
     /// thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
     pub min_candidates: usize,
-    /// Where the code prefixes come from: `AVG_CODES_FROM_GENERATOR` (0, the default)
-    /// or `AVG_CODES_FROM_QUANTIZER`. Hosts built against a header without this field
-    /// get the generator's.
-    pub codes_from: u64,
+    /// Which images a query weighs: `AVG_CANDIDATES_GENERATOR` (0, the default),
+    /// `AVG_CANDIDATES_QUANTIZER` or `AVG_CANDIDATES_ALL`. Hosts built against a header
+    /// without this field get the generator's.
+    pub candidates: u64,
 }
-growable!(AvgSearchOptions, codes_from: u64, first ends at min_candidates: usize);
+growable!(AvgSearchOptions, candidates: u64, first ends at min_candidates: usize);
 
-/// `AvgSearchOptions.codes_from`: the generator writes the codes from the query text.
-pub const AVG_CODES_FROM_GENERATOR: u64 = 0;
-/// `AvgSearchOptions.codes_from`: the tokenizer quantises the query vector and keeps the
+/// `AvgSearchOptions.candidates`: the images under the codes the generator writes from
+/// the query text (plain beam search, or `fused`).
+pub const AVG_CANDIDATES_GENERATOR: u64 = 0;
+/// `AvgSearchOptions.candidates`: the tokenizer quantises the query vector and keeps the
 /// `beam_size` code prefixes nearest it; every image under them is ranked as `fused`
 /// ranks them (minus the squared distance in place of the log-probability). Needs query
 /// vectors and a trained tokenizer, no generator; `fused` is implied, `rerank` unused.
-pub const AVG_CODES_FROM_QUANTIZER: u64 = 1;
+pub const AVG_CANDIDATES_QUANTIZER: u64 = 1;
+/// `AvgSearchOptions.candidates`: every indexed image, scored by the dot product of its
+/// vector with the query vector (the exact dense scan). Needs query vectors only; its
+/// time grows with the index. Options other than `k` (at most `beam_size`) are unused.
+pub const AVG_CANDIDATES_ALL: u64 = 2;
 
 impl Default for AvgSearchOptions {
     fn default() -> Self {
@@ -237,19 +242,20 @@ impl Default for AvgSearchOptions {
             query_vectors: std::ptr::null(),
             dim: 0,
             min_candidates: d.min_candidates,
-            codes_from: AVG_CODES_FROM_GENERATOR,
+            candidates: AVG_CANDIDATES_GENERATOR,
         }
     }
 }
 
 impl AvgSearchOptions {
     pub(crate) fn to_rust(self) -> Result<SearchOptions> {
-        let codes_from = match self.codes_from {
-            AVG_CODES_FROM_GENERATOR => CodesFrom::Generator,
-            AVG_CODES_FROM_QUANTIZER => CodesFrom::Quantizer,
+        let candidates = match self.candidates {
+            AVG_CANDIDATES_GENERATOR => Candidates::Generator,
+            AVG_CANDIDATES_QUANTIZER => Candidates::Quantizer,
+            AVG_CANDIDATES_ALL => Candidates::All,
             other => {
                 return Err(Error::InvalidArgument(format!(
-                    "options.codes_from {other}: expected 0 (generator) or 1 (quantizer)"
+                    "options.candidates {other}: expected 0 (generator), 1 (quantizer) or 2 (all)"
                 )))
             }
         };
@@ -260,7 +266,7 @@ impl AvgSearchOptions {
             fused: self.fused,
             dense_weight: self.dense_weight,
             min_candidates: self.min_candidates,
-            codes_from,
+            candidates,
         })
     }
 }

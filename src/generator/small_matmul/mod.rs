@@ -94,6 +94,18 @@ pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Resu
     Ok(y.reshape(out)?)
 }
 
+/// `x [m, k] · w [n, k]ᵀ → [m, n]` on plain slices (the dense scan of stored vectors):
+/// this CPU's kernel on the search workers, eight-lane sums where it has none.
+pub(crate) fn nt_slices(x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+    match kernels() {
+        Some(kernels) => run(kernels.f32, x, w, None, m, n, k),
+        None => x
+            .chunks_exact(k)
+            .flat_map(|x| w.chunks_exact(k).map(move |w| crate::lanes::sum_pairs(x, w, |a, b| a * b)))
+            .collect(),
+    }
+}
+
 /// The contiguous f32 slice of `s` [m, k] that `l` describes.
 fn rows_of<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<(&'a [f32], usize, usize)> {
     let CpuStorage::F32(s) = s else { candle_core::bail!("{what}: f32 only") };

@@ -1,0 +1,77 @@
+//! The exact dense scan (`Candidates::All`): every indexed image scored by the dot
+//! product of its vector with the query vector, on the search kernels and workers.
+
+use super::Hit;
+use crate::generator::small_matmul::nt_slices;
+use crate::records::Records;
+use std::cmp::Ordering;
+
+/// Images per kernel call: 64 queries' scores against them take 4 MB.
+const IMAGES: usize = 16_384;
+/// Queries per kernel call: the kernel's tiles are made for a few rows.
+const QUERIES: usize = 64;
+
+/// The `k` best images for each query vector, best first (ties by id).
+pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize) -> Vec<Vec<Hit>> {
+    let (dim, n) = (records.dim, records.ids.len());
+    let mut out = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(QUERIES) {
+        let x: Vec<f32> = chunk.iter().flat_map(|q| q.iter().copied()).collect();
+        let mut best: Vec<Vec<Hit>> = vec![Vec::new(); chunk.len()];
+        for start in (0..n).step_by(IMAGES) {
+            let rows = IMAGES.min(n - start);
+            let scores = nt_slices(&x, &records.vectors[start * dim..(start + rows) * dim], chunk.len(), rows, dim);
+            for (hits, row) in best.iter_mut().zip(scores.chunks_exact(rows)) {
+                hits.extend(row.iter().zip(&records.ids[start..]).map(|(&score, &id)| Hit { id, score }));
+                if hits.len() > k {
+                    hits.select_nth_unstable_by(k - 1, better);
+                    hits.truncate(k);
+                }
+            }
+        }
+        best.iter_mut().for_each(|hits| hits.sort_by(better));
+        out.extend(best);
+    }
+    out
+}
+
+fn better(a: &Hit, b: &Hit) -> Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{NewCodes, NewImage};
+
+    /// The scan matches a plain loop across block edges, with ties broken by id.
+    #[test]
+    fn finds_the_same_best_as_a_plain_loop() {
+        let dim = 5;
+        let mut records = Records::new(dim);
+        let mut rng = crate::rng::Rng::new(3);
+        let vectors: Vec<Vec<f32>> = (0..IMAGES + 37).map(|_| (0..dim).map(|_| rng.normal()).collect()).collect();
+        let images: Vec<NewImage> =
+            vectors.iter().enumerate().map(|(i, v)| NewImage { id: 10 * i as u64, key: None, vector: v }).collect();
+        records.add_images(&images, NewCodes::default()).unwrap();
+        let queries: Vec<Vec<f32>> = (0..QUERIES + 3).map(|_| (0..dim).map(|_| rng.normal()).collect()).collect();
+        let q: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
+        let found = top_k(&records, &q, 7);
+        for (query, hits) in queries.iter().zip(&found) {
+            let mut want: Vec<Hit> = images
+                .iter()
+                .map(|im| Hit { id: im.id, score: im.vector.iter().zip(query).map(|(a, b)| a * b).sum() })
+                .collect();
+            want.sort_by(better);
+            let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(ids(hits), ids(&want[..7]));
+            assert!(hits.iter().zip(&want).all(|(a, b)| (a.score - b.score).abs() < 1e-4));
+        }
+        // Two images with the same vector: the lower id first.
+        let mut tie = Records::new(2);
+        let v = [1.0, 2.0];
+        let twins = [NewImage { id: 9, key: None, vector: &v }, NewImage { id: 4, key: None, vector: &v }];
+        tie.add_images(&twins, NewCodes::default()).unwrap();
+        assert_eq!(top_k(&tie, &[&[1.0, 0.0]], 2).concat().iter().map(|h| h.id).collect::<Vec<_>>(), [4, 9]);
+    }
+}
