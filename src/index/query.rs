@@ -60,9 +60,9 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
-        let dense = opts.needs_query_vectors();
+        let needs_vectors = opts.needs_query_vectors();
         // An argument error comes before any state error: nothing can supply the vectors.
-        if dense && query_vectors.is_none() && self.clip.is_none() {
+        if needs_vectors && query_vectors.is_none() && self.clip.is_none() {
             return Err(missing_query_vectors());
         }
         let current = || {
@@ -76,8 +76,8 @@ impl Index {
         };
         // Query vectors: the host's, else the image encoder's text tower's when the
         // search or the generator reads them.
-        let computed = match (dense || generator.as_ref().is_some_and(|g| g.reads_vectors()), query_vectors, &self.clip)
-        {
+        let reads_vectors = needs_vectors || generator.as_ref().is_some_and(|g| g.reads_vectors());
+        let computed = match (reads_vectors, query_vectors, &self.clip) {
             (true, None, Some(clip)) if !queries.is_empty() => Some(clip.embed_texts(queries)?),
             _ => None,
         };
@@ -124,7 +124,7 @@ impl Index {
             }
         };
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let vectors = query_vectors.filter(|_| dense);
+        let vectors = query_vectors.filter(|_| needs_vectors);
         if opts.fused {
             let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, opts.min_candidates)?;
             return Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors));
@@ -198,8 +198,8 @@ fn fused_hits(
 
 fn missing_query_vectors() -> Error {
     Error::InvalidArgument(
-        "the quantiser's codes, rerank and fused search with a dense weight need query vectors: given, or \
-         computed by the index's image encoder"
+        "the dense scan, the quantiser's codes, rerank and fused search with a dense weight need query \
+         vectors: given, or computed by the index's image encoder"
             .into(),
     )
 }

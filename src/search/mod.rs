@@ -1,4 +1,5 @@
-//! The query path: the prefix trie of indexed vokens and the constrained beam search.
+//! The query path: the prefix trie of indexed vokens, the constrained beam search, the
+//! quantiser's codes and the dense scan.
 
 pub(crate) mod beam;
 pub(crate) mod dense;
@@ -43,13 +44,13 @@ pub enum Candidates {
     /// scores them, with minus the squared distance in place of the log-probability.
     /// Needs a query vector and a trained tokenizer, not a generator: a search can
     /// follow the tokenizer's training at once. `fused` is implied and `rerank` unused.
-    /// Among 3,000 and 7,000 images its R@1 stayed 0.5 and 1.8 points under an exact
-    /// dense scan's, where the generator's stayed 2.5 and 3.8 under (README, "Dense
+    /// Among 3,000 and 7,000 images its R@1 stayed 0.2 and 0.6 points under an exact
+    /// dense scan's, where the generator's stayed 1.2 and 2.6 under (README, "Dense
     /// search or fused search?").
     Quantizer,
     /// Every indexed image, scored by the dot product of its vector with the query
     /// vector: the exact dense scan. Needs a query vector only (no training). Its time
-    /// grows with the index (about 0.1 ms per thousand images on 2 cores); the other
+    /// grows with the index (about 0.08 ms per thousand images on 2 cores); the other
     /// options are ignored but `k` (at most `beam_size`).
     All,
 }
