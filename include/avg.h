@@ -59,6 +59,17 @@
 // time grows with the index. Options other than `k` (at most `beam_size`) are unused.
 #define AVG_CANDIDATES_ALL 2
 
+// `AvgGeneratorTrainConfig.balance_images`: libavg's choice (off: measured in a
+// smaller setting only).
+#define AVG_BALANCE_IMAGES_DEFAULT 0
+
+// `AvgGeneratorTrainConfig.balance_images`: every pair once.
+#define AVG_BALANCE_IMAGES_OFF 1
+
+// `AvgGeneratorTrainConfig.balance_images`: the pairs of images with fewer than the
+// median number per image repeated up to it (an epoch grows by those repeats).
+#define AVG_BALANCE_IMAGES_TO_MEDIAN 2
+
 // Largest vector dimension.
 #define AVG_MAX_DIM 16384
 
@@ -352,6 +363,13 @@ typedef struct AvgGeneratorTrainConfig {
   size_t decoder_d_model;
   size_t max_text_tokens;
   uint64_t seed;
+  // Whether images with fewer pairs than the median (a photo with one attached text
+  // beside photos with four captions) have them repeated up to it, so that the
+  // generator does not learn to prefer the captioned photos' codes:
+  // `AVG_BALANCE_IMAGES_DEFAULT` (0: libavg's choice, off for now),
+  // `AVG_BALANCE_IMAGES_OFF` or `AVG_BALANCE_IMAGES_TO_MEDIAN`. Hosts built against
+  // a header without this field get the default.
+  uint64_t balance_images;
 } AvgGeneratorTrainConfig;
 
 #ifdef __cplusplus

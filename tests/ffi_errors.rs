@@ -226,6 +226,14 @@ fn a_struct_size_this_library_does_not_know_is_refused() {
         // A zeroed struct, never given to its _default call, has struct_size 0.
         let gen = std::mem::zeroed::<AvgGeneratorTrainConfig>();
         expect(|e| avg_train_generator(o.index, &gen, None, null_mut(), e), AvgStatus::InvalidArgument, "struct_size");
+        // A balance_images value the header does not name is refused; a header from
+        // before the field gets the default (the call then fails for want of a tokenizer).
+        let model_dir = c"/nonexistent-model".as_ptr();
+        let unknown = AvgGeneratorTrainConfig { model_dir, balance_images: 3, ..Default::default() };
+        let train = |g: AvgGeneratorTrainConfig| move |e| avg_train_generator(o.index, &g, None, null_mut(), e);
+        expect(train(unknown), AvgStatus::InvalidArgument, "balance_images 3");
+        let before = std::mem::offset_of!(AvgGeneratorTrainConfig, balance_images);
+        expect(train(AvgGeneratorTrainConfig { struct_size: before, ..unknown }), AvgStatus::WrongState, "tokenizer");
         let tok = AvgTokenizerTrainConfig { struct_size: 1, ..Default::default() };
         expect(|e| avg_train_tokenizer(o.index, &tok, None, null_mut(), e), AvgStatus::InvalidArgument, "struct_size");
         let opts = AvgSearchOptions { struct_size: 7, ..Default::default() };

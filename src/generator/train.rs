@@ -55,7 +55,8 @@ pub struct GeneratorTrainConfig {
     /// photo with one attached text beside photos with four captions) up to it, so that
     /// the generator does not learn to prefer the captioned photos' codes; images with
     /// more keep theirs. Off by default: measured in the smaller setting only
-    /// (docs/benchmarks.md, "Balancing the pairs per image"). Not in the C ABI yet.
+    /// (docs/benchmarks.md, "Balancing the pairs per image"). C:
+    /// `AvgGeneratorTrainConfig.balance_images`.
     pub balance_images: bool,
     /// Go on with a training that was cut short (killed, or stopped by `progress`): when
     /// the index's generator comes from a training that completed fewer than `epochs`

@@ -493,7 +493,23 @@ type GeneratorConfig struct {
 	// Resume goes on with a training that was cut short (killed, cancelled) from its
 	// last completed epoch; a finished one trains no more (see avg.h).
 	Resume bool
+	// BalanceImages: whether images with fewer pairs than the median (one attached
+	// text beside photos with four captions) have them repeated up to it.
+	BalanceImages BalanceImages
 }
+
+// BalanceImages says whether a generator training repeats the pairs of thinner images.
+type BalanceImages uint64
+
+const (
+	// BalanceImagesDefault is the library's choice (off for now).
+	BalanceImagesDefault BalanceImages = C.AVG_BALANCE_IMAGES_DEFAULT
+	// BalanceImagesOff learns every pair once.
+	BalanceImagesOff BalanceImages = C.AVG_BALANCE_IMAGES_OFF
+	// BalanceImagesToMedian repeats the pairs of images with fewer than the median
+	// number per image up to it.
+	BalanceImagesToMedian BalanceImages = C.AVG_BALANCE_IMAGES_TO_MEDIAN
+)
 
 // DefaultGeneratorConfig is libavg's default generator training on modelDir.
 func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
@@ -520,7 +536,7 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
 	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
 	c.index_texts, c.index_vectors, c.incremental = C.bool(cfg.IndexTexts), C.bool(cfg.IndexVectors), C.bool(cfg.Incremental)
-	c.resume = C.bool(cfg.Resume)
+	c.resume, c.balance_images = C.bool(cfg.Resume), C.uint64_t(cfg.BalanceImages)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_generator(h, &c, fn, ud, cerr)
 	})

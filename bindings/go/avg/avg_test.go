@@ -229,6 +229,28 @@ func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 	}
 }
 
+func TestBalanceImagesReachesTheLibrary(t *testing.T) {
+	ix, err := Open(filepath.Join(t.TempDir(), "index"), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	cfg := DefaultGeneratorConfig("unused")
+	if cfg.BalanceImages != BalanceImagesDefault {
+		t.Fatalf("default BalanceImages %d", cfg.BalanceImages)
+	}
+	var e *Error
+	cfg.BalanceImages = 7
+	if err := ix.TrainGenerator(ctx, cfg, nil); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("BalanceImages 7: %v", err)
+	}
+	// A named value passes the config check; the empty index then lacks a tokenizer.
+	cfg.BalanceImages = BalanceImagesToMedian
+	if err := ix.TrainGenerator(ctx, cfg, nil); !errors.As(err, &e) || e.Code != StatusWrongState {
+		t.Fatalf("BalanceImagesToMedian before the tokenizer: %v", err)
+	}
+}
+
 func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	dir := t.TempDir()
 	ix, err := Open(dir, smallConfig())

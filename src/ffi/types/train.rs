@@ -1,7 +1,7 @@
 //! The training configs and the tokenizer's statistics, as the header declares them.
 
 use super::{c_str, Growable};
-use crate::{limits, GeneratorTrainConfig, Result, TokenizerTrainConfig, VokenStats};
+use crate::{limits, Error, GeneratorTrainConfig, Result, TokenizerTrainConfig, VokenStats};
 use std::ffi::c_char;
 use std::mem::{offset_of, size_of};
 
@@ -187,14 +187,34 @@ pub struct AvgGeneratorTrainConfig {
     pub decoder_d_model: usize,
     pub max_text_tokens: usize,
     pub seed: u64,
+    /// Whether images with fewer pairs than the median (a photo with one attached text
+    /// beside photos with four captions) have them repeated up to it, so that the
+    /// generator does not learn to prefer the captioned photos' codes:
+    /// `AVG_BALANCE_IMAGES_DEFAULT` (0: libavg's choice, off for now),
+    /// `AVG_BALANCE_IMAGES_OFF` or `AVG_BALANCE_IMAGES_TO_MEDIAN`. Hosts built against
+    /// a header without this field get the default.
+    pub balance_images: u64,
 }
-growable!(AvgGeneratorTrainConfig, seed: u64);
+growable!(AvgGeneratorTrainConfig, balance_images: u64, first ends at seed: u64);
+
+/// `AvgGeneratorTrainConfig.balance_images`: libavg's choice (off: measured in a
+/// smaller setting only).
+pub const AVG_BALANCE_IMAGES_DEFAULT: u64 = 0;
+/// `AvgGeneratorTrainConfig.balance_images`: every pair once.
+pub const AVG_BALANCE_IMAGES_OFF: u64 = 1;
+/// `AvgGeneratorTrainConfig.balance_images`: the pairs of images with fewer than the
+/// median number per image repeated up to it (an epoch grows by those repeats).
+pub const AVG_BALANCE_IMAGES_TO_MEDIAN: u64 = 2;
 
 impl Default for AvgGeneratorTrainConfig {
     fn default() -> Self {
         generator_fields!(
             GeneratorTrainConfig::default(),
-            AvgGeneratorTrainConfig { struct_size: size_of::<Self>(), model_dir: std::ptr::null() }
+            AvgGeneratorTrainConfig {
+                struct_size: size_of::<Self>(),
+                model_dir: std::ptr::null(),
+                balance_images: AVG_BALANCE_IMAGES_DEFAULT
+            }
         )
     }
 }
@@ -207,6 +227,34 @@ impl AvgGeneratorTrainConfig {
             true => Default::default(),
             false => c_str(self.model_dir, "config.model_dir")?.into(),
         };
-        Ok(generator_fields!(self, GeneratorTrainConfig { model_dir, balance_images: false }))
+        let balance_images = match self.balance_images {
+            AVG_BALANCE_IMAGES_DEFAULT => GeneratorTrainConfig::default().balance_images,
+            AVG_BALANCE_IMAGES_OFF => false,
+            AVG_BALANCE_IMAGES_TO_MEDIAN => true,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "config.balance_images {other}: expected 0 (default), 1 (off) or 2 (to the median)"
+                )))
+            }
+        };
+        Ok(generator_fields!(self, GeneratorTrainConfig { model_dir, balance_images }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_images_reaches_the_rust_config() {
+        let with = |balance_images| {
+            let c = AvgGeneratorTrainConfig { model_dir: c"m".as_ptr(), balance_images, ..Default::default() };
+            // SAFETY: `model_dir` is NUL-terminated.
+            unsafe { c.to_rust() }.map(|g| g.balance_images)
+        };
+        assert_eq!(with(AVG_BALANCE_IMAGES_DEFAULT).unwrap(), GeneratorTrainConfig::default().balance_images);
+        assert!(!with(AVG_BALANCE_IMAGES_OFF).unwrap());
+        assert!(with(AVG_BALANCE_IMAGES_TO_MEDIAN).unwrap());
+        assert!(matches!(with(3), Err(Error::InvalidArgument(_))));
     }
 }
