@@ -129,6 +129,24 @@ int main(int argc, char **argv) {
         }
     }
     printf("top-1: %d/%d\n", right, N_IMAGES);
+
+    /* The photos found by their own vectors: under the tokenizer's codes for the vector
+       (no generator needed), and by the exact dense scan (no training needed). */
+    const uint64_t candidates[2] = {AVG_CANDIDATES_QUANTIZER, AVG_CANDIDATES_ALL};
+    const char *names[2] = {"quantiser's codes", "dense scan"};
+    opts.dim = DIM;
+    for (int c = 0; c < 2; c++) {
+        opts.candidates = candidates[c];
+        int own = 0;
+        for (int n = 0; n < N_IMAGES; n++) {
+            AvgHit hits[3];
+            size_t found = 0;
+            opts.query_vectors = vectors + n * DIM;
+            check(avg_search(index, "", &opts, hits, 3, &found, &err), err, names[c]);
+            own += found > 0 && hits[0].id == (uint64_t)n;
+        }
+        printf("found by their own vectors, %s: %d/%d\n", names[c], own, N_IMAGES);
+    }
     avg_index_free(index);
     return 0;
 }

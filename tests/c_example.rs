@@ -80,6 +80,8 @@ fn run_photo_app(source: &str) -> String {
 fn photo_app_example_does_the_whole_job() {
     let stdout = run_photo_app("photo_app.c");
     assert!(stdout.contains("generator epoch 80/80"), "{stdout}");
+    assert!(stdout.contains("found by their own vectors, quantiser's codes: 60/60"), "{stdout}");
+    assert!(stdout.contains("found by their own vectors, dense scan: 60/60"), "{stdout}");
 }
 
 #[test]
