@@ -156,13 +156,13 @@ impl Index {
         }
         let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
         let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
-        let view = q.host_view(&x)?;
+        let latents = q.encode_latent(&x)?.detach().to_vec2::<f32>()?;
+        let books = q.host_codebooks()?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes = view
-            .latents
+        let prefixes = latents
             .iter()
-            .map(|z| quantized::nearest_prefixes(vokens.trie(), &view.books, z, opts.beam_size, opts.min_candidates))
+            .map(|z| quantized::nearest_prefixes(vokens.trie(), books, z, opts.beam_size, opts.min_candidates))
             .collect();
         let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
         Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))

@@ -15,11 +15,13 @@ pub(crate) use train::{train, TrainingSet};
 pub use train::{TokenizerReport, TokenizerTrainConfig};
 
 use crate::params::{Init, Params};
+use crate::search::quantized::Codebooks;
 use crate::Result;
 use candle_core::{Device, Tensor};
 use candle_nn::{Linear, Module};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The architecture of a tokenizer, stored with its weights.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,14 +86,8 @@ pub(crate) struct Quantizer {
     encoder: ResidualMlp,
     codebooks: Vec<Tensor>,
     decoder: Decoder,
-}
-
-/// See `Quantizer::host_view`.
-pub(crate) struct HostView {
-    /// One latent per input row.
-    pub latents: Vec<Vec<f32>>,
-    /// Per level, the codebook row-major [N, D].
-    pub books: Vec<Vec<f32>>,
+    /// See `host_codebooks`.
+    host_codebooks: OnceLock<Codebooks>,
 }
 
 /// What one training forward pass produces.
@@ -115,7 +111,7 @@ impl Quantizer {
             .map(|i| params.get(&format!("codebook.{i}"), &[c.codebook_size, c.dim], Init::Zeros))
             .collect::<Result<_>>()?;
         let decoder = Decoder::new(&mut params, c.dim, c.hidden)?;
-        Ok(Quantizer { config, params, encoder, codebooks, decoder })
+        Ok(Quantizer { config, params, encoder, codebooks, decoder, host_codebooks: OnceLock::new() })
     }
 
     /// A fresh model; its codebooks are zero until `train` initialises them by k-means.
@@ -188,14 +184,16 @@ impl Quantizer {
         Ok(self.quantize(&z)?.0.to_vec2::<u32>()?)
     }
 
-    /// Latents of vectors `x` [B, D] and every level's codebook, on the host: what a
-    /// trie walk by quantisation reads (`search::quantized`).
-    pub(crate) fn host_view(&self, x: &Tensor) -> Result<HostView> {
-        let latents = self.encode_latent(x)?.detach().to_vec2::<f32>()?;
-        let books = (0..self.config.voken_len)
-            .map(|l| Ok(self.codebook(l).flatten_all()?.to_vec1::<f32>()?))
-            .collect::<Result<_>>()?;
-        Ok(HostView { latents, books })
+    /// The codebooks on the host, with their rows' norms: what a trie walk by
+    /// quantisation reads (`search::quantized`). Copied at the first call: a model that
+    /// searches is installed, and installed models do not change (a training makes a new
+    /// one).
+    pub(crate) fn host_codebooks(&self) -> Result<&Codebooks> {
+        if let Some(books) = self.host_codebooks.get() {
+            return Ok(books);
+        }
+        let rows = self.codebooks.iter().map(|b| Ok(b.flatten_all()?.to_vec1::<f32>()?)).collect::<Result<_>>()?;
+        Ok(self.host_codebooks.get_or_init(|| Codebooks::new(rows, self.config.dim)))
     }
 
     /// The codebook rows, to start the generator's code embeddings from: [N, D] for a

@@ -9,12 +9,33 @@
 use super::trie::{Prefix, Trie, ROOT};
 use crate::lanes::sum_pairs;
 
+/// A tokenizer's codebooks on the host: one shared by every level, or one per level,
+/// each row-major [N, D], with each row's squared norm.
+pub(crate) struct Codebooks {
+    rows: Vec<Vec<f32>>,
+    norms: Vec<Vec<f32>>,
+}
+
+impl Codebooks {
+    /// `rows`: one codebook (shared by every level) or one per level.
+    pub(crate) fn new(rows: Vec<Vec<f32>>, dim: usize) -> Self {
+        let norms =
+            rows.iter().map(|book| book.chunks_exact(dim).map(|c| sum_pairs(c, c, |x, y| x * y)).collect()).collect();
+        Codebooks { rows, norms }
+    }
+
+    /// Level `l`'s rows and their norms.
+    fn level(&self, l: usize) -> (&[f32], &[f32]) {
+        let i = if self.rows.len() == 1 { 0 } else { l };
+        (&self.rows[i], &self.norms[i])
+    }
+}
+
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
-/// widened by the dropped ones until they hold `min_images` images. `books[l]` is level
-/// l's codebook, row-major.
+/// widened by the dropped ones until they hold `min_images` images.
 pub(crate) fn nearest_prefixes(
     trie: &Trie,
-    books: &[Vec<f32>],
+    books: &Codebooks,
     z: &[f32],
     beam: usize,
     min_images: usize,
@@ -28,9 +49,9 @@ pub(crate) fn nearest_prefixes(
     // own: a level costs one dot product per child (20 beams × up to N children).
     let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, z.to_vec(), 0.0)];
     let mut pruned = Vec::new();
-    for (level, book) in books.iter().take(trie.depth() - 1).enumerate() {
+    for level in 0..trie.depth() - 1 {
+        let (book, norms) = books.level(level);
         let row = |code: u32| &book[code as usize * dim..][..dim];
-        let norms: Vec<f32> = book.chunks_exact(dim).map(|c| sum_pairs(c, c, |x, y| x * y)).collect();
         // (beam, child node, code, score)
         let mut next: Vec<(usize, u32, u32, f32)> = Vec::new();
         for (b, (node, r, _)) in beams.iter().enumerate() {
@@ -62,7 +83,7 @@ mod tests {
     #[test]
     fn the_nearest_indexed_prefix_comes_first() {
         // Two levels of a 1-d codebook {0, 1, 10}; indexed prefixes (1, 0), (10, 1), (0, 10).
-        let books = vec![vec![0.0, 1.0, 10.0]; 2];
+        let books = Codebooks::new(vec![vec![0.0, 1.0, 10.0]; 2], 1);
         let mut t = Trie::new(3);
         t.insert(&[1, 0, 0], 7);
         t.insert(&[2, 1, 0], 8);
@@ -77,7 +98,7 @@ mod tests {
 
     #[test]
     fn thin_prefixes_widen_to_the_nearest_dropped_ones() {
-        let books = vec![vec![0.0, 1.0, 10.0]; 2];
+        let books = Codebooks::new(vec![vec![0.0, 1.0, 10.0]; 2], 1);
         let mut t = Trie::new(3);
         t.insert(&[1, 0, 0], 7);
         t.insert(&[2, 1, 0], 8);
