@@ -61,8 +61,8 @@ fn main() {
         drop(index);
         let mut cells = Vec::new();
         for weights in [SearchWeights::F32, SearchWeights::Int8] {
-            let ro = Index::open_read_only(&path, Some(&IndexConfig { search_weights: weights, ..config.clone() }));
-            let ro = ro.unwrap();
+            let ro =
+                Index::open_read_only(&path, Some(&IndexConfig { search_weights: weights, ..config.clone() })).unwrap();
             cells.push(beam_latency(&ro, &queries));
             if weights == SearchWeights::Int8 {
                 cells.push(vector_latency(&ro, &queries, &mut gen, SearchOptions { fused: true, ..beam_20() }));

@@ -272,7 +272,7 @@ typedef struct AvgSearchOptions {
 typedef struct AvgHit {
   uint64_t id;
   // The sum of its vokens' log-probabilities, the fused score, or the dot product
-  // when reranked.
+  // when reranked or scanned (`AVG_CANDIDATES_ALL`).
   float score;
 } AvgHit;
 

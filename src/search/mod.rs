@@ -115,7 +115,8 @@ impl SearchOptions {
 }
 
 /// One result: an indexed image and its score (the sum of its vokens' log-probabilities,
-/// or the dot product when reranked). Best first.
+/// the fused score, or the dot product when reranked or scanned with `Candidates::All`).
+/// Best first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub id: u64,

@@ -278,7 +278,7 @@ impl AvgSearchOptions {
 pub struct AvgHit {
     pub id: u64,
     /// The sum of its vokens' log-probabilities, the fused score, or the dot product
-    /// when reranked.
+    /// when reranked or scanned (`AVG_CANDIDATES_ALL`).
     pub score: f32,
 }
 
