@@ -92,6 +92,17 @@
 // out-of-memory abort).
 #define AVG_MAX_IMAGE_SIDE 16384
 
+// Largest photo file read from a path (a 16384 x 16384 PNG, the largest photo decoded,
+// is well under this even uncompressed).
+#define AVG_MAX_PHOTO_FILE_BYTES 1073741824
+
+// Largest JSON file of a model checkpoint (`config.json`, `tokenizer.json`,
+// `preprocessor_config.json`).
+#define AVG_MAX_MODEL_JSON_BYTES 268435456
+
+// Largest weights file of a model checkpoint (t5-large's is 3 GB, CLIP ViT-L/14's 1.7).
+#define AVG_MAX_MODEL_WEIGHTS_BYTES 34359738368
+
 // Most elements of one f32 tensor the library sizes from a config (1 GiB): a config
 // whose codebook or training step would need more is refused up front instead of
 // aborting the host when the allocation fails.
@@ -561,6 +572,11 @@ enum AvgStatus avg_index_attach_texts(const struct AvgIndex *index,
 // Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
 // WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
 // optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
+// A path must name a regular file (a link to one is followed) of at most
+// `AVG_MAX_PHOTO_FILE_BYTES` (1 GiB), decoded to at most 16384 pixels a side. Anything
+// else is refused without reading it, so that walking a home directory never blocks or
+// fills memory: a named pipe, device (`/dev/zero`), socket or directory is
+// `AVG_STATUS_INVALID_ARGUMENT`, a larger file (a sparse one too) `AVG_STATUS_LIMIT`.
 // Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
 // missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
 // taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,

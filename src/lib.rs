@@ -8,6 +8,7 @@ mod device;
 mod encoders;
 mod error;
 pub mod ffi;
+mod file;
 mod generator;
 mod heap;
 mod index;

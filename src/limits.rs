@@ -19,6 +19,15 @@ pub const MAX_TEXT_BYTES: usize = 16_384;
 /// out-of-memory abort).
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
+/// Largest photo file read from a path (a 16384 x 16384 PNG, the largest photo decoded,
+/// is well under this even uncompressed).
+pub const MAX_PHOTO_FILE_BYTES: u64 = 1_073_741_824; // 1 GiB
+/// Largest JSON file of a model checkpoint (`config.json`, `tokenizer.json`,
+/// `preprocessor_config.json`).
+pub const MAX_MODEL_JSON_BYTES: u64 = 268_435_456; // 256 MiB
+/// Largest weights file of a model checkpoint (t5-large's is 3 GB, CLIP ViT-L/14's 1.7).
+pub const MAX_MODEL_WEIGHTS_BYTES: u64 = 34_359_738_368; // 32 GiB
+
 /// Most elements of one f32 tensor the library sizes from a config (1 GiB): a config
 /// whose codebook or training step would need more is refused up front instead of
 /// aborting the host when the allocation fails.

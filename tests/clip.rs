@@ -172,6 +172,65 @@ fn a_photo_that_cannot_be_read_fails_alone_with_its_path() {
     assert!(matches!(&out[4], Err(Error::InvalidImage(_))), "{:?}", out[4]);
 }
 
+/// Replaces `path` by a named pipe (`fifo`), a link to `/dev/zero` (`zero`) or a sparse
+/// file of 2 GiB (`sparse`): what a host walking a home directory can meet.
+fn hostile(path: &Path, kind: &str) {
+    let _ = std::fs::remove_file(path);
+    match kind {
+        "fifo" => assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success()),
+        "zero" => std::os::unix::fs::symlink("/dev/zero", path).unwrap(),
+        _ => std::fs::File::create(path).unwrap().set_len(2 << 30).unwrap(),
+    }
+}
+
+#[test]
+fn photo_files_that_would_block_or_never_end_are_refused_unread() {
+    // Before, a pipe blocked the call for ever, /dev/zero grew without limit and a
+    // sparse file was read in full before its format was guessed.
+    let clip = Clip::load(tiny(), "cpu").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<PathBuf> = ["fifo", "zero", "sparse"]
+        .iter()
+        .map(|kind| {
+            let p = dir.path().join(format!("{kind}.jpg"));
+            hostile(&p, kind);
+            p
+        })
+        .collect();
+    let mut sources: Vec<ImageSource> = paths.iter().map(|p| ImageSource::File(p)).collect();
+    let urandom = Path::new("/dev/urandom");
+    sources.push(ImageSource::File(urandom));
+    let out = clip.embed_images(&sources).unwrap();
+    for (r, what) in out.iter().zip(["fifo", "zero", "sparse", "urandom"]) {
+        let ok = match r {
+            Err(Error::InvalidArgument(m)) => m.contains("not a regular file"),
+            Err(Error::Limit(m)) => what == "sparse" && m.contains("sparse.jpg"),
+            _ => false,
+        };
+        assert!(ok, "{what}: {r:?}");
+    }
+}
+
+#[test]
+fn checkpoint_files_that_would_block_or_never_end_are_refused() {
+    for file in ["config.json", "tokenizer.json", "model.safetensors", "preprocessor_config.json"] {
+        for kind in ["fifo", "zero", "sparse"] {
+            let dir = tempfile::tempdir().unwrap();
+            write_clip(dir.path(), &ClipSizes::tiny(), 3);
+            hostile(&dir.path().join(file), kind);
+            let sparse_json = kind == "sparse" && file.ends_with(".json");
+            match Clip::load(dir.path(), "cpu") {
+                Err(Error::InvalidArgument(m)) if m.contains("not a regular file") => {}
+                Err(Error::Limit(m)) if sparse_json && m.contains(file) => {}
+                // A sparse weights file is under the weights' cap; its header is read,
+                // and accounts for none of its bytes.
+                Err(Error::Corrupt { reason, .. }) if kind == "sparse" && reason.contains("not a safetensors") => {}
+                r => panic!("{file} {kind}: {:?}", r.map(|_| ())),
+            }
+        }
+    }
+}
+
 #[test]
 fn a_broken_checkpoint_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -222,6 +222,9 @@ fn a_struct_size_this_library_does_not_know_is_refused() {
         "search_weights 3",
     );
     expect(bad(size_of::<AvgIndexConfig>() + 8), AvgStatus::InvalidArgument, "sizeof the struct");
+    // A size that ends inside a field (no compiler's sizeof) used to be accepted, the
+    // field half read.
+    expect(bad(size_of::<AvgIndexConfig>() - 4), AvgStatus::InvalidArgument, "a multiple of 8");
     unsafe {
         // A zeroed struct, never given to its _default call, has struct_size 0.
         let gen = std::mem::zeroed::<AvgGeneratorTrainConfig>();

@@ -165,6 +165,50 @@ fn files_that_are_not_plain_or_are_too_large_are_refused_unread() {
 }
 
 #[test]
+fn a_forged_data_file_size_is_refused_before_it_is_read() {
+    // The manifest names a vectors file of 6 GiB and the file has that size (sparse):
+    // 50 images and 100 captions of dimension 8 take a few kilobytes, so the open is
+    // refused unread (it used to read the 6 GiB in full). A model's weights likewise.
+    for (file, size) in [("vectors", 6u64 << 30), ("tokenizer", 40 << 30)] {
+        let dir = tempfile::tempdir().unwrap();
+        saved_index(dir.path());
+        if file == "tokenizer" {
+            let index = Index::open(dir.path(), None).unwrap();
+            let tok = avg::TokenizerTrainConfig { epochs: 1, align: false, hidden: 16, ..Default::default() };
+            index.train_tokenizer(&tok, |_| true).unwrap();
+            index.save().unwrap();
+        }
+        let path = dir.path().join("manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let entry = if file == "vectors" { &mut m["vectors"] } else { &mut m["models"]["tokenizer"]["weights"] };
+        entry["bytes"] = size.into();
+        let name = entry["file"].as_str().unwrap().to_owned();
+        std::fs::write(&path, m.to_string()).unwrap();
+        std::fs::File::create(dir.path().join(name)).unwrap().set_len(size).unwrap();
+        for err in [Index::open(dir.path(), None).unwrap_err(), Index::open_read_only(dir.path(), None).unwrap_err()] {
+            assert!(
+                matches!(err, Error::Corrupt { ref reason, .. } if reason.contains("said to hold")),
+                "{file}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_index_copied_without_its_lock_file_opens_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    saved_index(dir.path());
+    std::fs::remove_file(dir.path().join("LOCK")).unwrap();
+    let index = Index::open_read_only(dir.path(), None).expect("a backup without LOCK opens");
+    assert_eq!(index.image_count(), 50);
+    drop(index);
+    // An empty directory is no index, not an I/O error.
+    let empty = tempfile::tempdir().unwrap();
+    let err = Index::open_read_only(empty.path(), None).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(ref m) if m.contains("no index")), "{err}");
+}
+
+#[test]
 fn a_save_deletes_only_its_own_files() {
     let dir = tempfile::tempdir().unwrap();
     let index = Index::open(dir.path(), Some(&config())).unwrap();

@@ -7,7 +7,9 @@
 //! horizontal and the vertical pass), because the reference CLIP image processor runs
 //! through Pillow and a float resize differs from it by several grey levels.
 
+use crate::file::read_at_most;
 use crate::limits::MAX_IMAGE_SIDE;
+use crate::limits::MAX_PHOTO_FILE_BYTES;
 use crate::{Error, Result};
 use image::{ImageReader, RgbImage};
 use serde::Deserialize;
@@ -126,9 +128,10 @@ fn decode_unguarded(bytes: &[u8]) -> Result<RgbImage> {
     Ok(img.into_rgb8())
 }
 
-/// Reads and decodes a photo file; errors name the file.
+/// Reads and decodes a photo file; errors name the file. Only a regular file of at most
+/// [`MAX_PHOTO_FILE_BYTES`] is read: a pipe, device or directory is refused unread.
 pub fn decode_file(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_at_most(path, MAX_PHOTO_FILE_BYTES)?;
     decode(&bytes).map_err(|e| match e {
         Error::InvalidImage(m) => Error::InvalidImage(format!("{}: {m}", path.display())),
         e => e,

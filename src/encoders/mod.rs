@@ -9,20 +9,22 @@ mod text;
 pub use clip::{Activation, Clip, ClipConfig, ImageSource, TowerConfig};
 pub use text::TextEncoder;
 
-use crate::{Error, Result};
+use crate::{file, Error, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// A JSON file of a checkpoint directory (a regular file of bounded size).
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    file::read_at_most(path, crate::limits::MAX_MODEL_JSON_BYTES)
 }
 
 /// `model.safetensors` of a checkpoint directory.
 pub(crate) fn model_tensors(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let path = dir.join("model.safetensors");
-    candle_core::safetensors::load_buffer(&read(&path)?, device).map_err(|e| Error::corrupt(&path, e.to_string()))
+    let bytes = file::read_safetensors(&path)?;
+    candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| Error::corrupt(&path, e.to_string()))
 }
 
 /// `config.json` of a checkpoint directory.

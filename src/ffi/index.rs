@@ -224,6 +224,11 @@ pub unsafe extern "C" fn avg_index_attach_texts(
 /// Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
 /// WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
 /// optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
+/// A path must name a regular file (a link to one is followed) of at most
+/// `AVG_MAX_PHOTO_FILE_BYTES` (1 GiB), decoded to at most 16384 pixels a side. Anything
+/// else is refused without reading it, so that walking a home directory never blocks or
+/// fills memory: a named pipe, device (`/dev/zero`), socket or directory is
+/// `AVG_STATUS_INVALID_ARGUMENT`, a larger file (a sparse one too) `AVG_STATUS_LIMIT`.
 /// Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
 /// missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
 /// taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,

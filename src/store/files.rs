@@ -2,7 +2,7 @@
 
 use crate::{Error, Result};
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -33,25 +33,16 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// directory, which could block or never end) of `size` bytes, or of at most `max`
 /// bytes when `size` is `None`. Nothing past that is read.
 pub(crate) fn read_regular(path: &Path, size: Option<u64>, max: u64) -> Result<Vec<u8>> {
-    // Non-blocking, so that opening a named pipe returns at once (and fstat refuses it).
-    let f = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| Error::io(path, e))?;
-    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::corrupt(path, "not a regular file"));
-    }
-    let len = meta.len();
+    let (f, len) = crate::file::open_regular(path).map_err(|e| match e {
+        Error::InvalidArgument(_) => Error::corrupt(path, "not a regular file"),
+        e => e,
+    })?;
     match size {
         Some(n) if len != n => return Err(Error::corrupt(path, format!("{len} bytes, manifest says {n}"))),
         None if len > max => return Err(Error::corrupt(path, format!("{len} bytes, more than the {max} allowed"))),
         _ => {}
     }
-    let limit = size.unwrap_or(max);
-    let mut bytes = Vec::with_capacity(len as usize);
-    f.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 != len {
-        return Err(Error::corrupt(path, format!("changed while it was read ({} of {len} bytes)", bytes.len())));
-    }
-    Ok(bytes)
+    crate::file::read_all(path, f, len, &[])
 }
 
 /// CRC-32 (the one of zlib, gzip and PNG): format 3's checksum, which any CRC tool can
@@ -91,7 +82,8 @@ impl DirLock {
     }
 
     /// A shared lock, for readers: any number of them, and no writer meanwhile. Needs
-    /// only read access (the LOCK file exists once the index was created).
+    /// only read access: a missing LOCK is created where the directory allows it, and
+    /// the directory itself is locked where it does not.
     pub(crate) fn acquire_shared(dir: &Path) -> Result<Self> {
         Self::take(dir, false)
     }
@@ -99,18 +91,35 @@ impl DirLock {
     fn take(dir: &Path, exclusive: bool) -> Result<Self> {
         let path = dir.join("LOCK");
         // Non-blocking: a named pipe in its place would block the open forever.
-        let file = OpenOptions::new()
-            .read(!exclusive)
-            .write(exclusive)
-            .create(exclusive)
-            .truncate(false)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        if !file.metadata().map_err(|e| Error::io(&path, e))?.is_file() {
+        let open = |write: bool| {
+            OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .create(write)
+                .truncate(false)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+        };
+        let (file, whole_dir) = match open(exclusive) {
+            // An index copied without its LOCK (a backup, read-only media): a reader
+            // creates it where it may; where it may not, nobody can write the directory
+            // either, and the reader locks the directory itself.
+            Err(e) if !exclusive && e.kind() == std::io::ErrorKind::NotFound => match open(true) {
+                Ok(f) => (f, false),
+                Err(_) => (File::open(dir).map_err(|e| Error::io(dir, e))?, true),
+            },
+            r => (r.map_err(|e| Error::io(&path, e))?, false),
+        };
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if !(meta.is_file() || whole_dir && meta.is_dir()) {
             return Err(Error::corrupt(&path, "not a regular file"));
         }
         let mode = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+        Self::lock(file, dir, mode)
+    }
+
+    fn lock(file: File, dir: &Path, mode: libc::c_int) -> Result<Self> {
+        let path = dir.join("LOCK");
         // A lock held a moment longer than its handle: a process forked by any thread of
         // the host keeps a copy of the descriptor, and so the lock, until it execs. Such
         // a holder lets go within milliseconds, so a held lock is tried again for up to

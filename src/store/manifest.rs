@@ -16,6 +16,9 @@ pub const FORMAT_VERSION: u32 = 3;
 pub(crate) const MANIFEST: &str = "manifest.json";
 /// A manifest names files and model configs only: anything larger is not one.
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// Room for a vectors file's safetensors header (five tensors' names, shapes and
+/// offsets, padded): far more than it takes.
+const SAFETENSORS_HEADER_SLACK: u128 = 64 << 10;
 
 /// Whether `name` is a data file a save writes (`records-7.json`, `generator-7.safetensors`,
 /// or its temporary `….tmp`): the only files the store ever deletes.
@@ -127,6 +130,36 @@ impl Manifest {
             return Err(Error::UnsupportedVersion { found: v.format_version, supported: FORMAT_VERSION });
         }
         serde_json::from_slice(bytes).map_err(|e| Error::corrupt(path, e.to_string()))
+    }
+
+    /// Checks the sizes the manifest declares against its counts and shape before a byte
+    /// of a data file is read: a forged size never makes an open read (and allocate)
+    /// gigabytes. The vectors file holds the image and caption vectors, a flag per
+    /// caption and up to two voken tables; a model file is bounded like a checkpoint's.
+    pub(crate) fn check_sizes(&self, path: &Path) -> Result<()> {
+        crate::limits::check_index_size(self.images).map_err(|e| Error::corrupt(path, e.to_string()))?;
+        let s = &self.shape;
+        let rows = (self.images as u128 + self.captions as u128) * s.dim as u128 * 4;
+        let vokens = 2 * self.images as u128 * (s.voken_len as u128 + 1) * 4;
+        let most = rows + vokens + self.captions as u128 + SAFETENSORS_HEADER_SLACK;
+        if self.vectors.bytes as u128 > most {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "{} is said to hold {} bytes; {} images and {} captions of dimension {} take at most {most}",
+                    self.vectors.file, self.vectors.bytes, self.images, self.captions, s.dim
+                ),
+            ));
+        }
+        for (name, m) in &self.models {
+            if m.weights.bytes > crate::limits::MAX_MODEL_WEIGHTS_BYTES {
+                return Err(Error::corrupt(
+                    path,
+                    format!("{name} weights are said to hold {} bytes, more than a model may", m.weights.bytes),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {

@@ -98,6 +98,7 @@ impl Store {
             Err(e) => return Err(e),
         };
         let m = Manifest::parse(&path, &bytes)?;
+        m.check_sizes(&path)?;
         if m.format_version < FORMAT_VERSION {
             crate::log::emit(crate::log::Level::Warn, || {
                 format!(

@@ -1,4 +1,4 @@
-//! The Flickr data: captions by image, the split's shuffle, and the sentence vectors of
+//! The caption data (Flickr8k, Flickr30K, nocaps): captions by image, the split's shuffle, and the sentence vectors of
 //! every caption (cached in a safetensors file, so that reruns skip the encoder).
 
 use crate::die;
@@ -34,6 +34,31 @@ pub(crate) fn flickr30k_test(data: &Path) -> Vec<(String, Vec<String>)> {
     let map: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("{e}")));
     // Each entry lists five captions and then the image's path.
     map.into_iter().map(|(n, c)| (n, c.into_iter().filter(|s| !s.ends_with(".jpg")).collect())).collect()
+}
+
+/// (image id, its captions) of a file in the nocaps layout: one JSON array of
+/// `{"image_id": N, "captions": [...]}`, sorted by id. Images with fewer than `min`
+/// captions are left out (a query needs captions the index never saw).
+pub(crate) fn nocaps(path: &Path, min: usize) -> Vec<(String, Vec<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        image_id: u64,
+        captions: Vec<String>,
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    let mut entries: Vec<Entry> =
+        serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("{}: {e}", path.display())));
+    entries.sort_by_key(|e| e.image_id);
+    let all = entries.len();
+    let kept: Vec<_> = entries
+        .into_iter()
+        .filter(|e| e.captions.len() >= min)
+        .map(|e| (e.image_id.to_string(), e.captions.into_iter().map(|c| c.trim().to_owned()).collect()))
+        .collect();
+    if kept.len() < all {
+        eprintln!("{}: {} of {all} images have fewer than {min} captions, left out", path.display(), all - kept.len());
+    }
+    kept
 }
 
 /// Removes from `images` every photo that is also in `others`, and says how many. Flickr30K

@@ -6,8 +6,17 @@
 //! v_i and is never a query. The other captions are the queries (test images) or the
 //! training captions with their vectors v_t (training images).
 //!
+//! The encoder, all-MiniLM-L6-v2, was trained on COCO and Flickr30K caption pairs (and
+//! Flickr8k's are inside Flickr30K): on the Flickr sets the dense baseline has seen its
+//! test pairs. nocaps (`--test-set nocaps`, `nocaps-val`) is in none of its training
+//! sets: there the dense scan is zero-shot, the fair arena. `--train-on flickr8k` with a
+//! nocaps test set is the transfer setting (the generator never sees a nocaps caption).
+//!
 //! Split of Flickr8k: image names sorted, shuffled by a SplitMix64 Fisher-Yates with
 //! `--seed` (2024); the first 6,000 train, the next 1,000 validate, the last 1,000 test.
+//! nocaps likewise by image id: 1,500 train, 1,000 validate, 1,000 test; its queries are
+//! captions 4 to 10 of each image on every track (captions 2 and 3 are the `words`
+//! track's attached texts), so that tracks compare.
 //! `--test-set flickr8k-val` evaluates on the validation images (choose settings there,
 //! such as the fused score's dense weight, never on test); `--test-set flickr30k` tests
 //! on the 1,000 Flickr30K test images and trains on Flickr8k images that are not among
@@ -20,7 +29,10 @@
 //!
 //! Tracks (`--track`), what the generator learns of a test image: `indexed`, its first
 //! caption (the text its vector was made from, never a query), attached as indexing
-//! text; `caption-free`, its vector alone (a photo with no text); `unseen`, nothing (the
+//! text; `caption-free`, its vector alone (a photo with no text); `words`, two of its
+//! captions attached as its own texts (tags, a description), with the `dense + words`
+//! baseline beside it (an image scores the best of its vector's and its texts' cosines);
+//! `unseen`, nothing (the
 //! test images are added after training, their codes from the trained tokenizer).
 //!
 //! `--incremental N` withholds the first N test images from training, adds them after
@@ -47,8 +59,9 @@ mod data;
 mod report;
 mod score;
 
-use data::{embed_all, flickr30k_test, flickr8k, remove_same_photos, shuffle};
-use score::{dense_baseline, fused, level_accuracy, run_search, Recall, Task};
+use data::{embed_all, flickr30k_test, flickr8k, nocaps, remove_same_photos, shuffle};
+use report::{DENSE, DENSE_WORDS};
+use score::{dense_baseline, dense_with_words, fused, level_accuracy, run_search, Recall, Task};
 
 /// Retrieval quality of libavg on the Flickr text proxy, beside exact dense search.
 #[derive(Parser)]
@@ -66,11 +79,25 @@ struct Args {
     /// Where the JSON, Markdown, log and saved index go
     #[arg(long, default_value = "eval-out")]
     out: PathBuf,
-    /// Images to test on (flickr8k-val: choose settings there, never on test)
-    #[arg(long, default_value = "flickr8k", value_parser = ["flickr8k", "flickr8k-val", "flickr30k"])]
+    /// Images to test on (the `-val` sets: choose settings there, never on test). The
+    /// Flickr sets' encoder saw their caption pairs in training; nocaps' did not.
+    #[arg(long, default_value = "flickr8k", value_parser = ["flickr8k", "flickr8k-val", "flickr30k", "nocaps", "nocaps-val"])]
     test_set: String,
-    /// What the generator learns of a test image
-    #[arg(long, default_value = "unseen", value_parser = ["indexed", "caption-free", "unseen"])]
+    /// A file in the nocaps layout whose images replace the test images (training and
+    /// validation unchanged)
+    #[arg(long)]
+    test_file: Option<PathBuf>,
+    /// Where the training pairs come from: nocaps training images (in-domain) or
+    /// Flickr8k (transfer: the generator never sees a nocaps caption). Default: nocaps
+    /// for the nocaps test sets, Flickr8k otherwise.
+    #[arg(long, value_parser = ["nocaps", "flickr8k"])]
+    train_on: Option<String>,
+    /// Queries per test image (its captions after the first and the attached ones)
+    #[arg(long, default_value_t = usize::MAX)]
+    queries_per_image: usize,
+    /// What the generator learns of a test image: `words`, two of its captions attached
+    /// as its own texts (never queries)
+    #[arg(long, default_value = "unseen", value_parser = ["indexed", "caption-free", "words", "unseen"])]
     track: String,
     /// Seed of the Flickr8k split
     #[arg(long, default_value_t = 2024)]
@@ -100,7 +127,7 @@ struct Args {
     /// Share of each batch that gets L_dis
     #[arg(long, default_value_t = 1.0)]
     dis_fraction: f32,
-    /// Flickr8k images the models train on
+    /// Images the models train on (at most 6,000 of Flickr8k, 1,500 of nocaps)
     #[arg(long, default_value_t = 6000)]
     train_images: usize,
     /// Name of this run's output files
@@ -143,6 +170,72 @@ struct Args {
     search_weights: String,
 }
 
+/// Captions of a test image attached as its own words on the `words` track.
+const WORDS: usize = 2;
+
+/// The texts a test image enters with: on the indexed track its first caption (its
+/// vector's source), on the words track its next `WORDS` captions; never a query.
+fn own_texts<'a>(track: &str, caps: &'a [String]) -> Option<&'a [String]> {
+    match track {
+        "indexed" => Some(&caps[..1]),
+        "words" => Some(&caps[1..=WORDS]),
+        _ => None,
+    }
+}
+
+fn train_on(a: &Args) -> &str {
+    a.train_on.as_deref().unwrap_or(if a.test_set.starts_with("nocaps") { "nocaps" } else { "flickr8k" })
+}
+
+type Images = Vec<(String, Vec<String>)>;
+
+/// The training and test images of the run.
+///
+/// Flickr8k: names sorted, shuffled by `--seed`; 6,000 train, 1,000 validate, 1,000 test
+/// (`flickr30k` tests on Flickr30K's test images and trains on Flickr8k's others).
+/// nocaps: ids sorted, shuffled by `--seed`; 1,500 train, 1,000 validate, 1,000 test.
+/// `--test-file` replaces the test images; training never changes with it.
+fn split(a: &Args) -> (Images, Images) {
+    let nocaps_file = a.data.join("nocaps/captions.json");
+    let flickr = || {
+        let mut images = flickr8k(&a.data);
+        shuffle(&mut images, a.seed);
+        images
+    };
+    let nocaps_split = || {
+        // Ten captions each: the image's own, two words, seven queries.
+        let mut images = nocaps(&nocaps_file, 2 + WORDS);
+        shuffle(&mut images, a.seed);
+        if images.len() < 3500 {
+            die(&format!("{}: {} images, the split needs 3,500", nocaps_file.display(), images.len()));
+        }
+        images
+    };
+    let mut test: Images = match a.test_set.as_str() {
+        "flickr8k" => flickr()[7000..].iter().take(1000).cloned().collect(),
+        "flickr8k-val" => flickr()[6000..7000].to_vec(),
+        "flickr30k" => flickr30k_test(&a.data),
+        "nocaps" => nocaps_split()[2500..3500].to_vec(),
+        "nocaps-val" => nocaps_split()[1500..2500].to_vec(),
+        other => die(&format!("unknown test set {other}")),
+    };
+    if let Some(file) = &a.test_file {
+        test = nocaps(file, 2 + WORDS);
+    }
+    let train = match train_on(a) {
+        "nocaps" => nocaps_split()[..a.train_images.min(1500)].to_vec(),
+        _ => {
+            let mut images = flickr();
+            if a.test_set == "flickr30k" {
+                let left_out = remove_same_photos(&mut images, &test);
+                eprintln!("{left_out} Flickr8k images left out of training: they are Flickr30K test images");
+            }
+            images[..a.train_images.min(6000)].to_vec()
+        }
+    };
+    (train, test)
+}
+
 fn die(msg: &str) -> ! {
     eprintln!("avg-eval: {msg}");
     std::process::exit(2)
@@ -152,19 +245,7 @@ fn main() {
     let a = Args::parse();
     std::fs::create_dir_all(&a.out).unwrap_or_else(|e| die(&format!("{}: {e}", a.out.display())));
     let started = Instant::now();
-    let mut images = flickr8k(&a.data);
-    shuffle(&mut images, a.seed);
-    let test: Vec<_> = match a.test_set.as_str() {
-        "flickr8k" => images[7000.min(images.len())..].iter().take(1000).cloned().collect(),
-        "flickr8k-val" => images[6000..7000].to_vec(),
-        "flickr30k" => flickr30k_test(&a.data),
-        other => die(&format!("unknown test set {other}")),
-    };
-    if a.test_set == "flickr30k" {
-        let left_out = remove_same_photos(&mut images, &test);
-        eprintln!("{left_out} Flickr8k images left out of training: they are Flickr30K test images");
-    }
-    let train: Vec<_> = images[..a.train_images.min(6000)].to_vec();
+    let (train, test) = split(&a);
     eprintln!(
         "{} training images, {} test images ({}, track {}, seed {})",
         train.len(),
@@ -194,11 +275,14 @@ fn main() {
     let add_test = |images: &[(u64, &[String])]| {
         for &(id, caps) in images.iter().filter(|(id, _)| !index.contains(*id)) {
             index.add_images(&[NewImage { id, key: None, vector: &vec[&caps[0]] }]).unwrap();
-            if a.track == "indexed" {
-                index.attach_texts(id, &[&caps[0]]).unwrap();
+            if let Some(own) = own_texts(&a.track, caps) {
+                index.attach_texts(id, &own.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
             }
         }
     };
+    // Queries: the captions after the image's own text and its attached words.
+    let first = if a.test_set.starts_with("nocaps") || a.track == "words" { 1 + WORDS } else { 1 };
+    let queries = first..first.saturating_add(a.queries_per_image);
     // Unseen: the test images are added after training (their codes from the trained
     // tokenizer). The incremental run withholds its new images likewise.
     let held = match (a.track.as_str(), a.incremental) {
@@ -284,8 +368,10 @@ fn main() {
         Some(_) => {
             // Pool: the whole index (training images stay: the pass replays their pairs).
             let pool = whole_pool();
-            let tasks =
-                [("old", Task::new(&test_ids[held..], pool.clone())), ("new", Task::new(&test_ids[..held], pool))];
+            let tasks = [
+                ("old", Task::new(&test_ids[held..], pool.clone(), queries.clone())),
+                ("new", Task::new(&test_ids[..held], pool, queries.clone())),
+            ];
             let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
             let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
             let mut rows: Vec<(String, Recall)> = Vec::new();
@@ -324,9 +410,19 @@ fn main() {
                 }
                 test_pool().collect()
             };
-            let task = Task::new(&test_ids, pool);
+            let task = Task::new(&test_ids, pool, queries.clone());
             let mut rows: Vec<(String, Recall)> =
-                vec![("dense baseline (exact cosine, MiniLM)".into(), dense_baseline(&task, &vec))];
+                vec![(format!("{DENSE} (exact cosine, MiniLM)"), dense_baseline(&task, &vec))];
+            if a.track == "words" {
+                let words = test_ids
+                    .iter()
+                    .map(|&(id, caps)| (id, caps[1..=WORDS].iter().map(|c| vec[c].as_slice()).collect()))
+                    .collect();
+                rows.push((
+                    format!("{DENSE_WORDS} (the best of the image's and its {WORDS} texts' cosines)"),
+                    dense_with_words(&task, &vec, &words),
+                ));
+            }
             let mut runs: Vec<(String, SearchOptions)> = Vec::new();
             for &beam in &a.beams {
                 if !a.fused_only {
@@ -369,8 +465,8 @@ fn main() {
     };
 
     let setting = format!(
-        "{} ({} test images, searched among {}), track {}, seed {}, {} training images, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, balanced images={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
-        a.test_set, test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, a.track, a.seed, train.len(), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.balance_images, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
+        "{}{} ({} test images, searched among {}, {} queries), track {}, seed {}, {} training images from {}, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, balanced images={}, tokenizer {} epochs ({:.0} s), generator {} epochs ({:.0} s), search weights {}, total {:.0} s",
+        a.test_set, a.test_file.as_ref().map_or(String::new(), |f| format!(" from {}", f.display())), test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, rows.first().map_or(0, |r| r.1.per_query.len()), a.track, a.seed, train.len(), train_on(&a), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.balance_images, a.tok_epochs, tok_secs, a.gen_epochs, gen_secs, a.search_weights, started.elapsed().as_secs_f64()
     );
     let head = serde_json::json!({
         "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "pool": a.pool, "search_weights": a.search_weights,

@@ -99,10 +99,19 @@ pub(crate) struct Task<'a> {
 }
 
 impl<'a> Task<'a> {
-    /// Every caption but the first (the image's own text, its vector's source) of each
-    /// image, as a query of it.
-    pub(crate) fn new(images: &[(u64, &'a [String])], pool: Vec<(u64, &'a [f32])>) -> Self {
-        let queries = images.iter().flat_map(|&(id, caps)| caps[1..].iter().map(move |c| (c, id))).collect();
+    /// The captions `queries` of each image (never its first, the image's own text and
+    /// its vector's source, nor one attached to it), each a query of that image.
+    pub(crate) fn new(
+        images: &[(u64, &'a [String])],
+        pool: Vec<(u64, &'a [f32])>,
+        queries: std::ops::Range<usize>,
+    ) -> Self {
+        let queries = images
+            .iter()
+            .flat_map(|&(id, caps)| {
+                caps[queries.start.min(caps.len())..queries.end.min(caps.len())].iter().map(move |c| (c, id))
+            })
+            .collect();
         Task { queries, pool }
     }
 
@@ -113,14 +122,31 @@ impl<'a> Task<'a> {
 
 /// Exact dot products of unit vectors (cosine) against every pooled vector.
 pub(crate) fn dense_baseline(task: &Task, vec: &HashMap<String, Vec<f32>>) -> Recall {
+    dense_with_words(task, vec, &HashMap::new())
+}
+
+/// The dense scan given an image's own words: an image scores the best of its vector's
+/// and its attached texts' (`words`, by image id) similarities to the query.
+pub(crate) fn dense_with_words(
+    task: &Task,
+    vec: &HashMap<String, Vec<f32>>,
+    words: &HashMap<u64, Vec<&[f32]>>,
+) -> Recall {
+    let dot = |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
     let t0 = Instant::now();
     let ranked: Vec<Vec<u64>> = task
         .queries
         .iter()
         .map(|(q, _)| {
             let qv = &vec[*q];
-            let mut s: Vec<(f32, u64)> =
-                task.pool.iter().map(|(id, v)| (v.iter().zip(qv).map(|(x, y)| x * y).sum(), *id)).collect();
+            let mut s: Vec<(f32, u64)> = task
+                .pool
+                .iter()
+                .map(|(id, v)| {
+                    let own = words.get(id).into_iter().flatten().map(|w| dot(w, qv));
+                    (own.fold(dot(v, qv), f32::max), *id)
+                })
+                .collect();
             s.sort_by(|x, y| y.0.total_cmp(&x.0));
             s.into_iter().take(20).map(|(_, id)| id).collect()
         })

@@ -10,6 +10,8 @@ pub use model::{Activation, ClipConfig, TowerConfig};
 
 use super::image::{decode, decode_file, Preprocess};
 use super::{model_config, padded_ids, read, read_json, text_tokenizer};
+use crate::file::open_at_most;
+use crate::limits::MAX_MODEL_WEIGHTS_BYTES;
 use crate::{device, Error, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{linear_no_bias, Linear, VarBuilder};
@@ -183,7 +185,7 @@ fn fingerprint(dir: &Path) -> Result<String> {
     let mut crc = crc32fast::Hasher::new();
     let files = ["config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "preprocessor_config.json"];
     for path in files.iter().map(|f| dir.join(f)).filter(|p| p.exists()) {
-        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let (mut file, _) = open_at_most(&path, MAX_MODEL_WEIGHTS_BYTES)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             match std::io::Read::read(&mut file, &mut buf).map_err(|e| Error::io(&path, e))? {
@@ -206,6 +208,9 @@ fn weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "neither model.safetensors nor pytorch_model.bin"),
         ));
     }
+    // Candle reads it by path: refuse a pipe or device (which would block or never end)
+    // and an oversized file first.
+    open_at_most(&path, MAX_MODEL_WEIGHTS_BYTES)?;
     let tensors = candle_core::pickle::read_all(&path).map_err(|e| Error::corrupt(&path, e.to_string()))?;
     tensors.into_iter().map(|(n, t)| Ok((n, t.to_device(device)?))).collect()
 }

@@ -39,11 +39,14 @@ pub(crate) trait Growable: Copy + Default {
 }
 
 fn check_size<T: Growable>(size: usize, what: &'static str) -> Result<()> {
-    if size < T::FIRST_SIZE || size > size_of::<T>() {
+    // A C compiler's sizeof is a multiple of the struct's alignment: any other size ends
+    // inside a field, which would be read half from the host and half from the defaults.
+    if size < T::FIRST_SIZE || size > size_of::<T>() || !size.is_multiple_of(align_of::<T>()) {
         return Err(Error::InvalidArgument(format!(
-            "{what}: struct_size {size}, this libavg takes {} to {} (sizeof the struct in its header)",
+            "{what}: struct_size {size}, this libavg takes {} to {}, a multiple of {} (sizeof the struct in its header)",
             T::FIRST_SIZE,
-            size_of::<T>()
+            size_of::<T>(),
+            align_of::<T>()
         )));
     }
     Ok(())
