@@ -119,6 +119,24 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
         index.search("x", &SearchOptions { rerank: true, ..Default::default() }, None),
         Err(Error::InvalidArgument(_))
     ));
+
+    // The quantiser's prior: overwhelming, the generator's codes walk the trie as the
+    // quantiser's do (the same images in the same order); without a vector, refused.
+    let codes = SearchOptions { k: 4, beam_size: 4, fused: true, dense_weight: 0.0, min_candidates: 0, ..opts };
+    let ids = |hits: Vec<avg::Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    for (i, (_, v)) in data.images.iter().enumerate().take(10) {
+        let q = caption_text(data.topic(i as u64), i as u64, 1);
+        let quantizer = SearchOptions { candidates: avg::Candidates::Quantizer, ..codes };
+        let strong = SearchOptions { quantizer_weight: 1e6, ..codes };
+        assert_eq!(
+            ids(index.search(&q, &strong, Some(v)).unwrap()),
+            ids(index.search(&q, &quantizer, Some(v)).unwrap())
+        );
+    }
+    let prior = SearchOptions { quantizer_weight: 1.0, ..codes };
+    assert!(matches!(index.search("x", &prior, None), Err(Error::InvalidArgument(_))));
+    let bad = SearchOptions { quantizer_weight: f32::NAN, ..codes };
+    assert!(matches!(index.search("x", &bad, Some(&v)), Err(Error::InvalidArgument(_))));
 }
 
 #[test]

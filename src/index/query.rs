@@ -1,9 +1,11 @@
 //! Answering queries: beam search, fused search (the generator's codes or the
 //! quantiser's), rerank, the dense scan.
 
-use super::{not_tokenized, Index};
+use super::{not_tokenized, Index, State};
+use crate::quantizer::Quantizer;
 use crate::records::{check_vector, Records};
-use crate::search::{beam, dense, quantized, trie::Prefix, Candidates, Hit, SearchOptions};
+use crate::search::quantized::{self, Prior};
+use crate::search::{beam, dense, trie::Prefix, Candidates, Hit, SearchOptions};
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use candle_core::Tensor;
@@ -126,7 +128,12 @@ impl Index {
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
         let vectors = query_vectors.filter(|_| needs_vectors);
         if opts.fused {
-            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, opts.min_candidates)?;
+            let prior = match query_vectors.filter(|_| opts.quantizer_weight > 0.0) {
+                Some(vs) => Some(self.prior(&st, vs, opts.quantizer_weight)?),
+                None => None,
+            };
+            let prefixes =
+                beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, opts.min_candidates, prior.as_ref())?;
             return Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors));
         }
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
@@ -154,9 +161,7 @@ impl Index {
         if query_vectors.is_empty() {
             return Ok(Vec::new());
         }
-        let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
-        let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
-        let latents = q.encode_latent(&x)?.detach().to_vec2::<f32>()?;
+        let latents = self.latents(&q, query_vectors)?;
         let books = q.host_codebooks()?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
@@ -166,6 +171,20 @@ impl Index {
             .collect();
         let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
         Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
+    }
+
+    /// The tokenizer's latents of the query vectors.
+    fn latents(&self, q: &Quantizer, query_vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        let flat: Vec<f32> = query_vectors.iter().flat_map(|v| v.iter().copied()).collect();
+        let x = Tensor::from_vec(flat, (query_vectors.len(), self.config.dim), &self.device)?;
+        Ok(q.encode_latent(&x)?.detach().to_vec2::<f32>()?)
+    }
+
+    /// The quantiser's prior on the generator's codes, from the tokenizer whose codes the
+    /// trie holds (the serving one: a retrained tokenizer waits for its generator).
+    fn prior<'a>(&self, st: &'a State, query_vectors: &[&[f32]], weight: f32) -> Result<Prior<'a>> {
+        let q = &st.tokenizer.as_ref().ok_or_else(not_tokenized)?.model;
+        Ok(Prior { books: q.host_codebooks()?, latents: self.latents(q, query_vectors)?, weight })
     }
 }
 

@@ -2,6 +2,7 @@
 //! once: the encoder runs once per query, every live beam of every query goes through
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
+use super::quantized::{Prior, Residual};
 use super::trie::{Prefix, Trie, ROOT};
 use crate::generator::{Decoding, Encoded, Generator};
 use crate::Result;
@@ -19,7 +20,11 @@ struct Beam {
     query: usize,
     node: u32,
     seq: Vec<u32>,
+    /// The sum of its code log-probabilities, plus the prior's part where there is one.
     score: f32,
+    /// The prior's part of `score`, and the beam's residual under it.
+    prior: f32,
+    residual: Residual,
     /// Set at the last level.
     id: u64,
 }
@@ -31,7 +36,7 @@ pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) 
 
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
 pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
-    let (out, _) = run(g, trie, enc, beam, trie.depth(), false)?;
+    let (out, _) = run(g, trie, enc, beam, trie.depth(), false, None)?;
     Ok(out
         .into_iter()
         .map(|q| q.into_iter().map(|x| Found { id: x.id, seq: x.seq, score: x.score }).collect())
@@ -43,16 +48,18 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
 /// them number fewer than `min_images`, the prefixes the beam dropped on its way follow
 /// (prefix backoff), best first, until they do; each missing code of a dropped prefix
 /// counts as a uniform guess over the vokens, so that a short prefix does not outrank
-/// the beam's own on the strength of its few confident codes.
+/// the beam's own on the strength of its few confident codes. With a `prior`, the
+/// quantiser's distances join the scores (see [`Prior`]).
 pub(crate) fn search_codes(
     g: &Generator,
     trie: &Trie,
     enc: &Encoded,
     beam: usize,
     min_images: usize,
+    prior: Option<&Prior>,
 ) -> Result<Vec<Vec<Prefix>>> {
     let m = trie.depth() - 1;
-    let (out, pruned) = run(g, trie, enc, beam, m, min_images > 0)?;
+    let (out, pruned) = run(g, trie, enc, beam, m, min_images > 0, prior)?;
     Ok(out
         .into_iter()
         .zip(pruned)
@@ -74,10 +81,15 @@ fn run(
     beam: usize,
     depth: usize,
     keep_pruned: bool,
+    prior: Option<&Prior>,
 ) -> Result<(Vec<Vec<Beam>>, Vec<Vec<Prefix>>)> {
     let b = enc.states.dim(0)?;
-    let mut beams: Vec<Beam> =
-        (0..b).map(|q| Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, id: 0 }).collect();
+    let mut beams: Vec<Beam> = (0..b)
+        .map(|q| {
+            let residual = prior.map(|p| p.start(q)).unwrap_or_default();
+            Beam { query: q, node: ROOT, seq: Vec::new(), score: 0.0, prior: 0.0, residual, id: 0 }
+        })
+        .collect();
     let mut pruned: Vec<Vec<Prefix>> = (0..b).map(|_| Vec::new()).collect();
     if trie.len() == 0 || depth == 0 {
         return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
@@ -88,6 +100,8 @@ fn run(
         let last: Vec<Option<u32>> = beams.iter().map(|x| x.seq.last().copied()).collect();
         let lp = decoding.step(&queries, &last)?;
         let leaf = level + 1 == trie.depth();
+        // The prior weighs codes, not the last level's disambiguator.
+        let prior = prior.filter(|_| !leaf);
         let mut next: Vec<(usize, Beam)> = Vec::new();
         for (q, dropped_by_q) in pruned.iter_mut().enumerate() {
             let mut cands: Vec<(usize, Beam)> = Vec::new();
@@ -97,7 +111,11 @@ fn run(
                     let mut seq = x.seq.clone();
                     seq.push(tok);
                     let (node, id) = if leaf { (ROOT, n) } else { (n as u32, 0) };
-                    cands.push((r, Beam { query: q, node, seq, score: x.score + lp[r][tok as usize], id }));
+                    // The prior's part is replaced, not summed: it is the distance so far.
+                    let p = prior.map_or(x.prior, |p| p.score(level, &x.residual, tok));
+                    let score = x.score - x.prior + lp[r][tok as usize] + p;
+                    let residual = Residual::default();
+                    cands.push((r, Beam { query: q, node, seq, score, prior: p, residual, id }));
                 }
             }
             cands.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
@@ -108,6 +126,12 @@ fn run(
                 dropped_by_q.extend(dropped.map(|(_, x)| Prefix { node: x.node, len, score: x.score + guesses }));
             }
             cands.truncate(beam);
+            if let Some(p) = prior {
+                // Only the beams kept need a residual of their own.
+                for (r, x) in &mut cands {
+                    x.residual = p.follow(level, &beams[*r].residual, *x.seq.last().expect("a code"));
+                }
+            }
             next.extend(cands);
         }
         if level + 1 == depth {

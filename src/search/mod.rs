@@ -30,6 +30,13 @@ pub struct SearchOptions {
     /// Which images a query weighs: those under the generator's codes (the default),
     /// those under the quantiser's codes for the query vector, or all of them.
     pub candidates: Candidates,
+    /// Fused search on the generator's codes: weight of the quantiser's prior, which
+    /// adds to each code prefix's log-probability minus the squared distance of its
+    /// codebook rows' sum from the query's latent (the quantiser's own score). 0: the
+    /// generator alone; a large weight walks the trie as `Candidates::Quantizer` does.
+    /// Needs a query vector and the tokenizer the generator was trained on (finite, at
+    /// least 0).
+    pub quantizer_weight: f32,
 }
 
 /// Which images a search weighs, and so what it needs.
@@ -65,6 +72,7 @@ impl Default for SearchOptions {
             dense_weight: DEFAULT_DENSE_WEIGHT,
             min_candidates: DEFAULT_MIN_CANDIDATES,
             candidates: Candidates::Generator,
+            quantizer_weight: 0.0,
         }
     }
 }
@@ -90,7 +98,7 @@ impl SearchOptions {
         if self.candidates != Candidates::Generator {
             true
         } else if self.fused {
-            self.dense_weight > 0.0
+            self.dense_weight > 0.0 || self.quantizer_weight > 0.0
         } else {
             self.rerank
         }
@@ -98,11 +106,10 @@ impl SearchOptions {
 
     pub(crate) fn validate(&self) -> crate::Result<()> {
         crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
-        if !(self.dense_weight.is_finite() && self.dense_weight >= 0.0) {
-            return Err(crate::Error::InvalidArgument(format!(
-                "dense_weight {} must be finite and at least 0",
-                self.dense_weight
-            )));
+        for (name, w) in [("dense_weight", self.dense_weight), ("quantizer_weight", self.quantizer_weight)] {
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(crate::Error::InvalidArgument(format!("{name} {w} must be finite and at least 0")));
+            }
         }
         if self.beam_size == 0 || self.k == 0 || self.k > self.beam_size {
             return Err(crate::Error::InvalidArgument(format!(

@@ -29,6 +29,59 @@ impl Codebooks {
         let i = if self.rows.len() == 1 { 0 } else { l };
         (&self.rows[i], &self.norms[i])
     }
+
+    /// The squared distance from residual `r` (whose squared norm is `rr`) to `code`'s
+    /// row at `level`: |r|² - 2 r·c + |c|², one dot product.
+    fn distance(&self, level: usize, r: &[f32], rr: f32, code: u32) -> f32 {
+        let (book, norms) = self.level(level);
+        let row = &book[code as usize * r.len()..][..r.len()];
+        (rr - 2.0 * sum_pairs(r, row, |x, y| x * y) + norms[code as usize]).max(0.0)
+    }
+
+    /// The residual left after `code` at `level`.
+    fn residual(&self, level: usize, r: &[f32], code: u32) -> Vec<f32> {
+        let (book, _) = self.level(level);
+        r.iter().zip(&book[code as usize * r.len()..][..r.len()]).map(|(r, c)| r - c).collect()
+    }
+}
+
+/// The quantiser's view of each query as a prior on the generator's codes: a beam's
+/// score is its code log-probability plus `weight` × minus the squared distance of its
+/// codes' partial sum from the query's latent (the quantiser route's own score). A large
+/// weight walks the trie as the quantiser does; 0 is the generator alone.
+pub(crate) struct Prior<'a> {
+    pub books: &'a Codebooks,
+    /// Each query's latent (the tokenizer's encoder applied to its vector).
+    pub latents: Vec<Vec<f32>>,
+    pub weight: f32,
+}
+
+/// A beam's place under the prior: its residual and that residual's squared norm.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Residual {
+    r: Vec<f32>,
+    rr: f32,
+}
+
+impl Prior<'_> {
+    /// The residual of query `q` before any code.
+    pub(crate) fn start(&self, q: usize) -> Residual {
+        let r = self.latents[q].clone();
+        let rr = sum_pairs(&r, &r, |x, y| x * y);
+        Residual { r, rr }
+    }
+
+    /// The prior's part of the score after `code` at `level`.
+    pub(crate) fn score(&self, level: usize, at: &Residual, code: u32) -> f32 {
+        -self.weight * self.books.distance(level, &at.r, at.rr, code)
+    }
+
+    /// The residual after `code` at `level`.
+    pub(crate) fn follow(&self, level: usize, at: &Residual, code: u32) -> Residual {
+        let r = self.books.residual(level, &at.r, code);
+        let rr = sum_pairs(&r, &r, |x, y| x * y);
+        Residual { r, rr }
+    }
 }
 
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
@@ -43,23 +96,19 @@ pub(crate) fn nearest_prefixes(
     if trie.len() == 0 {
         return Vec::new();
     }
-    let dim = z.len();
     // Each beam keeps its residual r = z - (its codebook rows so far). A child's squared
     // distance is |r|² - 2 r·c + |c|², so only the children kept get a residual of their
     // own: a level costs one dot product per child (20 beams × up to N children).
     let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, z.to_vec(), 0.0)];
     let mut pruned = Vec::new();
     for level in 0..trie.depth() - 1 {
-        let (book, norms) = books.level(level);
-        let row = |code: u32| &book[code as usize * dim..][..dim];
         // (beam, child node, code, score)
         let mut next: Vec<(usize, u32, u32, f32)> = Vec::new();
         for (b, (node, r, _)) in beams.iter().enumerate() {
             let rr = sum_pairs(r, r, |x, y| x * y);
             let (tokens, nodes) = trie.children(*node);
             for (&code, &child) in tokens.iter().zip(nodes) {
-                let dist = rr - 2.0 * sum_pairs(r, row(code), |x, y| x * y) + norms[code as usize];
-                next.push((b, child as u32, code, -dist.max(0.0)));
+                next.push((b, child as u32, code, -books.distance(level, r, rr, code)));
             }
         }
         next.sort_by(|a, b| b.3.total_cmp(&a.3));
@@ -69,7 +118,7 @@ pub(crate) fn nearest_prefixes(
         next.truncate(beam);
         beams = next
             .into_iter()
-            .map(|(b, node, code, score)| (node, beams[b].1.iter().zip(row(code)).map(|(r, c)| r - c).collect(), score))
+            .map(|(b, node, code, score)| (node, books.residual(level, &beams[b].1, code), score))
             .collect();
     }
     let kept = beams.into_iter().map(|(node, _, score)| Prefix { node, len: trie.depth() - 1, score }).collect();

@@ -139,6 +139,10 @@ struct Args {
     /// min_candidates of the fused rows, each crossed with every dense weight
     #[arg(long, value_delimiter = ',', default_value = "0")]
     min_candidates: Vec<usize>,
+    /// Weights of the quantiser's prior in the generator's fused rows (0: none), each
+    /// crossed with the fused rows' settings
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    quantizer_weights: Vec<f32>,
     /// Attached texts not learned (ablation)
     #[arg(long = "no-index-texts", action = ArgAction::SetFalse)]
     index_texts: bool,
@@ -440,9 +444,13 @@ fn main() {
                     }
                     for &c in &a.min_candidates {
                         let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-                        runs.extend(a.dense_weights.iter().map(|&w| {
-                            (format!("libavg fused beam {beam}, dense weight {w}{widen}"), fused(beam, w, c))
-                        }));
+                        for &p in &a.quantizer_weights {
+                            let prior = if p > 0.0 { format!(", quantizer prior {p}") } else { String::new() };
+                            runs.extend(a.dense_weights.iter().map(|&w| {
+                                let opts = SearchOptions { quantizer_weight: p, ..fused(beam, w, c) };
+                                (format!("libavg fused beam {beam}, dense weight {w}{widen}{prior}"), opts)
+                            }));
+                        }
                         runs.extend(a.dense_weights.iter().map(|&w| {
                             let opts = SearchOptions { candidates: Candidates::Quantizer, ..fused(beam, w, c) };
                             (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)

@@ -270,6 +270,7 @@ impl AvgSearchOptions {
             dense_weight: self.dense_weight,
             min_candidates: self.min_candidates,
             candidates,
+            ..SearchOptions::default()
         })
     }
 }
