@@ -363,8 +363,9 @@ typedef struct AvgGeneratorTrainConfig {
   // more. Without such a generator, or with a pending tokenizer, a training from
   // `model_dir` as without it.
   bool resume;
-  // An indexing pass: the current generator goes on learning the images added since
-  // it trained, replaying as many pairs of images it learned before, for `epochs`;
+  // An indexing pass: the current generator goes on learning the pairs it has not
+  // learned (images added, or removed and added again, since it trained; texts
+  // attached since), replaying as many pairs it learned before, for `epochs`;
   // installed when the pass ends (a cancelled pass leaves the previous generator
   // serving). `AVG_STATUS_WRONG_STATE` without a trained generator; nothing new to
   // learn is OK and trains nothing. `model_dir` may then be NULL.

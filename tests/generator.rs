@@ -341,6 +341,19 @@ fn an_indexing_pass_learns_images_added_after_training_and_keeps_the_old() {
     let index = Index::open(&path, None).unwrap();
     let again = index.train_generator(&pass, |_| true).unwrap();
     assert_eq!((again.new_images, again.steps), (0, 0));
+
+    // A pass learns every pair it has not, whatever image it belongs to: a text attached
+    // to a learned image ("search that learns"), and an image removed and added again
+    // with another vector and text. Both used to take 0 steps.
+    index.attach_texts(3, &["the query a user chose image 3 with"]).unwrap();
+    let (id, v) = &data.images[7];
+    index.remove_image(*id).unwrap();
+    let moved: Vec<f32> = v.iter().map(|x| -x).collect();
+    index.add_images(&[avg::NewImage { id: *id, key: None, vector: &moved }]).unwrap();
+    index.attach_texts(*id, &[&caption_text((data.topic(*id) + 1) % topics, *id, 1)]).unwrap();
+    let changed = index.train_generator(&GeneratorTrainConfig { epochs: 1, ..pass }, |_| true).unwrap();
+    assert_eq!(changed.new_images, 2);
+    assert!(changed.steps > 0);
 }
 
 #[test]

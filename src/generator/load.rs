@@ -3,7 +3,7 @@
 
 use super::small_matmul::Int8Rows;
 use super::t5::{Lin, Stack, T5Config};
-use super::{Backbone, Encoder, Generator, GeneratorConfig, SearchWeights, TrainedEpochs};
+use super::{Backbone, Encoder, Generator, GeneratorConfig, Learned, SearchWeights, TrainedEpochs};
 use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer};
 use crate::params::Params;
 use crate::rng::Rng;
@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 const TEXT_TOKENIZER_TENSOR: &str = "text_tokenizer.json";
-/// The learned image ids, stored with the weights (as i64, bit for bit).
+/// What the generator learned (`Learned`), stored with the weights as i64, bit for bit:
+/// the pairs' fingerprints, and the image ids of a generator saved before pairs were
+/// counted.
+const LEARNED_PAIRS_TENSOR: &str = "learned_pairs";
 const LEARNED_TENSOR: &str = "learned_images";
 /// `TrainedEpochs` stored with the weights: [done, planned] as i64.
 const EPOCHS_TENSOR: &str = "trained_epochs";
@@ -153,11 +156,14 @@ impl Generator {
             .remove(TEXT_TOKENIZER_TENSOR)
             .ok_or_else(|| Error::Model("saved generator lacks its text tokenizer".into()))?;
         let json = json.to_dtype(DType::U8)?.to_vec1::<u8>()?;
-        // Generators saved before indexing passes existed name no learned images.
-        let learned = match tensors.remove(LEARNED_TENSOR) {
-            Some(t) => t.to_dtype(DType::I64)?.to_vec1::<i64>()?.into_iter().map(|x| x as u64).collect(),
-            None => Vec::new(),
+        // Generators saved before indexing passes existed name nothing learned.
+        let mut u64s = |name: &str| -> Result<Vec<u64>> {
+            match tensors.remove(name) {
+                Some(t) => Ok(t.to_dtype(DType::I64)?.to_vec1::<i64>()?.into_iter().map(|x| x as u64).collect()),
+                None => Ok(Vec::new()),
+            }
         };
+        let learned = Learned { pairs: u64s(LEARNED_PAIRS_TENSOR)?, images: u64s(LEARNED_TENSOR)? };
         // Generators saved before resuming existed count as finished.
         let epochs =
             match tensors.remove(EPOCHS_TENSOR).map(|t| t.to_dtype(DType::I64)?.to_vec1::<i64>()).transpose()? {
@@ -226,7 +232,7 @@ impl Generator {
             decoder,
             vector_proj,
             output_int8: None,
-            learned: Vec::new(),
+            learned: Learned::default(),
             epochs: TrainedEpochs::default(),
         };
         if g.params.int8() {
@@ -245,8 +251,10 @@ impl Generator {
             TEXT_TOKENIZER_TENSOR.into(),
             Tensor::new(self.text_tokenizer_json.as_slice(), self.embed.device())?,
         ));
-        let learned: Vec<i64> = self.learned.iter().map(|&id| id as i64).collect();
-        out.push((LEARNED_TENSOR.into(), Tensor::from_vec(learned, self.learned.len(), &Device::Cpu)?));
+        for (name, values) in [(LEARNED_PAIRS_TENSOR, &self.learned.pairs), (LEARNED_TENSOR, &self.learned.images)] {
+            let v: Vec<i64> = values.iter().map(|&x| x as i64).collect();
+            out.push((name.into(), Tensor::from_vec(v, values.len(), &Device::Cpu)?));
+        }
         let epochs = vec![self.epochs.done as i64, self.epochs.planned as i64];
         out.push((EPOCHS_TENSOR.into(), Tensor::from_vec(epochs, 2, &Device::Cpu)?));
         Ok(out)

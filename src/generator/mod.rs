@@ -102,9 +102,25 @@ pub(crate) struct Generator {
     /// The int8 copy of `output_rows(None)`, for `SearchWeights::Int8`.
     output_int8: Option<Int8Rows>,
     /// See `learned`.
-    learned: Vec<u64>,
+    learned: Learned,
     /// See `epochs`.
     epochs: TrainedEpochs,
+}
+
+/// What a generator was trained on, so that an indexing pass learns every pair it has
+/// not (a new image's, a changed image's, a text attached since): the fingerprints of
+/// the pairs it learned, sorted, and for a generator saved before pairs were counted, the
+/// ids of the images it learned (every pair of those counts as learned until a pass).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Learned {
+    pub pairs: Vec<u64>,
+    pub images: Vec<u64>,
+}
+
+impl Learned {
+    pub(crate) fn knows(&self, pair: u64, image: u64) -> bool {
+        self.pairs.binary_search(&pair).is_ok() || self.images.binary_search(&image).is_ok()
+    }
 }
 
 /// How far the training that made a generator got: `done` of `planned` epochs. A
@@ -147,15 +163,16 @@ impl Generator {
         self.epochs = epochs;
     }
 
-    /// The ids of the images whose pairs this generator was trained on (sorted).
-    pub(crate) fn learned(&self) -> &[u64] {
+    /// What this generator was trained on.
+    pub(crate) fn learned(&self) -> &Learned {
         &self.learned
     }
 
-    pub(crate) fn set_learned(&mut self, mut ids: Vec<u64>) {
-        ids.sort_unstable();
-        ids.dedup();
-        self.learned = ids;
+    /// Records the fingerprints of the pairs learned (see [`Example::fingerprint`]).
+    pub(crate) fn set_learned(&mut self, mut pairs: Vec<u64>) {
+        pairs.sort_unstable();
+        pairs.dedup();
+        self.learned = Learned { pairs, images: Vec::new() };
     }
 
     fn trainable(&self) -> Vec<candle_core::Var> {

@@ -66,9 +66,9 @@ pub struct GeneratorTrainConfig {
     /// recorded epochs), a training from the checkpoint. Not read by an indexing pass.
     pub resume: bool,
     /// An indexing pass instead of a training from the checkpoint: the index's current
-    /// generator goes on learning, for `epochs`, the pairs of the images it has not
-    /// learned yet (added since it trained), mixed with as many replayed pairs of images
-    /// it has learned (at least a batch). The result is installed only when the pass
+    /// generator goes on learning, for `epochs`, the pairs it has not learned yet (of
+    /// images added since it trained, images removed and added again, texts attached
+    /// since), mixed with as many replayed pairs it has learned (at least a batch). The result is installed only when the pass
     /// ends; a stopped pass leaves the previous generator serving. `model_dir`,
     /// `init_from_codebook`, the decoder sizes and `index_vectors` are the trained
     /// model's and are not read.
@@ -147,8 +147,9 @@ pub struct GeneratorReport {
     /// Last epoch's mean losses.
     pub loss_gen: f32,
     pub loss_dis: f32,
-    /// Images whose pairs this call learned for the first time (0: an indexing pass
-    /// found nothing new to learn and trained nothing).
+    /// Images with pairs this call learned for the first time: new images, images
+    /// removed and added again, images given new texts (0: an indexing pass found
+    /// nothing new to learn and trained nothing).
     pub new_images: usize,
 }
 
@@ -160,6 +161,20 @@ pub(crate) struct Example {
     pub text: String,
     pub vector: Option<Vec<f32>>,
     pub vokens: Vec<u32>,
+}
+
+impl Example {
+    /// A fingerprint of this pair as image `owner`'s: its text, vector and vokens, so
+    /// that an image removed and added again with another vector, or given a new text,
+    /// makes pairs no generator has learned.
+    pub(crate) fn fingerprint(&self, owner: u64) -> u64 {
+        let mut bytes = owner.to_le_bytes().to_vec();
+        bytes.extend(self.vokens.iter().flat_map(|v| v.to_le_bytes()));
+        bytes.extend(self.vector.iter().flatten().flat_map(|x| x.to_le_bytes()));
+        bytes.push(self.vector.is_some() as u8);
+        bytes.extend_from_slice(self.text.as_bytes());
+        crate::store::fnv_words(&bytes)
+    }
 }
 
 /// Beam candidates for L_dis: for each caption, voken sequences (local numbers) of

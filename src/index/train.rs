@@ -2,7 +2,7 @@
 
 use super::images::encode_rows;
 use super::{not_tokenized, Index, Model};
-use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator, TrainedEpochs};
+use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, Learned, NewGenerator, TrainedEpochs};
 use crate::progress::Progress;
 use crate::quantizer::{self, Quantizer, TokenizerReport, TokenizerTrainConfig};
 use crate::records::Records;
@@ -171,7 +171,8 @@ impl Index {
         let (examples, learned, new_images) = match &base {
             None => {
                 let n = images_in(&owners);
-                (examples, owners, n)
+                let pairs = examples.iter().zip(&owners).map(|(e, &id)| e.fingerprint(id)).collect();
+                (examples, pairs, n)
             }
             Some(b) => match replay_set(b.learned(), examples, &owners, cfg) {
                 Some(set) => set,
@@ -278,25 +279,27 @@ fn images_in(owners: &[u64]) -> usize {
     owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
 }
 
-/// An indexing pass's pairs: those of images the base generator has not learned, and as
-/// many of the learned ones again (at least a batch), drawn at random, replayed so that
-/// they are not forgotten. With the ids learned afterwards and the number of new images;
-/// `None` when every image is learned already.
+/// An indexing pass's pairs: those the base generator has not learned (of images added
+/// since, of images removed and added again, texts attached since), and as many learned
+/// ones again (at least a batch), drawn at random, replayed so that they are not
+/// forgotten. With the fingerprints of every pair now in the index (all learned after
+/// the pass) and the number of images with new pairs; `None` when every pair is learned.
 fn replay_set(
-    learned: &[u64],
+    learned: &Learned,
     examples: Vec<generator::Example>,
     owners: &[u64],
     cfg: &GeneratorTrainConfig,
 ) -> Option<(Vec<generator::Example>, Vec<u64>, usize)> {
-    let known = |id: &u64| learned.binary_search(id).is_ok();
     let (mut fresh, mut old) = (Vec::new(), Vec::new());
-    let mut new_ids = Vec::new();
-    for (e, id) in examples.into_iter().zip(owners) {
-        if known(id) {
+    let (mut pairs, mut new_ids) = (Vec::with_capacity(examples.len()), Vec::new());
+    for (e, &id) in examples.into_iter().zip(owners) {
+        let pair = e.fingerprint(id);
+        pairs.push(pair);
+        if learned.knows(pair, id) {
             old.push(e);
         } else {
             fresh.push(e);
-            new_ids.push(*id);
+            new_ids.push(id);
         }
     }
     if fresh.is_empty() {
@@ -307,8 +310,7 @@ fn replay_set(
     rng.shuffle(&mut old);
     old.truncate(fresh.len().max(cfg.batch_size));
     fresh.extend(old);
-    let learned = learned.iter().copied().chain(new_ids).collect();
-    Some((fresh, learned, new_images))
+    Some((fresh, pairs, new_images))
 }
 
 /// Every caption paired with its image; images without captions appear alone. With
