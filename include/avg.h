@@ -361,7 +361,9 @@ typedef struct AvgGeneratorTrainConfig {
   // epochs, it trains on from there (data in the same order, the learning rate where
   // it was, the optimiser's moments afresh); one that completed `epochs` trains no
   // more. Without such a generator, or with a pending tokenizer, a training from
-  // `model_dir` as without it.
+  // `model_dir` as without it. `model_dir`, the decoder sizes, `index_vectors` or
+  // `max_text_tokens` other than the resumed model's: `AVG_STATUS_CONFIG_MISMATCH`,
+  // naming the field.
   bool resume;
   // An indexing pass: the current generator goes on learning the pairs it has not
   // learned (images added, or removed and added again, since it trained; texts

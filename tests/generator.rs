@@ -162,6 +162,22 @@ fn stopping_keeps_the_last_completed_epoch() {
     // Resumed (after the reopen, as after a kill), it trains epochs 1 and 2 only; resumed
     // again, it is done; without resume it trains all three anew.
     let resume = GeneratorTrainConfig { resume: true, ..cfg.clone() };
+    // Resumed with another shape, it is refused with the field named (it used to
+    // return OK and train the old shape), and the model stays.
+    let other_dir = dir.path().join("other-bert");
+    write_tiny_bert(&other_dir, &["another".to_string(), "vocabulary".to_string()], 9);
+    let changed = [
+        ("decoder_d_model", GeneratorTrainConfig { decoder_d_model: resume.decoder_d_model * 2, ..resume.clone() }),
+        ("decoder_layers", GeneratorTrainConfig { decoder_layers: resume.decoder_layers + 1, ..resume.clone() }),
+        ("index_vectors", GeneratorTrainConfig { index_vectors: !resume.index_vectors, ..resume.clone() }),
+        ("max_text_tokens", GeneratorTrainConfig { max_text_tokens: resume.max_text_tokens + 1, ..resume.clone() }),
+        ("model_dir", GeneratorTrainConfig { model_dir: other_dir, ..resume.clone() }),
+    ];
+    for (field, cfg) in changed {
+        let err = index.train_generator(&cfg, |_| true).unwrap_err();
+        assert!(matches!(err, Error::ConfigMismatch(ref m) if m.contains(field)), "{field}: {err}");
+    }
+    assert_same_hits(&index.search("a photo", &SearchOptions::default(), None).unwrap(), &hits);
     let epochs_seen = |cfg: &GeneratorTrainConfig| {
         let mut seen = std::collections::BTreeSet::new();
         let report = index

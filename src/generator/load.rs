@@ -37,11 +37,52 @@ pub(crate) struct NewGenerator<'a> {
     pub vector_dim: Option<usize>,
 }
 
+/// A checkpoint directory as an error message names it.
+fn describe(dir: &Path, raw: &serde_json::Value) -> String {
+    let kind = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("unknown");
+    format!("{} (model_type {kind})", dir.display())
+}
+
 /// Start of the vector projection: index vectors are about unit length, so unit-variance
 /// weights give the slot states of the same scale as the text's.
 const VECTOR_PROJ_STD: f32 = 1.0;
 
 impl Generator {
+    /// Why a training with `cfg` cannot resume this model, if it cannot: the option
+    /// whose value differs from the model's (a resume trains the shape it started).
+    /// `model_dir` is compared by its `config.json` when it can be read.
+    pub(crate) fn resume_mismatch(&self, cfg: &super::GeneratorTrainConfig) -> Option<String> {
+        let c = &self.config;
+        let mut differ: Vec<(&str, String, String)> = vec![
+            ("max_text_tokens", c.max_text_tokens.to_string(), cfg.max_text_tokens.to_string()),
+            ("index_vectors", c.vector_dim.is_some().to_string(), cfg.index_vectors.to_string()),
+        ];
+        let theirs = model_config(&cfg.model_dir).ok();
+        match &c.backbone {
+            Backbone::Bert { bert, decoder } => {
+                differ.push(("decoder_layers", decoder.num_layers.to_string(), cfg.decoder_layers.to_string()));
+                differ.push(("decoder_d_model", decoder.d_model.to_string(), cfg.decoder_d_model.to_string()));
+                if let Some(raw) = theirs.filter(|raw| raw != bert) {
+                    differ.push(("model_dir", "another checkpoint".into(), describe(&cfg.model_dir, &raw)));
+                }
+            }
+            Backbone::T5 { t5 } => {
+                let same = |raw: &serde_json::Value| {
+                    serde_json::from_value::<T5Config>(raw.clone()).is_ok_and(|mut theirs| {
+                        theirs.vocab_size = t5.vocab_size;
+                        &theirs == t5
+                    })
+                };
+                if let Some(raw) = theirs.filter(|raw| !same(raw)) {
+                    differ.push(("model_dir", "another checkpoint".into(), describe(&cfg.model_dir, &raw)));
+                }
+            }
+        }
+        differ.into_iter().find(|(_, mine, theirs)| mine != theirs).map(|(field, mine, theirs)| {
+            format!("resume: {field} is {theirs}, the training being resumed has {mine}; resume with its value, or train anew")
+        })
+    }
+
     /// Builds a generator on a pretrained checkpoint directory (`config.json`,
     /// `tokenizer.json`, `model.safetensors`); the backbone follows `model_type`.
     pub(crate) fn from_pretrained(o: &NewGenerator, device: &Device) -> Result<Self> {

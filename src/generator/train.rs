@@ -63,7 +63,10 @@ pub struct GeneratorTrainConfig {
     /// epochs, train it on from there (the data in the same order and the learning rate
     /// where it was; the optimiser's moments start afresh); one that completed `epochs`
     /// trains no more. Without such a generator (none, or one saved before libavg
-    /// recorded epochs), a training from the checkpoint. Not read by an indexing pass.
+    /// recorded epochs), a training from the checkpoint. A resume trains the model's
+    /// shape: `model_dir`, the decoder sizes, `index_vectors` or `max_text_tokens`
+    /// other than the model's are `Error::ConfigMismatch`, naming the option. Not read
+    /// by an indexing pass.
     pub resume: bool,
     /// An indexing pass instead of a training from the checkpoint: the index's current
     /// generator goes on learning, for `epochs`, the pairs it has not learned yet (of

@@ -128,6 +128,9 @@ impl Index {
             true => self.generator_model().filter(|g| g.epochs().planned > 0),
             false => None,
         };
+        if let Some(why) = resumed.as_ref().and_then(|g| g.resume_mismatch(cfg)) {
+            return Err(Error::ConfigMismatch(why));
+        }
         let start = resumed.as_ref().map_or(0, |g| g.epochs().done);
         if start >= cfg.epochs && resumed.is_some() {
             return Ok(GeneratorReport { epochs: start, ..Default::default() });
