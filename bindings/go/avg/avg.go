@@ -105,6 +105,8 @@ type Index struct {
 	// callbacks counts progress callbacks running now (a Close inside one cannot wait
 	// for the call that runs it).
 	callbacks atomic.Int32
+	// active counts the calls on the handle running now.
+	active atomic.Int32
 }
 
 // Open opens the index in dir, creating it when cfg is non-nil and dir holds none.
@@ -177,11 +179,12 @@ func wrap(h *C.AvgIndex, err error) (*Index, error) {
 // Close frees the index; unsaved adds are discarded. Closing twice is a no-op. Calls
 // made after Close return ErrClosed at once; a running training or photo add stops at
 // its next step (its error wraps ErrClosed), and Close returns when it has. Close
-// called while a progress callback runs (from the callback itself, say) returns at
-// once: the index is freed when the call that runs the callback returns.
+// called while a progress callback of this index or a log callback runs (from the
+// callback itself, say) returns at once: the index is freed when the calls running on
+// it return.
 func (ix *Index) Close() error {
 	ix.closing.Store(true)
-	if ix.callbacks.Load() > 0 {
+	if ix.callbacks.Load() > 0 || (logging.Load() > 0 && ix.active.Load() > 0) {
 		return nil
 	}
 	ix.free()
@@ -198,11 +201,22 @@ func (ix *Index) free() {
 	}
 }
 
-// with runs f on the live handle, under the shared lock.
+// with runs f on the live handle, under the shared lock. A Close made meanwhile from a
+// callback could not free the handle: the call frees it when it returns.
 func (ix *Index) with(f func(h *C.AvgIndex) error) error {
+	ix.active.Add(1)
+	defer ix.active.Add(-1)
 	if ix.closing.Load() {
 		return ErrClosed
 	}
+	err := ix.shared(f)
+	if ix.closing.Load() {
+		ix.free()
+	}
+	return err
+}
+
+func (ix *Index) shared(f func(h *C.AvgIndex) error) error {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	if ix.c == nil {
@@ -419,8 +433,7 @@ func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool,
 	var e *Error
 	switch {
 	case ix.closing.Load():
-		// Closed meanwhile, perhaps from the callback, which could not free the index.
-		ix.free()
+		// Closed meanwhile, perhaps from the callback (with has freed the index).
 		if errors.As(err, &e) && e.Code == StatusCancelled {
 			return fmt.Errorf("%w: %w", err, ErrClosed)
 		}
