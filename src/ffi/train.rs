@@ -42,7 +42,9 @@ pub unsafe extern "C" fn avg_tokenizer_train_config_default(
 /// Memory: on glibc, while any training runs, malloc keeps freed memory in the process
 /// for reuse (its mmap, trim and top-pad settings change process-wide); when the last
 /// training ends they are set to glibc's own ceilings and defaults and the heap is
-/// trimmed, giving the memory back.
+/// trimmed, giving the memory back. Training peaks at about 19 times the codebooks'
+/// bytes (N x dim x 4, times M without a shared codebook): an index shape that needs
+/// more than the machine has available is refused up front with `AVG_STATUS_LIMIT`.
 ///
 /// # Safety
 /// `index` is NULL or a live handle; `config` NULL or valid; `progress` NULL or a

@@ -38,6 +38,12 @@ impl Index {
         let c = &self.config;
         let books = if cfg.shared_codebook { 1 } else { c.voken_len };
         limits::check_tensor("the codebooks", &[books, c.codebook_size, c.dim], "use a shared codebook or lower N")?;
+        let codebook_bytes = (books * c.codebook_size * c.dim * 4) as u64;
+        limits::check_memory(
+            "tokenizer training",
+            limits::TOKENIZER_PEAK_PER_CODEBOOK_BYTE * codebook_bytes,
+            "lower the index's codebook_size (N) or use a shared codebook",
+        )?;
         let _heap = crate::heap::retain();
         let data = self.with_records(|r| training_set(r, cfg.align))?;
         let (model, mut report) =
