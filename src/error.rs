@@ -1,5 +1,6 @@
 //! One error type for the whole library; the C ABI maps it to `AvgStatus` in one place.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// Result of every fallible libavg call.
@@ -10,10 +11,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub enum Error {
     /// A required pointer argument was NULL (C ABI only).
     #[error("null pointer: {0}")]
-    NullPointer(&'static str),
+    NullPointer(Cow<'static, str>),
     /// A string argument was not valid UTF-8.
     #[error("invalid UTF-8 in {0}")]
-    InvalidUtf8(&'static str),
+    InvalidUtf8(Cow<'static, str>),
     /// An argument is out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -66,13 +66,15 @@ fn null_pointers_are_refused() {
         expect(|e| avg_index_add_images(o.index, &id, null(), null(), 1, DIM, e), AvgStatus::NullPointer, "vectors");
         expect(|e| avg_index_image_count(o.index, null_mut(), e), AvgStatus::NullPointer, "count_out");
         expect(|e| avg_index_add_captions(o.index, 1, null(), null(), 1, DIM, e), AvgStatus::NullPointer, "texts");
-        let texts = [null::<c_char>()];
+        // The element is named by its place (the messages used to say a literal `[i]`).
+        let texts = [c"fine".as_ptr(), null::<c_char>()];
         assert_eq!(call(|e| avg_index_add_images(o.index, &id, null(), v.as_ptr(), 1, DIM, e)).0, AvgStatus::Ok);
         expect(
-            |e| avg_index_add_captions(o.index, 1, texts.as_ptr(), null(), 1, DIM, e),
+            |e| avg_index_add_captions(o.index, 1, texts.as_ptr(), null(), 2, DIM, e),
             AvgStatus::NullPointer,
-            "texts[i]",
+            "texts[1]",
         );
+        expect(|e| avg_index_attach_texts(o.index, 1, texts.as_ptr(), 2, e), AvgStatus::NullPointer, "texts[1]");
         expect(|e| avg_index_image_vector(o.index, 1, null_mut(), DIM, e), AvgStatus::NullPointer, "out");
         // NULL error out-parameter: still a status, no crash.
         assert_eq!(avg_index_save(null(), null_mut()), AvgStatus::NullPointer);

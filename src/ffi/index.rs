@@ -1,7 +1,7 @@
 //! C entry points for opening, saving and changing an index.
 
 use super::types::{handle, host_callback, read_sized, write_sized, AvgIndex, AvgIndexConfig, AvgProgressFn};
-use super::{c_out, c_slice, c_str, guard, matrix_len, AvgError, AvgStatus};
+use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
 use crate::{Error, ImageSource, Index, NewCaption, NewImage, NewPhoto, Result};
 use std::ffi::{c_char, c_void};
 
@@ -187,7 +187,10 @@ pub unsafe extern "C" fn avg_index_add_captions(
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                Ok(NewCaption { text: c_str(t, "texts[i]")?, vector: vectors.map(|v| &v[i * dim..(i + 1) * dim]) })
+                Ok(NewCaption {
+                    text: c_str(t, format!("texts[{i}]"))?,
+                    vector: vectors.map(|v| &v[i * dim..(i + 1) * dim]),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         index.add_captions(image_id, &captions)
@@ -215,8 +218,7 @@ pub unsafe extern "C" fn avg_index_attach_texts(
     guard(err, || {
         let index = handle(index)?;
         crate::limits::check_batch(count)?;
-        let texts =
-            c_slice(texts, count, "texts")?.iter().map(|&t| c_str(t, "texts[i]")).collect::<Result<Vec<_>>>()?;
+        let texts = c_strs(c_slice(texts, count, "texts")?, "texts")?;
         index.attach_texts(image_id, &texts)
     })
 }
@@ -266,9 +268,7 @@ pub unsafe extern "C" fn avg_index_add_image_files(
 ) -> AvgStatus {
     guard(err, || {
         let paths = c_slice(paths, count, "paths")?;
-        let paths =
-            paths.iter().map(|&p| c_str(p, "paths[i]").map(std::path::Path::new)).collect::<Result<Vec<_>>>()?;
-        let sources = paths.into_iter().map(ImageSource::File).collect();
+        let sources = c_strs(paths, "paths")?.into_iter().map(|p| ImageSource::File(std::path::Path::new(p))).collect();
         add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
     })
 }
@@ -300,7 +300,8 @@ pub unsafe extern "C" fn avg_index_add_image_bytes(
         let sources = data
             .iter()
             .zip(lens)
-            .map(|(&d, &n)| c_slice(d, n, "data[i]").map(ImageSource::Bytes))
+            .enumerate()
+            .map(|(i, (&d, &n))| c_slice(d, n, format!("data[{i}]")).map(ImageSource::Bytes))
             .collect::<Result<_>>()?;
         add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
     })
@@ -324,7 +325,7 @@ unsafe fn add_photos(
     let ids = c_slice(ids, count, "ids")?;
     let keys = optional_keys(keys, count)?;
     if count > 0 && statuses.is_null() {
-        return Err(Error::NullPointer("statuses"));
+        return Err(Error::NullPointer("statuses".into()));
     }
     let photos: Vec<NewPhoto> = (0..count).map(|i| NewPhoto { id: ids[i], key: keys[i], source: sources[i] }).collect();
     let results = index.add_photos(&photos, progress)?;
@@ -360,7 +361,8 @@ unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<
     }
     c_slice(keys, count, "keys")?
         .iter()
-        .map(|&p| if p.is_null() { Ok(None) } else { c_str(p, "keys[i]").map(Some) })
+        .enumerate()
+        .map(|(i, &p)| if p.is_null() { Ok(None) } else { c_str(p, format!("keys[{i}]")).map(Some) })
         .collect()
 }
 

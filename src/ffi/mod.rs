@@ -24,6 +24,7 @@ pub use train::*;
 pub use types::*;
 
 use crate::{limits, Error, Result};
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void, CStr};
 
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
@@ -99,23 +100,34 @@ pub unsafe extern "C" fn avg_set_log_callback(callback: AvgLogFn, min_level: Avg
 ///
 /// # Safety
 /// `ptr` is NULL or points to a NUL-terminated string that outlives the returned slice.
-pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: &'static str) -> Result<&'a str> {
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: impl Into<Cow<'static, str>>) -> Result<&'a str> {
+    let what = what.into();
     if ptr.is_null() {
         return Err(Error::NullPointer(what));
     }
-    let s = CStr::from_ptr(ptr).to_str().map_err(|_| Error::InvalidUtf8(what))?;
-    limits::check_text(what, s)?;
+    let Ok(s) = CStr::from_ptr(ptr).to_str() else { return Err(Error::InvalidUtf8(what)) };
+    limits::check_text(&what, s)?;
     Ok(s)
+}
+
+/// The strings of a host's array `array` of `ptrs`, errors naming the element
+/// (`texts[3]`).
+///
+/// # Safety
+/// Each pointer is NULL or points to a NUL-terminated string that outlives the slices.
+pub(crate) unsafe fn c_strs<'a>(ptrs: &[*const c_char], array: &str) -> Result<Vec<&'a str>> {
+    ptrs.iter().enumerate().map(|(i, &p)| c_str(p, format!("{array}[{i}]"))).collect()
 }
 
 /// A borrowed array from C; NULL is allowed only when `len` is 0.
 ///
 /// # Safety
 /// `ptr` is NULL or points to `len` initialised values that outlive the slice.
-pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, len: usize, what: &'static str) -> Result<&'a [T]> {
+pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, len: usize, what: impl Into<Cow<'static, str>>) -> Result<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
+    let what = what.into();
     if ptr.is_null() {
         return Err(Error::NullPointer(what));
     }
@@ -135,7 +147,7 @@ pub(crate) fn matrix_len(count: usize, dim: usize) -> Result<usize> {
 /// # Safety
 /// `ptr` is NULL or valid for writes.
 pub(crate) unsafe fn c_out<'a, T>(ptr: *mut T, what: &'static str) -> Result<&'a mut T> {
-    ptr.as_mut().ok_or(Error::NullPointer(what))
+    ptr.as_mut().ok_or(Error::NullPointer(what.into()))
 }
 
 /// Copies `s` into a caller buffer of `cap` bytes with a NUL, writing its length to
@@ -149,7 +161,7 @@ pub(crate) unsafe fn write_c_str(s: &str, buf: *mut c_char, cap: usize, len_out:
         return Err(Error::BufferTooSmall { needed: s.len() + 1, got: cap });
     }
     if buf.is_null() {
-        return Err(Error::NullPointer("buf"));
+        return Err(Error::NullPointer("buf".into()));
     }
     std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
     *buf.add(s.len()) = 0;

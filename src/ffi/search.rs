@@ -1,7 +1,7 @@
 //! C entry points for queries.
 
 use super::types::{handle, read_sized, write_sized, AvgHit, AvgIndex, AvgSearchOptions};
-use super::{c_out, c_slice, c_str, guard, matrix_len, AvgError, AvgStatus};
+use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
 use crate::{Error, Hit, Result};
 use std::ffi::c_char;
 
@@ -105,8 +105,7 @@ pub unsafe extern "C" fn avg_search_batch(
 ) -> AvgStatus {
     guard(err, || {
         crate::limits::check_batch(count)?;
-        let texts =
-            c_slice(queries, count, "queries")?.iter().map(|&q| c_str(q, "queries[i]")).collect::<Result<Vec<_>>>()?;
+        let texts = c_strs(c_slice(queries, count, "queries")?, "queries")?;
         if count == 0 {
             return Ok(());
         }

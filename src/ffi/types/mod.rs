@@ -29,7 +29,7 @@ pub struct AvgIndex {
 /// # Safety
 /// `ptr` is NULL or a live handle.
 pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
-    ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index"))
+    ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index".into()))
 }
 
 /// A struct that begins with `struct_size` and only grows at its end.
@@ -58,7 +58,7 @@ fn check_size<T: Growable>(size: usize, what: &'static str) -> Result<()> {
 /// `ptr` is NULL or points to a struct of the size its first field states.
 pub(crate) unsafe fn read_sized<T: Growable>(ptr: *const T, what: &'static str) -> Result<T> {
     if ptr.is_null() {
-        return Err(Error::NullPointer(what));
+        return Err(Error::NullPointer(what.into()));
     }
     let size = ptr.cast::<usize>().read();
     check_size::<T>(size, what)?;
@@ -73,7 +73,7 @@ pub(crate) unsafe fn read_sized<T: Growable>(ptr: *const T, what: &'static str) 
 /// `ptr` is NULL or writable for `size` bytes.
 pub(crate) unsafe fn write_sized<T: Growable>(ptr: *mut T, size: usize, value: T, what: &'static str) -> Result<()> {
     if ptr.is_null() {
-        return Err(Error::NullPointer(what));
+        return Err(Error::NullPointer(what.into()));
     }
     check_size::<T>(size, what)?;
     std::ptr::copy_nonoverlapping((&raw const value).cast::<u8>(), ptr.cast::<u8>(), size);
