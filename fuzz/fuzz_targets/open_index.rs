@@ -3,7 +3,9 @@
 //! sizes and checksums are made to match, so mutations reach the parsers behind the
 //! integrity check. Bits 1-3 of the first byte then turn one file (chosen by the second
 //! byte; the manifest included) into a link to /dev/zero, a named pipe, a sparse 3 GB
-//! file or nothing. Opening must answer Ok or an error, never panic, abort or block;
+//! file, nothing, or (5) a file the manifest says is 6 GiB and that has that size
+//! (sparse). Opening must answer Ok or an error, never panic, abort or block, nor read a
+//! size the manifest's counts cannot explain;
 //! an index that opens must answer reads.
 #![no_main]
 
@@ -29,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             2 => assert!(std::process::Command::new("mkfifo").arg(&path).status().unwrap().success()),
             3 => std::fs::File::create(&path).unwrap().set_len(3 << 30).unwrap(),
             4 => {} // missing
+            5 => avg_fuzz::forge_size(dir.path(), name, 6 << 30),
             _ => std::fs::write(&path, &files[pick as usize % files.len()].1).unwrap(),
         }
     }

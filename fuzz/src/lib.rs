@@ -74,6 +74,29 @@ pub fn reseal(dir: &Path) {
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
 }
 
+/// Makes `dir/name` a sparse file of `size` bytes and the manifest (if JSON) say so.
+pub fn forge_size(dir: &Path, name: &str, size: u64) {
+    std::fs::File::create(dir.join(name)).unwrap().set_len(size).unwrap();
+    let path = dir.join("manifest.json");
+    let Ok(Ok(mut m)) = std::fs::read(&path).map(|b| serde_json::from_slice::<serde_json::Value>(&b)) else { return };
+    let mut refs: Vec<&mut serde_json::Value> = Vec::new();
+    if let Some(o) = m.as_object_mut() {
+        for (key, v) in o.iter_mut() {
+            match key.as_str() {
+                "records" | "vectors" => refs.push(v),
+                "models" => refs.extend(
+                    v.as_object_mut().into_iter().flat_map(|o| o.values_mut()).filter_map(|e| e.get_mut("weights")),
+                ),
+                _ => {}
+            }
+        }
+    }
+    for r in refs.into_iter().filter(|r| r.get("file").and_then(|f| f.as_str()) == Some(name)) {
+        r["bytes"] = size.into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
