@@ -15,7 +15,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TokenizerTrainConfig};
+use avg::{
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchMode, SearchOptions, TokenizerTrainConfig,
+};
 use std::time::Instant;
 
 const IMAGES: u64 = 20_000;
@@ -78,7 +80,7 @@ fn main() {
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
     for beam_size in [1, 5, 20] {
-        let opts = SearchOptions { k: beam_size.min(10), beam_size, rerank: false, ..Default::default() };
+        let opts = SearchOptions { k: beam_size.min(10), beam_size, mode: SearchMode::Beam, ..Default::default() };
         index.search(&queries[0], &opts, None).unwrap();
         let mut lat: Vec<f64> = queries
             .iter()
@@ -97,7 +99,7 @@ fn main() {
             1e3 / mean
         );
     }
-    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
+    let opts = SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Beam, ..Default::default() };
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
     let t = Instant::now();
     index.search_batch(&q, &opts, None).unwrap();

@@ -8,7 +8,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Index, IndexConfig, NewImage, SearchOptions};
+use avg::{Index, IndexConfig, NewImage, SearchMode, SearchOptions};
 use std::time::Instant;
 
 /// p50 and p99 in ms of `queries` answered one after the other.
@@ -52,7 +52,7 @@ fn main() {
 
     let queries: Vec<String> =
         (0..n_queries).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
-    let opts = SearchOptions { k: 10, beam_size: 20, ..Default::default() };
+    let opts = SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Beam, ..Default::default() };
     index.search(&queries[0], &opts, None).unwrap();
 
     // Each setting quiet, then with two busy threads competing for the cores.

@@ -2,7 +2,7 @@
 //! generator (random weights: speed does not depend on them) searched through f32 and
 //! through int8 weights (`SearchWeights`), beside fused searches (default widening and
 //! dense weight) on the generator's codes (int8) and on the quantiser's
-//! (`Candidates::Quantizer`), and libavg's exact dense scan (`Candidates::All`, both
+//! (`SearchMode::Quantizer`), and libavg's exact dense scan (`SearchMode::Dense`, both
 //! cores), in the same run.
 //!
 //!     cargo bench --bench search [-- MAX_IMAGES]
@@ -16,7 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Candidates, Index, IndexConfig, NewImage, SearchOptions, SearchWeights};
+use avg::{Index, IndexConfig, NewImage, SearchMode, SearchOptions, SearchWeights};
 use std::time::Instant;
 
 const DIM: usize = common::BENCH_DIM;
@@ -65,12 +65,17 @@ fn main() {
                 Index::open_read_only(&path, Some(&IndexConfig { search_weights: weights, ..config.clone() })).unwrap();
             cells.push(beam_latency(&ro, &queries));
             if weights == SearchWeights::Int8 {
-                cells.push(vector_latency(&ro, &queries, &mut gen, SearchOptions { fused: true, ..beam_20() }));
+                cells.push(vector_latency(
+                    &ro,
+                    &queries,
+                    &mut gen,
+                    SearchOptions { mode: SearchMode::Fused, ..beam_20() },
+                ));
             }
         }
         index = Index::open(&path, Some(&config)).unwrap();
-        for candidates in [Candidates::Quantizer, Candidates::All] {
-            cells.push(vector_latency(&index, &queries, &mut gen, SearchOptions { candidates, ..beam_20() }));
+        for mode in [SearchMode::Quantizer, SearchMode::Dense] {
+            cells.push(vector_latency(&index, &queries, &mut gen, SearchOptions { mode, ..beam_20() }));
         }
         rows.push((size, cells));
     }
@@ -110,7 +115,7 @@ impl Latency {
 
 /// k 10, beam 20, with the other options at their defaults.
 fn beam_20() -> SearchOptions {
-    SearchOptions { k: 10, beam_size: 20, ..Default::default() }
+    SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Beam, ..Default::default() }
 }
 
 /// Beam-20 search, k 10, one query at a time.

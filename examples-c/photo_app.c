@@ -132,11 +132,11 @@ int main(int argc, char **argv) {
 
     /* The photos found by their own vectors: under the tokenizer's codes for the vector
        (no generator needed), and by the exact dense scan (no training needed). */
-    const uint64_t candidates[2] = {AVG_CANDIDATES_QUANTIZER, AVG_CANDIDATES_ALL};
+    const uint64_t modes[2] = {AVG_SEARCH_MODE_QUANTIZER, AVG_SEARCH_MODE_DENSE};
     const char *names[2] = {"quantiser's codes", "dense scan"};
     opts.dim = DIM;
     for (int c = 0; c < 2; c++) {
-        opts.candidates = candidates[c];
+        opts.mode = modes[c];
         int own = 0;
         for (int n = 0; n < N_IMAGES; n++) {
             AvgHit hits[3];

@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     CHECK(avg_train_tokenizer(index, &t, NULL, NULL, &e));
     CHECK(avg_generator_train_config_default(&g, sizeof g, &e)); g.model_dir = argv[4]; g.epochs = 20;
     CHECK(avg_train_generator(index, &g, NULL, NULL, &e));
-    CHECK(avg_search_options_default(&o, sizeof o, &e)); o.fused = true;  /* query vector from CLIP */
+    CHECK(avg_search_options_default(&o, sizeof o, &e)); o.mode = AVG_SEARCH_MODE_FUSED;  /* query vector from CLIP */
     CHECK(avg_search(index, "rotated", &o, hits, 10, &n, &e));
     for (size_t i = 0; i < n; i++) printf("%.3f  %s\n", hits[i].score, argv[5 + hits[i].id]);
     avg_index_free(index);

@@ -20,7 +20,7 @@ int main(int argc, char** argv) try {
     index.train_tokenizer(t);
     AvgGeneratorTrainConfig g = avg::default_generator_config(); g.model_dir = argv[4]; g.epochs = 20;
     index.train_generator(g);
-    AvgSearchOptions o = avg::default_search_options(); o.fused = true;  // query vector from CLIP
+    AvgSearchOptions o = avg::default_search_options(); o.mode = AVG_SEARCH_MODE_FUSED;  // query vector from CLIP
     for (const auto& hit : index.search("rotated", o)) std::printf("%.3f  %s\n", hit.score, paths[hit.id].c_str());
     return 0;
 } catch (const avg::Error& e) {

@@ -12,7 +12,8 @@
 //! usage: main_job --model MINILM_DIR [--index DIR] (`--help` says more)
 
 use avg::{
-    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, TextEncoder, TokenizerTrainConfig,
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchMode, SearchOptions, TextEncoder,
+    TokenizerTrainConfig,
 };
 use clap::Parser;
 use std::path::PathBuf;
@@ -126,7 +127,7 @@ fn main() {
     // images under the generated codes by code probability and dense similarity.
     let queries: Vec<&str> = photos.iter().map(|p| p.captions[4].as_str()).collect();
     let query_vectors: Vec<&[f32]> = (0..photos.len()).map(|i| vec_of(i, 4)).collect();
-    let opts = SearchOptions { k: 10, beam_size: 20, fused: true, ..Default::default() };
+    let opts = SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Fused, ..Default::default() };
     let t = Instant::now();
     let hits =
         timed("search", || index.search_batch(&queries, &opts, Some(&query_vectors))).unwrap_or_else(|e| fail(e));

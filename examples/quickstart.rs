@@ -1,6 +1,8 @@
 //! Quickstart: index photos by file, learn them through their paths as texts, search.
 //! usage: quickstart INDEX_DIR CLIP_DIR TEXT_MODEL_DIR PHOTO...   (CI runs it on tiny checkpoints)
-use avg::{GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewPhoto, SearchOptions, TokenizerTrainConfig};
+use avg::{
+    GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewPhoto, SearchMode, SearchOptions, TokenizerTrainConfig,
+};
 
 fn main() -> avg::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,7 +22,7 @@ fn main() -> avg::Result<()> {
     index.train_tokenizer(&TokenizerTrainConfig { epochs: 5, ..Default::default() }, |_| true)?;
     let gen = GeneratorTrainConfig { model_dir: model.into(), epochs: 20, ..Default::default() };
     index.train_generator(&gen, |_| true)?;
-    let opts = SearchOptions { fused: true, ..Default::default() }; // query vectors from CLIP
+    let opts = SearchOptions { mode: SearchMode::Fused, ..Default::default() }; // query vectors from CLIP
     for hit in index.search("rotated", &opts, None)? {
         println!("{:.3}  {}", hit.score, index.image(hit.id)?.key.unwrap_or_default());
     }

@@ -44,20 +44,33 @@
 // `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
 #define AVG_SEARCH_WEIGHTS_INT8 2
 
-// `AvgSearchOptions.candidates`: the images under the codes the generator writes from
-// the query text (plain beam search, or `fused`).
+// `AvgSearchOptions.candidates` (headers before `mode`): the generator's codes.
 #define AVG_CANDIDATES_GENERATOR 0
 
-// `AvgSearchOptions.candidates`: the tokenizer quantises the query vector and keeps the
-// `beam_size` code prefixes nearest it; every image under them is ranked as `fused`
-// ranks them (minus the squared distance in place of the log-probability). Needs query
-// vectors and a trained tokenizer, no generator; `fused` is implied, `rerank` unused.
+// `AvgSearchOptions.candidates` (headers before `mode`): the quantiser's codes.
 #define AVG_CANDIDATES_QUANTIZER 1
 
-// `AvgSearchOptions.candidates`: every indexed image, scored by the dot product of its
-// vector with the query vector (the exact dense scan). Needs query vectors only; its
-// time grows with the index. Options other than `k` (at most `beam_size`) are unused.
+// `AvgSearchOptions.candidates` (headers before `mode`): the exact dense scan.
 #define AVG_CANDIDATES_ALL 2
+
+// `AvgSearchOptions.mode`: the best route the index's state allows (Rust
+// `SearchMode::Auto`).
+#define AVG_SEARCH_MODE_AUTO 0
+
+// `AvgSearchOptions.mode`: plain beam search from the query text.
+#define AVG_SEARCH_MODE_BEAM 1
+
+// `AvgSearchOptions.mode`: the beam's hits re-ordered by the dot product.
+#define AVG_SEARCH_MODE_RERANK 2
+
+// `AvgSearchOptions.mode`: fused search on the generator's codes.
+#define AVG_SEARCH_MODE_FUSED 3
+
+// `AvgSearchOptions.mode`: fused search on the quantiser's codes (no generator needed).
+#define AVG_SEARCH_MODE_QUANTIZER 4
+
+// `AvgSearchOptions.mode`: the exact dense scan (no training needed).
+#define AVG_SEARCH_MODE_DENSE 5
 
 // `AvgGeneratorTrainConfig.balance_images`: libavg's choice (off: measured in a
 // smaller setting only).
@@ -110,6 +123,10 @@
 
 // Largest beam size, in search and in training.
 #define AVG_MAX_BEAM 256
+
+// `SearchMode::Auto` scans every vector up to this many images (under 4 ms a query on
+// 2 cores), and takes the quantiser's codes beyond, whose time hardly grows.
+#define AVG_AUTO_DENSE_MAX_IMAGES 50000
 
 // The fused score's default dense weight: with 400 candidates (the default then), the
 // best of 0, 40, 100 and 200 on the Flickr8k validation split (docs/benchmarks.md,
@@ -242,40 +259,44 @@ typedef struct AvgProgress {
 typedef bool (*AvgProgressFn)(void *user_data,
                               const struct AvgProgress *progress);
 
-// How to answer queries.
+// How to answer queries. Options are documented on the Rust `SearchOptions`; what
+// the C struct adds or reads otherwise is documented here.
 typedef struct AvgSearchOptions {
   // `sizeof(AvgSearchOptions)`; `avg_search_options_default` sets it.
   size_t struct_size;
-  // Most hits per query, 1 to `beam_size` (a search finds at most `beam_size`);
-  // outside that range the call fails with `AVG_STATUS_INVALID_ARGUMENT`.
+  // Most hits per query, at least 1: any number for the routes that rank images
+  // (`AVG_SEARCH_MODE_FUSED`, `_QUANTIZER`, `_DENSE`, and `_AUTO` when it takes one
+  // of them), at most `beam_size` for `_BEAM` and `_RERANK`; otherwise the call fails
+  // with `AVG_STATUS_INVALID_ARGUMENT`.
   size_t k;
   // Beams kept at each step (1 to 256); recall grows with it up to about 20-40.
   size_t beam_size;
-  // Re-order the beam's candidates by the dot product of the query vector with their
-  // image vectors. Needs `query_vectors`, unless the index has an image encoder,
-  // which then computes them.
+  // Read only from hosts whose header ends before `mode` (`struct_size`): with
+  // `candidates` they name the route there (see `mode`).
   bool rerank;
-  // Generate the M codes only and return every image under the `beam_size` best code
-  // prefixes, scored by code log-probability + `dense_weight` x (query vector . image
-  // vector). Finds images whose disambiguator the generator never learned (photos
-  // added later, without captions). Takes precedence over `rerank`.
+  // As `rerank`.
   bool fused;
   // Weight of the dense similarity in the fused score (finite, at least 0).
   float dense_weight;
-  // One vector of `dim` floats per query, contiguous, or NULL. Needed by `rerank`, and
-  // by `fused` with a `dense_weight` above 0, unless the index has an image encoder,
-  // which then computes them; a generator trained with a vector slot also reads them
-  // (without, its slot stays empty).
+  // One vector of `dim` floats per query, contiguous, or NULL. Needed by every route
+  // but `AVG_SEARCH_MODE_BEAM` (and fused search with a `dense_weight` of 0) unless
+  // the index has an image encoder, which then computes them; a generator trained
+  // with a vector slot also reads them (without, its slot stays empty).
   const float *query_vectors;
   size_t dim;
-  // Fused search: where the best code prefixes hold fewer images than this, the
-  // prefixes the beam dropped join them, best first, until they do (prefix backoff:
-  // thin leaves widen the candidates). 0: the `beam_size` best prefixes only.
+  // Fused searches: the fewest candidates (see the Rust `SearchOptions`).
   size_t min_candidates;
-  // Which images a query weighs: `AVG_CANDIDATES_GENERATOR` (0, the default),
-  // `AVG_CANDIDATES_QUANTIZER` or `AVG_CANDIDATES_ALL`. Hosts built against a header
-  // without this field get the generator's.
+  // As `rerank`: `AVG_CANDIDATES_GENERATOR` (0), `_QUANTIZER` or `_ALL`. For those
+  // hosts, `_ALL` is the dense scan, `_QUANTIZER` the quantiser's codes, and with
+  // `_GENERATOR`, `fused` is fused search, else `rerank` a reranked beam, else a plain
+  // beam.
   uint64_t candidates;
+  // Which route answers: `AVG_SEARCH_MODE_AUTO` (0, the default: the dense scan
+  // before training and up to `AVG_AUTO_DENSE_MAX_IMAGES` images, the quantiser's
+  // codes beyond, plain beam search without query vectors), `_BEAM`, `_RERANK`,
+  // `_FUSED`, `_QUANTIZER` or `_DENSE` (Rust `SearchMode`). Supersedes `rerank`,
+  // `fused` and `candidates`, which are then not read.
+  uint64_t mode;
 } AvgSearchOptions;
 
 // One search result: an indexed image and its score, best first. Filled into arrays,
@@ -730,10 +751,10 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, candidates
-// from the generator, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
-// `AVG_DEFAULT_MIN_CANDIDATES`. `size` is `sizeof(AvgSearchOptions)` (it becomes
-// `options->struct_size`).
+// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
+// fused searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`; an older header's size
+// gets that header's defaults: plain beam search).
 // Thread-safety: any thread.
 //
 // # Safety
@@ -744,9 +765,11 @@ enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
 
 // Answers one text query: writes up to `cap` hits (image id and score, best first) to
 // `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
-// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained
-// (with `AVG_CANDIDATES_QUANTIZER`, before the tokenizer; `AVG_CANDIDATES_ALL` needs
-// no training).
+// NULL means the defaults. `AVG_STATUS_WRONG_STATE` where the route needs a model not
+// trained yet (the generator for `_BEAM`, `_RERANK` and `_FUSED`, the tokenizer for
+// `_QUANTIZER`; `_DENSE` and `_AUTO` with query vectors need no training), and
+// `AVG_STATUS_INVALID_ARGUMENT` where it needs query vectors and none are given or
+// computed.
 //
 // Ownership: everything is borrowed for the call. Thread-safety: any number of threads
 // may search one index at once, also while others add images or train.

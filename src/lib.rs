@@ -36,7 +36,7 @@ pub use pool::set_threads;
 pub use progress::{Progress, Stage};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
-pub use search::{Candidates, Hit, SearchOptions};
+pub use search::{Hit, SearchMode, SearchOptions, AUTO_DENSE_MAX_IMAGES};
 pub use store::{file_checksum, FORMAT_VERSION};
 pub use vokens::VokenStats;
 

@@ -6,7 +6,7 @@ mod common;
 
 use avg::ffi::*;
 use avg::{
-    Clip, Error, GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewCaption, NewPhoto, Preprocess,
+    Clip, Error, GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewCaption, NewPhoto, Preprocess, SearchMode,
     SearchOptions, Stage, TokenizerTrainConfig,
 };
 use base64::Engine;
@@ -318,8 +318,9 @@ fn an_index_with_an_encoder_takes_photos_and_text_and_answers_queries() {
         .train_generator(&GeneratorTrainConfig { epochs: 2, dis: false, ..tiny_generator_config(&model) }, |_| true)
         .unwrap();
     let query = "a dog on grass";
-    let hits =
-        index.search(query, &SearchOptions { k: 5, beam_size: 8, rerank: true, ..Default::default() }, None).unwrap();
+    let hits = index
+        .search(query, &SearchOptions { k: 5, beam_size: 8, mode: SearchMode::Rerank, ..Default::default() }, None)
+        .unwrap();
     assert!(!hits.is_empty());
     let q = clip.embed_texts(&[query]).unwrap().remove(0);
     for h in &hits {

@@ -372,10 +372,13 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             refused(|e| avg_search(o.index, text.as_ptr(), &zero_k, hits.as_mut_ptr(), 4, &mut n, e)),
             InvalidArgument
         );
+        // The defaults (auto) without a query vector nor a generator: a vector is asked for.
         assert_eq!(
             refused(|e| avg_search(o.index, text.as_ptr(), null(), hits.as_mut_ptr(), 4, &mut n, e)),
-            WrongState
+            InvalidArgument
         );
+        let beam = AvgSearchOptions { mode: AVG_SEARCH_MODE_BEAM, ..opts };
+        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &beam, hits.as_mut_ptr(), 4, &mut n, e)), WrongState);
         // Given query vectors are read even without rerank (a generator with a vector
         // slot takes them): a wrong dim is refused, not silently dropped.
         let with_vectors = AvgSearchOptions { query_vectors: v.as_ptr(), dim: DIM + 1, ..opts };
@@ -384,34 +387,40 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             DimensionMismatch
         );
         // Fused ranking reads query vectors, which no image encoder computes here.
-        let fused = AvgSearchOptions { fused: true, ..opts };
+        let fused = AvgSearchOptions { mode: AVG_SEARCH_MODE_FUSED, ..opts };
         assert_eq!(
             refused(|e| avg_search(o.index, text.as_ptr(), &fused, hits.as_mut_ptr(), 4, &mut n, e)),
             InvalidArgument
         );
-        // Candidates: a value the header does not name is refused; a header from before
-        // the field gets the generator's; the quantiser's codes need a tokenizer.
-        let unknown = AvgSearchOptions { candidates: 3, ..opts };
-        assert_eq!(
-            refused(|e| avg_search(o.index, text.as_ptr(), &unknown, hits.as_mut_ptr(), 4, &mut n, e)),
-            InvalidArgument
-        );
+        // Mode: a value the header does not name is refused. A header from before it
+        // names the route with `candidates`, `fused` and `rerank` (an unknown candidates
+        // value refused); one from before `candidates` gets plain beam search. The
+        // quantiser's codes need a tokenizer.
+        let mut search = |o2: &AvgSearchOptions| {
+            refused(|e| avg_search(o.index, text.as_ptr(), o2, hits.as_mut_ptr(), 4, &mut n, e))
+        };
+        assert_eq!(search(&AvgSearchOptions { mode: 6, ..opts }), InvalidArgument);
+        let before_mode = std::mem::offset_of!(AvgSearchOptions, mode);
+        let unknown = AvgSearchOptions { struct_size: before_mode, candidates: 3, ..opts };
+        assert_eq!(search(&unknown), InvalidArgument);
         let older = AvgSearchOptions { struct_size: std::mem::offset_of!(AvgSearchOptions, candidates), ..unknown };
-        assert_eq!(
-            refused(|e| avg_search(o.index, text.as_ptr(), &older, hits.as_mut_ptr(), 4, &mut n, e)),
-            WrongState
-        );
+        assert_eq!(search(&older), WrongState);
         let quantizer =
-            AvgSearchOptions { candidates: AVG_CANDIDATES_QUANTIZER, query_vectors: v.as_ptr(), dim: DIM, ..opts };
-        assert_eq!(
-            refused(|e| avg_search(o.index, text.as_ptr(), &quantizer, hits.as_mut_ptr(), 4, &mut n, e)),
-            WrongState
-        );
-        // The dense scan needs no training.
-        let all = AvgSearchOptions { candidates: AVG_CANDIDATES_ALL, ..quantizer };
-        assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &all, hits.as_mut_ptr(), 4, &mut n, e)), Ok);
+            AvgSearchOptions { mode: AVG_SEARCH_MODE_QUANTIZER, query_vectors: v.as_ptr(), dim: DIM, ..opts };
+        assert_eq!(search(&quantizer), WrongState);
+        let old_quantizer =
+            AvgSearchOptions { struct_size: before_mode, candidates: AVG_CANDIDATES_QUANTIZER, ..quantizer };
+        assert_eq!(search(&old_quantizer), WrongState);
+        // The dense scan needs no training, and takes any k; so does auto, with a vector.
+        for dense in [
+            AvgSearchOptions { mode: AVG_SEARCH_MODE_DENSE, k: 1000, ..quantizer },
+            AvgSearchOptions { mode: AVG_SEARCH_MODE_AUTO, k: 1000, ..quantizer },
+            AvgSearchOptions { struct_size: before_mode, candidates: AVG_CANDIDATES_ALL, ..quantizer },
+        ] {
+            assert_eq!(search(&dense), Ok);
+        }
         let queries = [text.as_ptr(), null()];
-        let one = AvgSearchOptions { k: 1, ..opts };
+        let one = AvgSearchOptions { k: 1, ..beam };
         assert_eq!(
             refused(|e| avg_search_batch(null(), queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)),
             NullPointer
@@ -433,18 +442,22 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
             refused(|e| avg_search_batch(o.index, queries.as_ptr(), 1, &one, hits.as_mut_ptr(), &mut n, e)),
             WrongState
         );
-        // k above the beam: refused by both calls before anything is written (a batch
-        // with k = 1e9 used to write past `out`, and k = 2^62 to overlap queries' hits).
+        // k above the beam (for the beam's modes) or above any index's size (for every
+        // mode): refused by both calls before anything is written (a batch with k = 1e9
+        // used to write past `out`, and k = 2^62 to overlap queries' hits).
         let two = [text.as_ptr(), text.as_ptr()];
-        for k in [opts.beam_size + 1, 1_000_000_000, 1 << 62] {
-            let big = AvgSearchOptions { k, ..opts };
-            assert_eq!(
-                refused(|e| avg_search(o.index, text.as_ptr(), &big, hits.as_mut_ptr(), 4, &mut n, e)),
-                InvalidArgument
-            );
+        let dense = AvgSearchOptions { mode: AVG_SEARCH_MODE_DENSE, query_vectors: v.as_ptr(), dim: DIM, ..opts };
+        for (k, mode_opts, status) in [
+            (opts.beam_size + 1, beam, InvalidArgument),
+            (1_000_000_000, beam, Limit),
+            (1 << 62, beam, Limit),
+            (1 << 62, dense, Limit),
+        ] {
+            let big = AvgSearchOptions { k, ..mode_opts };
+            assert_eq!(refused(|e| avg_search(o.index, text.as_ptr(), &big, hits.as_mut_ptr(), 4, &mut n, e)), status);
             assert_eq!(
                 refused(|e| avg_search_batch(o.index, two.as_ptr(), 2, &big, hits.as_mut_ptr(), &mut n, e)),
-                InvalidArgument
+                status
             );
         }
 

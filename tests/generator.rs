@@ -3,7 +3,9 @@
 
 mod common;
 
-use avg::{Error, GeneratorTrainConfig, Index, IndexConfig, SearchOptions, SearchWeights, TokenizerTrainConfig};
+use avg::{
+    Error, GeneratorTrainConfig, Index, IndexConfig, SearchMode, SearchOptions, SearchWeights, TokenizerTrainConfig,
+};
 use common::{
     assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic,
 };
@@ -26,7 +28,7 @@ fn top1_accuracy(index: &Index, data: &Synthetic) -> f32 {
     let queries: Vec<String> = data.images.iter().map(|(id, _)| caption_text(data.topic(*id), *id, 0)).collect();
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
     let hits = index
-        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None)
+        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, mode: SearchMode::Beam, ..Default::default() }, None)
         .unwrap();
     let right = hits.iter().zip(&data.images).filter(|(h, (id, _))| h.first().map(|x| x.id) == Some(*id)).count();
     right as f32 / data.images.len() as f32
@@ -36,7 +38,10 @@ fn top1_accuracy(index: &Index, data: &Synthetic) -> f32 {
 fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     let dir = tempfile::tempdir().unwrap();
     let (index, data, model) = setup(60, 6, dir.path());
-    assert!(matches!(index.search("a photo", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    assert!(matches!(
+        index.search("a photo", &SearchOptions { mode: SearchMode::Beam, ..Default::default() }, None),
+        Err(Error::WrongState(_))
+    ));
     let mut losses = Vec::new();
     // Learning 60 arbitrary ids: at 80 epochs top-1 ranged 0.58-0.97 over tokenizer seeds
     // (the codes differ with the seed and the k-means start); at 120, 0.83-1.0 over six.
@@ -56,7 +61,7 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     let hits = index
         .search(
             &caption_text(2, 8, 0),
-            &SearchOptions { k: 3, beam_size: 8, rerank: false, ..Default::default() },
+            &SearchOptions { k: 3, beam_size: 8, mode: SearchMode::Beam, ..Default::default() },
             None,
         )
         .unwrap();
@@ -111,22 +116,23 @@ fn a_trained_tiny_model_finds_the_right_image_for_its_captions() {
     // An image added now is searchable at once, and rerank orders by the dot product.
     let v = data.images[8].1.clone();
     index.add_images(&[avg::NewImage { id: 777, key: None, vector: &v }]).unwrap();
-    let opts = SearchOptions { k: 20, beam_size: 20, rerank: true, ..Default::default() };
+    let opts = SearchOptions { k: 20, beam_size: 20, mode: SearchMode::Rerank, ..Default::default() };
     let hits = index.search(&caption_text(2, 8, 0), &opts, Some(&v)).unwrap();
     assert!(hits.iter().any(|h| h.id == 777), "{hits:?}");
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     assert!(matches!(
-        index.search("x", &SearchOptions { rerank: true, ..Default::default() }, None),
+        index.search("x", &SearchOptions { mode: SearchMode::Rerank, ..Default::default() }, None),
         Err(Error::InvalidArgument(_))
     ));
 
     // The quantiser's prior: overwhelming, the generator's codes walk the trie as the
     // quantiser's do (the same images in the same order); without a vector, refused.
-    let codes = SearchOptions { k: 4, beam_size: 4, fused: true, dense_weight: 0.0, min_candidates: 0, ..opts };
+    let codes =
+        SearchOptions { k: 4, beam_size: 4, mode: SearchMode::Fused, dense_weight: 0.0, min_candidates: 0, ..opts };
     let ids = |hits: Vec<avg::Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
     for (i, (_, v)) in data.images.iter().enumerate().take(10) {
         let q = caption_text(data.topic(i as u64), i as u64, 1);
-        let quantizer = SearchOptions { candidates: avg::Candidates::Quantizer, ..codes };
+        let quantizer = SearchOptions { mode: SearchMode::Quantizer, ..codes };
         let strong = SearchOptions { quantizer_weight: 1e6, ..codes };
         assert_eq!(
             ids(index.search(&q, &strong, Some(v)).unwrap()),
@@ -264,7 +270,7 @@ fn photos_without_captions_are_found_through_their_attached_texts() {
     // found through its codes and the dense similarity, and every hit is indexed.
     let v = data.images[8].1.clone();
     index.add_images(&[avg::NewImage { id: 777, key: None, vector: &v }]).unwrap();
-    let opts = SearchOptions { fused: true, k: 5, ..Default::default() };
+    let opts = SearchOptions { mode: SearchMode::Fused, k: 5, ..Default::default() };
     let hits = index.search(&caption_text(data.topic(8), 8, 1), &opts, Some(&v)).unwrap();
     assert!(hits.iter().take(2).any(|h| h.id == 777), "{hits:?}");
     assert!(hits.iter().all(|h| index.contains(h.id)) && hits.windows(2).all(|w| w[0].score >= w[1].score));
@@ -279,7 +285,8 @@ fn photos_without_captions_are_found_through_their_attached_texts() {
     // dense term finds the exact dense best for every query vector; without, not always.
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let found_dense_best = |min_candidates: usize| {
-        let o = SearchOptions { fused: true, k: 1, beam_size: 1, dense_weight: 1e4, min_candidates, ..opts };
+        let o =
+            SearchOptions { mode: SearchMode::Fused, k: 1, beam_size: 1, dense_weight: 1e4, min_candidates, ..opts };
         let best = |q: &[f32]| data.images.iter().map(|(_, v)| dot(v, q)).fold(f32::MIN, f32::max);
         let found = |q: &[f32]| {
             let top = index.search("x", &o, Some(q)).unwrap()[0].id;
@@ -484,7 +491,7 @@ fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
         .unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let opts = SearchOptions { k: 5, beam_size: 8, rerank: false, ..Default::default() };
+    let opts = SearchOptions { k: 5, beam_size: 8, mode: SearchMode::Beam, ..Default::default() };
     let expected = index.search(&caption_text(1, 4, 0), &opts, None).unwrap();
     let returned = std::sync::Mutex::new(std::collections::HashSet::new());
     std::thread::scope(|s| {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use avg::{Index, IndexConfig, SearchOptions, TokenizerTrainConfig};
+use avg::{Index, IndexConfig, SearchMode, SearchOptions, TokenizerTrainConfig};
 use common::{
     assert_same_hits, caption_text, caption_words, small_config, tiny_generator_config, write_tiny_bert, Synthetic,
 };
@@ -81,7 +81,7 @@ fn the_tokenizer_trains_on_cuda_as_on_the_cpu() {
 fn top1(index: &Index, queries: &[String]) -> Vec<Option<u64>> {
     let q: Vec<&str> = queries.iter().map(String::as_str).collect();
     let hits = index
-        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, rerank: false, ..Default::default() }, None)
+        .search_batch(&q, &SearchOptions { k: 5, beam_size: 10, mode: SearchMode::Beam, ..Default::default() }, None)
         .unwrap();
     hits.iter().map(|h| h.first().map(|x| x.id)).collect()
 }
@@ -124,7 +124,7 @@ fn the_generator_trains_and_searches_on_cuda_as_on_the_cpu() {
     copy_dir(&cpu_dir, &moved);
     let cpu = Index::open(&cpu_dir, None).unwrap();
     let gpu = Index::open(&moved, Some(&config(CUDA))).unwrap();
-    let opts = SearchOptions { k: 10, beam_size: 20, rerank: false, ..Default::default() };
+    let opts = SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Beam, ..Default::default() };
     assert_eq!(top1(&cpu, &queries), top1(&gpu, &queries), "the same model's top-1 differs between the devices");
     for q in queries.iter().take(10) {
         assert_same_hits(&cpu.search(q, &opts, None).unwrap(), &gpu.search(q, &opts, None).unwrap());

@@ -2,7 +2,7 @@
 
 mod common;
 
-use avg::{Candidates, Error, Index, Progress, SearchOptions, TokenizerTrainConfig};
+use avg::{Error, Index, Progress, SearchMode, SearchOptions, TokenizerTrainConfig};
 use common::{small_config, Synthetic};
 use std::collections::HashSet;
 
@@ -75,11 +75,11 @@ fn the_quantizers_codes_and_the_dense_scan_answer_searches_with_no_generator() {
     let dir = tempfile::tempdir().unwrap();
     let index = Index::open(dir.path(), Some(&small_config(data.dim))).unwrap();
     data.fill(&index);
-    let opts = SearchOptions { candidates: Candidates::Quantizer, k: 5, ..Default::default() };
+    let opts = SearchOptions { mode: SearchMode::Quantizer, k: 5, ..Default::default() };
     let v = data.images[3].1.clone();
     assert!(matches!(index.search("x", &opts, Some(&v)), Err(Error::WrongState(_))));
     // The dense scan needs no training: it finds the best dot products, best first.
-    let all = SearchOptions { candidates: Candidates::All, ..opts };
+    let all = SearchOptions { mode: SearchMode::Dense, ..opts };
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let mut want: Vec<(f32, u64)> = data.images.iter().map(|(id, w)| (dot(w, &v), *id)).collect();
     want.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -90,7 +90,12 @@ fn the_quantizers_codes_and_the_dense_scan_answer_searches_with_no_generator() {
     index.train_tokenizer(&train_cfg(), |_| true).unwrap();
 
     // The generator's codes need a generator; the quantiser's do not.
-    assert!(matches!(index.search("x", &SearchOptions::default(), None), Err(Error::WrongState(_))));
+    let beam = SearchOptions { mode: SearchMode::Beam, ..Default::default() };
+    assert!(matches!(index.search("x", &beam, None), Err(Error::WrongState(_))));
+    // The default mode answers with the dense scan here (a vector, few images), and
+    // without a vector asks for one (no generator to write codes from text).
+    assert_eq!(index.search("x", &SearchOptions { k: 5, ..Default::default() }, Some(&v)).unwrap(), scanned);
+    assert!(matches!(index.search("x", &SearchOptions::default(), None), Err(Error::InvalidArgument(_))));
     let top = |o: &SearchOptions, q: &[f32]| index.search("x", o, Some(q)).unwrap()[0];
     assert!(data.images.iter().all(|(id, q)| top(&opts, q).id == *id), "each image's own vector finds it first");
     // One beam, no widening, codes alone: the hits lie under the query's own quantisation.

@@ -347,11 +347,11 @@ public:
 private:
     Index() = default;
 
-    // Hits one query can get: libavg refuses a k above the beam (at most AVG_MAX_BEAM)
-    // before writing any, so a buffer never needs more.
+    // Hits one query can get: k (libavg refuses a k above the beam for the beam modes,
+    // and above AVG_MAX_IMAGES for any, before writing any hit).
     static std::size_t room(const AvgSearchOptions& o) {
-        std::size_t r = o.k < o.beam_size ? o.k : o.beam_size;
-        return r < AVG_MAX_BEAM ? (r > 0 ? r : 1) : AVG_MAX_BEAM;
+        std::size_t r = o.k < AVG_MAX_IMAGES ? o.k : AVG_MAX_IMAGES;
+        return r > 0 ? r : 1;
     }
 
     // Reads a string the C convention's way: the buffer grows and the call is retried

@@ -5,10 +5,10 @@ use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatu
 use crate::{Error, Hit, Result};
 use std::ffi::c_char;
 
-/// Fills `options` with the defaults: k 10, beam 20, no rerank, not fused, candidates
-/// from the generator, and for fused searches `AVG_DEFAULT_DENSE_WEIGHT` and
-/// `AVG_DEFAULT_MIN_CANDIDATES`. `size` is `sizeof(AvgSearchOptions)` (it becomes
-/// `options->struct_size`).
+/// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
+/// fused searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+/// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`; an older header's size
+/// gets that header's defaults: plain beam search).
 /// Thread-safety: any thread.
 ///
 /// # Safety
@@ -49,9 +49,11 @@ unsafe fn run(
 
 /// Answers one text query: writes up to `cap` hits (image id and score, best first) to
 /// `out` and their number to `*n_out`. Returns only ids that are in the index. `options`
-/// NULL means the defaults. `AVG_STATUS_WRONG_STATE` before the generator is trained
-/// (with `AVG_CANDIDATES_QUANTIZER`, before the tokenizer; `AVG_CANDIDATES_ALL` needs
-/// no training).
+/// NULL means the defaults. `AVG_STATUS_WRONG_STATE` where the route needs a model not
+/// trained yet (the generator for `_BEAM`, `_RERANK` and `_FUSED`, the tokenizer for
+/// `_QUANTIZER`; `_DENSE` and `_AUTO` with query vectors need no training), and
+/// `AVG_STATUS_INVALID_ARGUMENT` where it needs query vectors and none are given or
+/// computed.
 ///
 /// Ownership: everything is borrowed for the call. Thread-safety: any number of threads
 /// may search one index at once, also while others add images or train.

@@ -1,20 +1,23 @@
-//! Answering queries: beam search, fused search (the generator's codes or the
-//! quantiser's), rerank, the dense scan.
+//! Answering queries by their route (`search::route`): beam search, rerank, fused search
+//! (the generator's codes or the quantiser's), the dense scan.
 
 use super::{not_tokenized, Index, State};
 use crate::quantizer::Quantizer;
 use crate::records::{check_vector, Records};
 use crate::search::quantized::{self, Prior};
-use crate::search::{beam, dense, trie::Prefix, Candidates, Hit, SearchOptions};
+use crate::search::route::{Available, Route};
+use crate::search::{beam, dense, trie::Prefix, Hit, SearchOptions};
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use candle_core::Tensor;
 use std::sync::Arc;
 
 impl Index {
-    /// Answers a text query: beam search over the vokens of the indexed images, best
-    /// first. `query_vector` (the query's text vector, of the index dimension) is needed
-    /// only for `rerank`, and not even then with an image encoder, which computes it. Safe to call from many threads, also while images are added.
+    /// Answers a text query by the route `opts.mode` names (`Auto`: the best the
+    /// index's state allows), best first. `query_vector` (the query's text vector, of the
+    /// index dimension) is needed by every route but `Beam`, unless the index has an
+    /// image encoder, which computes it. Safe to call from many threads, also while
+    /// images are added.
     pub fn search(&self, query: &str, opts: &SearchOptions, query_vector: Option<&[f32]>) -> Result<Vec<Hit>> {
         let vectors = query_vector.map(|v| vec![v]);
         Ok(self.search_batch(&[query], opts, vectors.as_deref())?.remove(0))
@@ -28,22 +31,26 @@ impl Index {
         query_vectors: Option<&[&[f32]]>,
     ) -> Result<Vec<Vec<Hit>>> {
         let started = std::time::Instant::now();
-        let hits = self.answer(queries, opts, query_vectors)?;
+        limits::check_batch(queries.len())?;
+        for q in queries {
+            limits::check_text("query", q)?;
+        }
+        let available = {
+            let st = self.state.read();
+            Available {
+                vectors: query_vectors.is_some() || self.clip.is_some(),
+                tokenizer: st.tokenizer.is_some(),
+                generator: st.generator.is_some(),
+                images: st.records.len(),
+            }
+        };
+        let route = Route::plan(opts, &available)?;
+        let hits = self.answer(queries, route, opts, query_vectors)?;
         crate::log::emit(crate::log::Level::Debug, || {
-            let kind = if opts.candidates == Candidates::All {
-                "dense scan"
-            } else if opts.candidates == Candidates::Quantizer {
-                "fused, quantiser's codes"
-            } else if opts.fused {
-                "fused"
-            } else if opts.rerank {
-                "reranked"
-            } else {
-                "beam"
-            };
             format!(
-                "{} queries, {kind}, beam {}: {:.1} ms",
+                "{} queries, {}, beam {}: {:.1} ms",
                 queries.len(),
+                route.name(),
                 opts.beam_size,
                 started.elapsed().as_secs_f64() * 1e3
             )
@@ -54,31 +61,19 @@ impl Index {
     fn answer(
         &self,
         queries: &[&str],
+        route: Route,
         opts: &SearchOptions,
         query_vectors: Option<&[&[f32]]>,
     ) -> Result<Vec<Vec<Hit>>> {
-        opts.validate()?;
-        limits::check_batch(queries.len())?;
-        for q in queries {
-            limits::check_text("query", q)?;
-        }
-        let needs_vectors = opts.needs_query_vectors();
-        // An argument error comes before any state error: nothing can supply the vectors.
-        if needs_vectors && query_vectors.is_none() && self.clip.is_none() {
-            return Err(missing_query_vectors());
-        }
         let current = || {
             self.generator_model().ok_or_else(|| {
                 Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
             })
         };
-        let generator = match opts.candidates {
-            Candidates::Generator => Some(current()?),
-            Candidates::Quantizer | Candidates::All => None,
-        };
+        let generator = if route.uses_generator() { Some(current()?) } else { None };
         // Query vectors: the host's, else the image encoder's text tower's when the
-        // search or the generator reads them.
-        let reads_vectors = needs_vectors || generator.as_ref().is_some_and(|g| g.reads_vectors());
+        // route or the generator reads them.
+        let reads_vectors = route.needs_vectors() || generator.as_ref().is_some_and(|g| g.reads_vectors());
         let computed = match (reads_vectors, query_vectors, &self.clip) {
             (true, None, Some(clip)) if !queries.is_empty() => Some(clip.embed_texts(queries)?),
             _ => None,
@@ -97,12 +92,14 @@ impl Index {
                 check_vector(self.config.dim, v, || "query vector".into())?;
             }
         }
-        // Past the checks above, a search that needs vectors has them (or no queries).
+        // Past the checks above, a route that needs vectors has them (or no queries).
         let Some(mut g) = generator else {
             let vectors = query_vectors.unwrap_or_default();
-            return match opts.candidates {
-                Candidates::All => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
-                _ => self.by_quantization(vectors, opts),
+            return match route {
+                Route::Quantizer { dense_weight, min_images } => {
+                    self.by_quantization(vectors, opts.beam_size, min_images, dense_weight, opts.k)
+                }
+                _ => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
             };
         };
         if queries.is_empty() {
@@ -126,15 +123,14 @@ impl Index {
             }
         };
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let vectors = query_vectors.filter(|_| needs_vectors);
-        if opts.fused {
-            let prior = match query_vectors.filter(|_| opts.quantizer_weight > 0.0) {
-                Some(vs) => Some(self.prior(&st, vs, opts.quantizer_weight)?),
-                None => None,
+        let vectors = query_vectors.filter(|_| route.needs_vectors()).unwrap_or_default();
+        if let Route::Fused { dense_weight, min_images, prior } = route {
+            let prior = match prior > 0.0 {
+                true => Some(self.prior(&st, vectors, prior)?),
+                false => None,
             };
-            let prefixes =
-                beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, opts.min_candidates, prior.as_ref())?;
-            return Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors));
+            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, min_images, prior.as_ref())?;
+            return Ok(fused_hits(&st.records, vokens, prefixes, dense_weight, vectors, opts.k));
         }
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
         Ok(found
@@ -142,8 +138,8 @@ impl Index {
             .enumerate()
             .map(|(q, f)| {
                 let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
-                if let Some(vs) = vectors {
-                    hits.iter_mut().for_each(|h| h.score = similarity(&st.records, h.id, vs[q]));
+                if route == Route::Rerank {
+                    hits.iter_mut().for_each(|h| h.score = similarity(&st.records, h.id, vectors[q]));
                     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
                 }
                 hits.truncate(opts.k);
@@ -152,11 +148,19 @@ impl Index {
             .collect())
     }
 
-    /// `Candidates::Quantizer`: the tokenizer's own quantisation of each query vector
-    /// walks the trie of indexed codes, keeping the `beam_size` prefixes nearest the
-    /// query; the hits are every image under them, scored as a fused search scores them
-    /// with minus the squared distance in place of the generator's log-probability.
-    fn by_quantization(&self, query_vectors: &[&[f32]], opts: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
+    /// `SearchMode::Quantizer`: the tokenizer's own quantisation of each query vector
+    /// walks the trie of indexed codes, keeping the `beam` prefixes nearest the query
+    /// (widened to `min_images`); the hits are every image under them, scored as a fused
+    /// search scores them with minus the squared distance in place of the generator's
+    /// log-probability.
+    fn by_quantization(
+        &self,
+        query_vectors: &[&[f32]],
+        beam: usize,
+        min_images: usize,
+        dense_weight: f32,
+        k: usize,
+    ) -> Result<Vec<Vec<Hit>>> {
         let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
         if query_vectors.is_empty() {
             return Ok(Vec::new());
@@ -165,12 +169,9 @@ impl Index {
         let books = q.host_codebooks()?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes = latents
-            .iter()
-            .map(|z| quantized::nearest_prefixes(vokens.trie(), books, z, opts.beam_size, opts.min_candidates))
-            .collect();
-        let vectors = (opts.dense_weight > 0.0).then_some(query_vectors);
-        Ok(fused_hits(&st.records, vokens, prefixes, opts, vectors))
+        let prefixes =
+            latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), books, z, beam, min_images)).collect();
+        Ok(fused_hits(&st.records, vokens, prefixes, dense_weight, query_vectors, k))
     }
 
     /// The tokenizer's latents of the query vectors.
@@ -189,13 +190,14 @@ impl Index {
 }
 
 /// Every image under each query's code prefixes, scored `prefix score + dense_weight *
-/// (query vector . image vector)`, best `k` first.
+/// (query vector . image vector)` (no vectors: the prefix score alone), best `k` first.
 fn fused_hits(
     records: &Records,
     vokens: &Vokens,
     prefixes: Vec<Vec<Prefix>>,
-    opts: &SearchOptions,
-    vectors: Option<&[&[f32]]>,
+    dense_weight: f32,
+    vectors: &[&[f32]],
+    k: usize,
 ) -> Vec<Vec<Hit>> {
     prefixes
         .into_iter()
@@ -205,22 +207,14 @@ fn fused_hits(
                 .into_iter()
                 .flat_map(|p| vokens.trie().images_under(p).into_iter().map(move |id| Hit { id, score: p.score }))
                 .collect();
-            if let Some(vs) = vectors {
-                hits.iter_mut().for_each(|h| h.score += opts.dense_weight * similarity(records, h.id, vs[q]));
+            if let Some(v) = vectors.get(q).filter(|_| dense_weight > 0.0) {
+                hits.iter_mut().for_each(|h| h.score += dense_weight * similarity(records, h.id, v));
             }
             hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-            hits.truncate(opts.k);
+            hits.truncate(k);
             hits
         })
         .collect()
-}
-
-fn missing_query_vectors() -> Error {
-    Error::InvalidArgument(
-        "the dense scan, the quantiser's codes, rerank and fused search with a dense weight need query \
-         vectors: given, or computed by the index's image encoder"
-            .into(),
-    )
 }
 
 /// The dot product of an indexed image's vector with `v` (0 for an id no longer there).

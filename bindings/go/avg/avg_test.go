@@ -183,7 +183,7 @@ func TestOpenAddTrainSearchClose(t *testing.T) {
 	}
 	// Fused ranks by the query vector, which an index without an image encoder lacks.
 	var e *Error
-	if _, err := ix.Search(ctx, "a query", SearchOptions{Fused: true}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	if _, err := ix.Search(ctx, "a query", SearchOptions{Mode: ModeFused}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("fused without a query vector: %v", err)
 	}
 	if err := ix.Save(); err != nil {
@@ -210,21 +210,30 @@ func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(hits) != 3 || hits[0].ID != id {
-				t.Fatalf("%v: image %d's own vector found %v", opts.Candidates, id, hits)
+				t.Fatalf("mode %v: image %d's own vector found %v", opts.Mode, id, hits)
 			}
 		}
 	}
-	// The dense scan before any training; the quantiser's codes after the tokenizer's.
-	ownVectorFindsItself(SearchOptions{K: 3, Candidates: CandidatesAll})
+	// The dense scan before any training (also the default mode's pick here, with a
+	// vector, and for any K); the quantiser's codes after the tokenizer's.
+	ownVectorFindsItself(SearchOptions{K: 3, Mode: ModeDense})
+	ownVectorFindsItself(SearchOptions{K: 3})
+	v, err := ix.ImageVector(0, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := ix.Search(ctx, "x", SearchOptions{K: 500, QueryVector: v}); err != nil || len(hits) != nImages {
+		t.Fatalf("K 500 among %d images: %d hits, %v", nImages, len(hits), err)
+	}
 	if err := ix.TrainTokenizer(ctx, tokenizerConfig(), nil); err != nil {
 		t.Fatal(err)
 	}
-	ownVectorFindsItself(SearchOptions{K: 3, Candidates: CandidatesQuantizer})
+	ownVectorFindsItself(SearchOptions{K: 3, Mode: ModeQuantizer})
 	var e *Error
-	if _, err := ix.Search(ctx, "x", SearchOptions{Candidates: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
-		t.Fatalf("Candidates 7: %v", err)
+	if _, err := ix.Search(ctx, "x", SearchOptions{Mode: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("Mode 7: %v", err)
 	}
-	if _, err := ix.Search(ctx, "x", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
+	if _, err := ix.Search(ctx, "x", SearchOptions{Mode: ModeBeam}); !errors.As(err, &e) || e.Code != StatusWrongState {
 		t.Fatalf("the generator's codes before it trained: %v", err)
 	}
 }
@@ -267,14 +276,14 @@ func TestErrorsCarryCodeAndMessage(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != StatusLocked {
 		t.Fatalf("second open: %v", err)
 	}
-	if _, err = ix.Search(ctx, "anything", SearchOptions{}); !errors.As(err, &e) || e.Code != StatusWrongState {
+	if _, err = ix.Search(ctx, "anything", SearchOptions{Mode: ModeBeam}); !errors.As(err, &e) || e.Code != StatusWrongState {
 		t.Fatalf("search before training: %v", err)
 	}
 	if _, err = ix.Search(ctx, "anything", SearchOptions{K: -1}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("negative K: %v", err)
 	}
-	// A K far above the beam used to size a Go slice of K hits and crash the process.
-	if _, err = ix.Search(ctx, "anything", SearchOptions{K: 1 << 40}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+	// A K far above any index used to size a Go slice of K hits and crash the process.
+	if _, err = ix.Search(ctx, "anything", SearchOptions{K: 1 << 40}); !errors.As(err, &e) || e.Code != StatusLimit {
 		t.Fatalf("K 1<<40: %v", err)
 	}
 	// C would cut the query at the NUL and answer another question.

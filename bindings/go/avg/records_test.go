@@ -77,7 +77,7 @@ func TestSearchBatchAnswersAsSearchDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hits, err := ix.Search(ctx, caption(4%topics, 4, 1), SearchOptions{K: 5, BeamSize: 20, Rerank: true, QueryVector: v})
+	hits, err := ix.Search(ctx, caption(4%topics, 4, 1), SearchOptions{K: 5, BeamSize: 20, Mode: ModeRerank, QueryVector: v})
 	if err != nil || len(hits) == 0 || hits[0].ID != 4 {
 		t.Fatalf("rerank by the image's own vector: %v, %v", hits, err)
 	}

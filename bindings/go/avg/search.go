@@ -13,17 +13,14 @@ import (
 	"unsafe"
 )
 
-// SearchOptions is how to answer a query; a zero field takes libavg's default.
+// SearchOptions is how to answer a query; a zero field takes libavg's default. The
+// options are documented on libavg's Rust SearchOptions; what differs is said here.
 type SearchOptions struct {
-	K        int // most hits (default 10)
+	K        int // most hits (default 10); any number for the modes that rank images
 	BeamSize int // default 20
-	// Rerank orders the beam's candidates by the dot product of the query vector with
-	// their image vectors.
-	Rerank bool
-	// Fused generates the codes only and ranks every image under the best code
-	// prefixes by code log-probability + DenseWeight x (query vector . image vector);
-	// it finds photos added after training.
-	Fused bool
+	// Mode is the route that answers; the zero value, ModeAuto, takes the best the
+	// index's state allows.
+	Mode Mode
 	// DenseWeight of a fused search: 0 takes the default (AVG_DEFAULT_DENSE_WEIGHT), a
 	// negative value ranks by the codes alone.
 	DenseWeight float32
@@ -31,31 +28,32 @@ type SearchOptions struct {
 	// the prefixes the beam dropped, best first (prefix backoff); 0 takes the default
 	// (AVG_DEFAULT_MIN_CANDIDATES), a negative value turns widening off.
 	MinCandidates int
-	// Candidates says which images a query weighs: those under the generator's codes
-	// (the default), under the quantiser's codes, or all of them.
-	Candidates Candidates
-	// QueryVector (nil: none) is the query's vector for Search, needed by Rerank and
-	// Fused when the index has no image encoder to compute it. SearchBatch takes its
-	// vectors as an argument instead.
+	// QueryVector (nil: none) is the query's vector for Search, needed by every mode
+	// but ModeBeam when the index has no image encoder to compute it. SearchBatch takes
+	// its vectors as an argument instead.
 	QueryVector []float32
 }
 
-// Candidates says which images a search weighs, and so what it needs.
-type Candidates uint64
+// Mode is the route that answers a query (AVG_SEARCH_MODE_* in avg.h).
+type Mode uint64
 
 const (
-	// CandidatesGenerator: the images under the codes the generator writes from the
-	// query text (plain beam search, or Fused).
-	CandidatesGenerator Candidates = C.AVG_CANDIDATES_GENERATOR
-	// CandidatesQuantizer: the tokenizer quantises the query vector and keeps the
-	// BeamSize prefixes nearest it; every image under them is ranked as Fused ranks
-	// them. Needs a query vector and a trained tokenizer, no generator; Fused is
-	// implied and Rerank unused.
-	CandidatesQuantizer Candidates = C.AVG_CANDIDATES_QUANTIZER
-	// CandidatesAll: every indexed image, scored by the dot product of its vector with
-	// the query vector (the exact dense scan). Needs a query vector only; its time
-	// grows with the index. Options other than K are unused.
-	CandidatesAll Candidates = C.AVG_CANDIDATES_ALL
+	// ModeAuto: with a query vector, the exact dense scan up to
+	// AVG_AUTO_DENSE_MAX_IMAGES images (and before any training), the quantiser's codes
+	// beyond; without one, plain beam search once the generator is trained.
+	ModeAuto Mode = C.AVG_SEARCH_MODE_AUTO
+	// ModeBeam: the generator writes codes from the query text alone; K at most BeamSize.
+	ModeBeam Mode = C.AVG_SEARCH_MODE_BEAM
+	// ModeRerank: the beam's hits ordered by the dot product; K at most BeamSize.
+	ModeRerank Mode = C.AVG_SEARCH_MODE_RERANK
+	// ModeFused: every image under the generator's best code prefixes, ranked by code
+	// log-probability + DenseWeight x (query vector . image vector).
+	ModeFused Mode = C.AVG_SEARCH_MODE_FUSED
+	// ModeQuantizer: as ModeFused, the prefixes from the tokenizer's quantisation of the
+	// query vector: needs a trained tokenizer, no generator.
+	ModeQuantizer Mode = C.AVG_SEARCH_MODE_QUANTIZER
+	// ModeDense: the exact dense scan; needs no training.
+	ModeDense Mode = C.AVG_SEARCH_MODE_DENSE
 )
 
 // Hit is an indexed image and its score, best first.
@@ -77,14 +75,13 @@ func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOption
 	if opts.BeamSize > 0 {
 		o.beam_size = C.size_t(opts.BeamSize)
 	}
-	o.rerank, o.fused = C.bool(opts.Rerank), C.bool(opts.Fused)
+	o.mode = C.uint64_t(opts.Mode)
 	if opts.DenseWeight != 0 {
 		o.dense_weight = C.float(max(opts.DenseWeight, 0))
 	}
 	if opts.MinCandidates != 0 {
 		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
 	}
-	o.candidates = C.uint64_t(opts.Candidates)
 	if len(vectors) > 0 {
 		o.query_vectors, o.dim = floatPtr(vectors), C.size_t(dim)
 	}
@@ -127,9 +124,13 @@ func (ix *Index) SearchBatch(ctx context.Context, queries []string, vectors []fl
 	if len(vectors) > 0 {
 		pin.Pin(&vectors[0])
 	}
-	// A search finds at most beam_size hits (at most AVG_MAX_BEAM); libavg refuses a K
-	// above the beam, so a query never needs more room.
-	room := int(min(o.k, o.beam_size, C.AVG_MAX_BEAM))
+	// Each query's hits start K apart in what libavg writes; it refuses a K above
+	// AVG_MAX_IMAGES (and above the beam for the beam modes) before writing, and so is
+	// it refused here before the room is made.
+	if o.k > C.AVG_MAX_IMAGES {
+		return nil, &Error{Code: StatusLimit, Message: fmt.Sprintf("K %d exceeds the maximum %d", o.k, C.AVG_MAX_IMAGES)}
+	}
+	room := int(o.k)
 	out := make([][]Hit, 0, len(queries))
 	for start := 0; start < len(queries); start += batchChunk {
 		if err := ctx.Err(); err != nil {

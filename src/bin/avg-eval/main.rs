@@ -48,7 +48,7 @@
 //! `avg-eval --help` lists every option with its default.
 
 use avg::{
-    Candidates, GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchOptions, SearchWeights,
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchMode, SearchOptions, SearchWeights,
     TextEncoder, TokenizerTrainConfig,
 };
 use clap::{ArgAction, Parser};
@@ -432,14 +432,14 @@ fn main() {
                 if !a.fused_only {
                     runs.push((
                         format!("libavg beam {beam}"),
-                        SearchOptions { k: beam, beam_size: beam, ..Default::default() },
+                        SearchOptions { k: beam, beam_size: beam, mode: SearchMode::Beam, ..Default::default() },
                     ));
                 }
                 if beam == 20 {
                     if !a.fused_only {
                         runs.push((
                             format!("libavg beam {beam} + rerank"),
-                            SearchOptions { k: beam, beam_size: beam, rerank: true, ..Default::default() },
+                            SearchOptions { k: beam, beam_size: beam, mode: SearchMode::Rerank, ..Default::default() },
                         ));
                     }
                     for &c in &a.min_candidates {
@@ -452,7 +452,7 @@ fn main() {
                             }));
                         }
                         runs.extend(a.dense_weights.iter().map(|&w| {
-                            let opts = SearchOptions { candidates: Candidates::Quantizer, ..fused(beam, w, c) };
+                            let opts = SearchOptions { mode: SearchMode::Quantizer, ..fused(beam, w, c) };
                             (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
                         }));
                     }

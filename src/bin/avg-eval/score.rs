@@ -2,7 +2,7 @@
 //! setting run over every query.
 
 use crate::die;
-use avg::{Index, SearchOptions};
+use avg::{Index, SearchMode, SearchOptions};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -176,7 +176,14 @@ pub(crate) fn run_search(
 }
 
 pub(crate) fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
-    SearchOptions { k: beam, beam_size: beam, fused: true, dense_weight: w, min_candidates, ..Default::default() }
+    SearchOptions {
+        k: beam,
+        beam_size: beam,
+        mode: SearchMode::Fused,
+        dense_weight: w,
+        min_candidates,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ func main() {
 	g := avg.DefaultGeneratorConfig(os.Args[4])
 	g.Epochs = 20
 	must(0, ix.TrainGenerator(ctx, g, nil))
-	for _, h := range must(ix.Search(ctx, "rotated", avg.SearchOptions{Fused: true})) { // query vector from CLIP
+	for _, h := range must(ix.Search(ctx, "rotated", avg.SearchOptions{Mode: avg.ModeFused})) { // query vector from CLIP
 		fmt.Printf("%.3f  %s\n", h.Score, paths[h.ID])
 	}
 }
