@@ -457,6 +457,12 @@ void avg_set_log_callback(AvgLogFn callback,
                           enum AvgLogLevel min_level,
                           void *user_data);
 
+// A status's meaning in a few words, as a static NUL-terminated string ("ok",
+// "locked", ...; "unknown status" for a value the header does not name), for logs.
+// Ownership: the string is the library's and lives for the process. Thread-safety: any
+// thread.
+const char *avg_status_str(int status);
+
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.
 //

@@ -97,6 +97,39 @@ impl AvgError {
     }
 }
 
+/// A status's meaning in a few words, as a static NUL-terminated string ("ok",
+/// "locked", ...; "unknown status" for a value the header does not name), for logs.
+/// Ownership: the string is the library's and lives for the process. Thread-safety: any
+/// thread.
+#[no_mangle]
+pub extern "C" fn avg_status_str(status: std::ffi::c_int) -> *const c_char {
+    let s = match status {
+        0 => c"ok",
+        1 => c"null pointer",
+        2 => c"invalid UTF-8",
+        3 => c"invalid argument",
+        4 => c"dimension mismatch",
+        5 => c"non-finite value",
+        6 => c"duplicate image id",
+        7 => c"unknown image id",
+        8 => c"I/O error",
+        9 => c"corrupt index file",
+        10 => c"unsupported index format version",
+        11 => c"config mismatch",
+        12 => c"index locked by another handle",
+        13 => c"wrong state",
+        14 => c"device error",
+        15 => c"model error",
+        16 => c"buffer too small",
+        17 => c"limit exceeded",
+        18 => c"cancelled",
+        19 => c"invalid image",
+        99 => c"internal error (panic)",
+        _ => c"unknown status",
+    };
+    s.as_ptr()
+}
+
 /// The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 /// Thread-safety: any thread may read an error object that is not being freed.
 ///
@@ -146,6 +179,16 @@ mod tests {
         let msg = unsafe { std::ffi::CStr::from_ptr(avg_error_message(err)) };
         assert!(msg.to_str().unwrap().contains("boom"));
         unsafe { avg_error_free(err) };
+    }
+
+    #[test]
+    fn every_status_has_its_words() {
+        let words = |s: std::ffi::c_int| unsafe { std::ffi::CStr::from_ptr(avg_status_str(s)) }.to_str().unwrap();
+        assert_eq!(words(AvgStatus::Locked as _), "index locked by another handle");
+        assert_eq!(words(AvgStatus::Panic as _), "internal error (panic)");
+        assert_eq!(words(-1), "unknown status");
+        let named: Vec<&str> = (0..=19).map(words).collect();
+        assert!(named.iter().all(|w| *w != "unknown status"), "{named:?}");
     }
 
     #[test]

@@ -443,20 +443,22 @@ func (ix *Index) withProgress(ctx context.Context, progress func(Progress) bool,
 	return err
 }
 
-// TokenizerConfig is how to train the tokenizer; start from DefaultTokenizerConfig.
+// TokenizerConfig is how to train the tokenizer. A zero field takes libavg's default
+// (DefaultTokenizerConfig shows them), so TokenizerConfig{Epochs: 5} changes the epochs
+// alone; the switches are named so that false is the default.
 type TokenizerConfig struct {
 	Epochs       int
 	BatchSize    int
 	LearningRate float64
 	ReconWeight  float32 // weight of L_recon
 	CommitWeight float32 // weight of the commitment term
-	Align        bool    // L_align on (true) or off (the ablation)
+	NoAlign      bool    // L_align off (the ablation)
 	AlignWeight  float32
-	// SharedCodebook: one codebook for all M levels (true) or one per level.
-	SharedCodebook   bool
-	Hidden           int // width of the encoder and decoder MLPs
-	KMeansIterations int
-	Seed             uint64
+	// PerLevelCodebooks: one codebook per level instead of one for all M levels.
+	PerLevelCodebooks bool
+	Hidden            int // width of the encoder and decoder MLPs
+	KMeansIterations  int
+	Seed              uint64
 }
 
 // DefaultTokenizerConfig is libavg's default tokenizer training.
@@ -464,8 +466,8 @@ func DefaultTokenizerConfig() TokenizerConfig {
 	var c C.AvgTokenizerTrainConfig
 	C.avg_tokenizer_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
 	return TokenizerConfig{Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
-		ReconWeight: float32(c.recon_weight), CommitWeight: float32(c.commit_weight), Align: bool(c.align),
-		AlignWeight: float32(c.align_weight), SharedCodebook: bool(c.shared_codebook), Hidden: int(c.hidden),
+		ReconWeight: float32(c.recon_weight), CommitWeight: float32(c.commit_weight), NoAlign: !bool(c.align),
+		AlignWeight: float32(c.align_weight), PerLevelCodebooks: !bool(c.shared_codebook), Hidden: int(c.hidden),
 		KMeansIterations: int(c.kmeans_iterations), Seed: uint64(c.seed)}
 }
 
@@ -476,32 +478,52 @@ func (ix *Index) TrainTokenizer(ctx context.Context, cfg TokenizerConfig, progre
 	}
 	var c C.AvgTokenizerTrainConfig
 	C.avg_tokenizer_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
-	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
-	c.recon_weight, c.commit_weight, c.align_weight = C.float(cfg.ReconWeight), C.float(cfg.CommitWeight), C.float(cfg.AlignWeight)
-	c.align, c.shared_codebook = C.bool(cfg.Align), C.bool(cfg.SharedCodebook)
-	c.hidden, c.kmeans_iterations, c.seed = C.size_t(cfg.Hidden), C.size_t(cfg.KMeansIterations), C.uint64_t(cfg.Seed)
+	set(&c.epochs, cfg.Epochs)
+	set(&c.batch_size, cfg.BatchSize)
+	set(&c.learning_rate, cfg.LearningRate)
+	set(&c.recon_weight, cfg.ReconWeight)
+	set(&c.commit_weight, cfg.CommitWeight)
+	set(&c.align_weight, cfg.AlignWeight)
+	set(&c.hidden, cfg.Hidden)
+	set(&c.kmeans_iterations, cfg.KMeansIterations)
+	set(&c.seed, cfg.Seed)
+	c.align, c.shared_codebook = C.bool(!cfg.NoAlign), C.bool(!cfg.PerLevelCodebooks)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_tokenizer(h, &c, fn, ud, cerr)
 	})
 }
 
-// GeneratorConfig is how to train the generator.
+// set writes a Go value over a C default unless it is zero (the default's stand-in).
+func set[T interface {
+	~uint64 | ~float64 | ~float32
+}, V interface {
+	~int | ~uint64 | ~float64 | ~float32
+}](c *T, v V) {
+	if v != 0 {
+		*c = T(v)
+	}
+}
+
+// GeneratorConfig is how to train the generator. A zero field takes libavg's default
+// (DefaultGeneratorConfig shows them); the switches are named so that false is the
+// default.
 type GeneratorConfig struct {
 	ModelDir      string // checkpoint directory: a T5, or a BERT-family encoder
 	Epochs        int
 	BatchSize     int
 	LearningRate  float64
 	BeamSize      int
-	Dis           bool
+	NoDis         bool // L_dis off (the ablation)
 	DecoderLayers int
 	DecoderDModel int
 	Seed          uint64
-	// IndexTexts also learns the texts attached to images (AttachTexts) as their
-	// pseudo-queries; IndexVectors gives the generator a vector slot, through which
-	// images without any text are learned from their own vectors (both on by default).
-	IndexTexts, IndexVectors bool
-	// Incremental runs an indexing pass: the trained generator learns the images added
-	// since, replaying earlier ones, for Epochs (ModelDir may then be "").
+	// NoIndexTexts leaves the texts attached to images (AttachTexts) unlearned;
+	// NoIndexVectors gives the generator no vector slot, through which images without
+	// any text are learned from their own vectors.
+	NoIndexTexts, NoIndexVectors bool
+	// Incremental runs an indexing pass: the trained generator learns the pairs it has
+	// not (images added, or removed and added again, texts attached since), replaying
+	// earlier ones, for Epochs (ModelDir may then be "").
 	Incremental bool
 	// Resume goes on with a training that was cut short (killed, cancelled) from its
 	// last completed epoch; a finished one trains no more (see avg.h).
@@ -529,8 +551,8 @@ func DefaultGeneratorConfig(modelDir string) GeneratorConfig {
 	var c C.AvgGeneratorTrainConfig
 	C.avg_generator_train_config_default(&c, C.size_t(unsafe.Sizeof(c)), nil)
 	return GeneratorConfig{ModelDir: modelDir, Epochs: int(c.epochs), BatchSize: int(c.batch_size), LearningRate: float64(c.learning_rate),
-		BeamSize: int(c.beam_size), Dis: bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed),
-		IndexTexts: bool(c.index_texts), IndexVectors: bool(c.index_vectors)}
+		BeamSize: int(c.beam_size), NoDis: !bool(c.dis), DecoderLayers: int(c.decoder_layers), DecoderDModel: int(c.decoder_d_model), Seed: uint64(c.seed),
+		NoIndexTexts: !bool(c.index_texts), NoIndexVectors: !bool(c.index_vectors)}
 }
 
 // TrainGenerator trains the generator on every caption in the index.
@@ -545,10 +567,18 @@ func (ix *Index) TrainGenerator(ctx context.Context, cfg GeneratorConfig, progre
 		defer C.free(unsafe.Pointer(dir))
 		c.model_dir = dir
 	}
-	c.epochs, c.batch_size, c.learning_rate = C.size_t(cfg.Epochs), C.size_t(cfg.BatchSize), C.double(cfg.LearningRate)
-	c.beam_size, c.dis, c.seed = C.size_t(cfg.BeamSize), C.bool(cfg.Dis), C.uint64_t(cfg.Seed)
-	c.decoder_layers, c.decoder_d_model = C.size_t(cfg.DecoderLayers), C.size_t(cfg.DecoderDModel)
-	c.index_texts, c.index_vectors, c.incremental = C.bool(cfg.IndexTexts), C.bool(cfg.IndexVectors), C.bool(cfg.Incremental)
+	if cfg.Epochs < 0 || cfg.BatchSize < 0 || cfg.BeamSize < 0 || cfg.DecoderLayers < 0 || cfg.DecoderDModel < 0 {
+		return &Error{Code: StatusInvalidArgument, Message: "GeneratorConfig: Epochs, BatchSize, BeamSize and the decoder sizes must not be negative"}
+	}
+	set(&c.epochs, cfg.Epochs)
+	set(&c.batch_size, cfg.BatchSize)
+	set(&c.learning_rate, cfg.LearningRate)
+	set(&c.beam_size, cfg.BeamSize)
+	set(&c.seed, cfg.Seed)
+	set(&c.decoder_layers, cfg.DecoderLayers)
+	set(&c.decoder_d_model, cfg.DecoderDModel)
+	c.dis, c.index_texts, c.index_vectors = C.bool(!cfg.NoDis), C.bool(!cfg.NoIndexTexts), C.bool(!cfg.NoIndexVectors)
+	c.incremental = C.bool(cfg.Incremental)
 	c.resume, c.balance_images = C.bool(cfg.Resume), C.uint64_t(cfg.BalanceImages)
 	return ix.withProgress(ctx, progress, func(h *C.AvgIndex, fn C.AvgProgressFn, ud unsafe.Pointer, cerr **C.AvgError) C.enum_AvgStatus {
 		return C.avg_train_generator(h, &c, fn, ud, cerr)

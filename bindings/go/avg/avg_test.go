@@ -537,3 +537,22 @@ func TestTheLinkedLibraryMatchesTheHeader(t *testing.T) {
 		t.Fatalf("library %s with ABI %d, header ABI %d", Version(), ABIVersion(), HeaderABIVersion)
 	}
 }
+
+func TestZeroConfigFieldsTakeTheDefaultsAndStatusesHaveWords(t *testing.T) {
+	ix, err := Open(filepath.Join(t.TempDir(), "index"), smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	fill(t, ix)
+	// Epochs alone: batch size and learning rate used to go to libavg as 0, refused.
+	if err := ix.TrainTokenizer(ctx, TokenizerConfig{Epochs: 1}, nil); err != nil {
+		t.Fatalf("TokenizerConfig{Epochs: 1}: %v", err)
+	}
+	if got := StatusLocked.String(); got != "index locked by another handle" {
+		t.Fatalf("StatusLocked.String() = %q", got)
+	}
+	if got := Status(1234).String(); got != "unknown status" {
+		t.Fatalf("Status(1234).String() = %q", got)
+	}
+}

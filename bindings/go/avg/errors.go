@@ -45,6 +45,9 @@ type Error struct {
 	Message string
 }
 
+// String is the status's meaning in a few words ("locked", "invalid image").
+func (s Status) String() string { return C.GoString(C.avg_status_str(C.int(s))) }
+
 func (e *Error) Error() string { return fmt.Sprintf("avg: %s (status %d)", e.Message, int(e.Code)) }
 
 // ErrClosed is returned by calls on a closed Index.
