@@ -461,7 +461,7 @@ void avg_set_log_callback(AvgLogFn callback,
 // "locked", ...; "unknown status" for a value the header does not name), for logs.
 // Ownership: the string is the library's and lives for the process. Thread-safety: any
 // thread.
-const char *avg_status_str(int status);
+const char *avg_status_string(int status);
 
 // The status code of an error; `AVG_STATUS_INVALID_ARGUMENT` for NULL.
 // Thread-safety: any thread may read an error object that is not being freed.

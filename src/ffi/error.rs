@@ -102,7 +102,7 @@ impl AvgError {
 /// Ownership: the string is the library's and lives for the process. Thread-safety: any
 /// thread.
 #[no_mangle]
-pub extern "C" fn avg_status_str(status: std::ffi::c_int) -> *const c_char {
+pub extern "C" fn avg_status_string(status: std::ffi::c_int) -> *const c_char {
     let s = match status {
         0 => c"ok",
         1 => c"null pointer",
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn every_status_has_its_words() {
-        let words = |s: std::ffi::c_int| unsafe { std::ffi::CStr::from_ptr(avg_status_str(s)) }.to_str().unwrap();
+        let words = |s: std::ffi::c_int| unsafe { std::ffi::CStr::from_ptr(avg_status_string(s)) }.to_str().unwrap();
         assert_eq!(words(AvgStatus::Locked as _), "index locked by another handle");
         assert_eq!(words(AvgStatus::Panic as _), "internal error (panic)");
         assert_eq!(words(-1), "unknown status");

@@ -46,7 +46,7 @@ type Error struct {
 }
 
 // String is the status's meaning in a few words ("locked", "invalid image").
-func (s Status) String() string { return C.GoString(C.avg_status_str(C.int(s))) }
+func (s Status) String() string { return C.GoString(C.avg_status_string(C.int(s))) }
 
 func (e *Error) Error() string { return fmt.Sprintf("avg: %s (status %d)", e.Message, int(e.Code)) }
 
