@@ -151,6 +151,15 @@ int main(int argc, char** argv) {
         }
         avg::set_threads(0);
         std::printf("top-1 with one search thread: %d/%d\n", same, kImages);
+
+        // More like image 7: the nearest others by its own vector, itself left out.
+        AvgSearchOptions like = avg::default_search_options();
+        like.mode = AVG_SEARCH_MODE_DENSE;
+        like.k = 5;
+        auto similar = index.search_by_image(7, like);
+        bool itself = false;
+        for (const auto& h : similar) itself = itself || h.id == 7;
+        std::printf("more like image 7: %zu hits, itself %s\n", similar.size(), itself ? "included" : "left out");
     } catch (const avg::Error& e) {
         std::fprintf(stderr, "libavg error %d: %s\n", static_cast<int>(e.code()), e.what());
         return 1;

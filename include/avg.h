@@ -791,6 +791,57 @@ enum AvgStatus avg_search(const struct AvgIndex *index,
                           size_t *n_out,
                           struct AvgError **err);
 
+// "More like this photo": the images nearest indexed image `image_id` (its stored vector
+// as the query vector, no text), the image itself left out; up to `cap` hits to `out`,
+// their number to `*n_out`. `options` as for `avg_search` (NULL: the defaults), but
+// `query_vectors` is not read and `AVG_SEARCH_MODE_BEAM` (which reads no vector) is
+// `AVG_STATUS_INVALID_ARGUMENT`. An id not indexed is `AVG_STATUS_UNKNOWN_ID`.
+//
+// Ownership and thread-safety as `avg_search`.
+//
+// # Safety
+// `index` is NULL or a live handle; `options` NULL or valid; `out` NULL or writable
+// for `cap` hits; `n_out` NULL or writable.
+enum AvgStatus avg_search_by_image(const struct AvgIndex *index,
+                                   uint64_t image_id,
+                                   const struct AvgSearchOptions *options,
+                                   struct AvgHit *out,
+                                   size_t cap,
+                                   size_t *n_out,
+                                   struct AvgError **err);
+
+// The images nearest a photo file, embedded by the index's image encoder
+// (`AVG_STATUS_WRONG_STATE` without one), as `avg_search_by_image`. The path is read as
+// `avg_index_add_image_files` reads one: a regular file of at most
+// `AVG_MAX_PHOTO_FILE_BYTES`; a photo that cannot be read or decoded is the call's error.
+//
+// Ownership and thread-safety as `avg_search`.
+//
+// # Safety
+// As `avg_search_by_image`; `path` is NULL or a NUL-terminated string.
+enum AvgStatus avg_search_by_photo_file(const struct AvgIndex *index,
+                                        const char *path,
+                                        const struct AvgSearchOptions *options,
+                                        struct AvgHit *out,
+                                        size_t cap,
+                                        size_t *n_out,
+                                        struct AvgError **err);
+
+// As `avg_search_by_photo_file`, for a photo's encoded bytes (`len` bytes at `data`).
+//
+// Ownership and thread-safety as `avg_search`.
+//
+// # Safety
+// As `avg_search_by_image`; `data` is NULL or readable for `len` bytes.
+enum AvgStatus avg_search_by_photo_bytes(const struct AvgIndex *index,
+                                         const uint8_t *data,
+                                         size_t len,
+                                         const struct AvgSearchOptions *options,
+                                         struct AvgHit *out,
+                                         size_t cap,
+                                         size_t *n_out,
+                                         struct AvgError **err);
+
 // Answers `count` queries in one pass: query i's hits go to `out + i * options->k`
 // (so `out` holds `count * k` hits) and their number to `counts_out[i]`.
 //

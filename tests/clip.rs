@@ -293,6 +293,20 @@ fn an_index_with_an_encoder_takes_photos_and_text_and_answers_queries() {
     let v = clip.embed_images(&[ImageSource::Bytes(&photos[5])]).unwrap().remove(0).unwrap();
     assert_close(&index.image(5).unwrap().vector, &v);
 
+    // Search by photo: the same photo's bytes find it first (its own vector); by its
+    // id, the others, nearest first; an unreadable photo is the call's error.
+    let dense = SearchOptions { mode: SearchMode::Dense, k: 3, ..Default::default() };
+    assert_eq!(index.search_by_photo(ImageSource::Bytes(&photos[5]), &dense).unwrap()[0].id, 5);
+    let like_5 = index.search_by_image(5, &dense).unwrap();
+    let mut want: Vec<(f32, u64)> = (0..24u64)
+        .filter(|&id| id != 5)
+        .map(|id| (index.image(id).unwrap().vector.iter().zip(&v).map(|(a, b)| a * b).sum(), id))
+        .collect();
+    want.sort_by(|a, b| b.0.total_cmp(&a.0));
+    assert_eq!(like_5.iter().map(|h| h.id).collect::<Vec<_>>(), want[..3].iter().map(|w| w.1).collect::<Vec<_>>());
+    let unreadable = index.search_by_photo(ImageSource::File(Path::new("/nonexistent/a.jpg")), &dense);
+    assert!(matches!(unreadable, Err(Error::Io { .. })), "{unreadable:?}");
+
     // Captions given as text get the text tower's vectors; given vectors are kept.
     let words = clip_words();
     for i in 0..24 {

@@ -419,6 +419,25 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         ] {
             assert_eq!(search(&dense), Ok);
         }
+        // By image and by photo: NULLs, an unknown id, no image encoder, Beam refused
+        // (before the id is looked up).
+        let mut by_image = |id, o2: *const AvgSearchOptions, out: *mut AvgHit| {
+            refused(|e| avg_search_by_image(o.index, id, o2, out, 4, &mut n, e))
+        };
+        assert_eq!(by_image(12345, null(), hits.as_mut_ptr()), UnknownId);
+        assert_eq!(by_image(id, null(), null_mut()), NullPointer);
+        assert_eq!(by_image(id, &beam, hits.as_mut_ptr()), InvalidArgument);
+        assert_eq!(refused(|e| avg_search_by_image(null(), id, null(), hits.as_mut_ptr(), 4, &mut n, e)), NullPointer);
+        let mut file = |p: *const c_char| {
+            refused(|e| avg_search_by_photo_file(o.index, p, null(), hits.as_mut_ptr(), 4, &mut n, e))
+        };
+        assert_eq!(file(null()), NullPointer);
+        assert_eq!(file(c"/nonexistent.jpg".as_ptr()), WrongState);
+        let mut bytes = |d: *const u8, len| {
+            refused(|e| avg_search_by_photo_bytes(o.index, d, len, null(), hits.as_mut_ptr(), 4, &mut n, e))
+        };
+        assert_eq!(bytes(null(), 3), NullPointer);
+        assert_eq!(bytes(b"abc".as_ptr(), 3), WrongState);
         let queries = [text.as_ptr(), null()];
         let one = AvgSearchOptions { k: 1, ..beam };
         assert_eq!(

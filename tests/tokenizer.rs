@@ -114,6 +114,19 @@ fn the_quantizers_codes_and_the_dense_scan_answer_searches_with_no_generator() {
     let short = index.search("x", &opts, Some(&v[..8])).unwrap_err();
     assert!(matches!(short, Error::DimensionMismatch { .. }), "{short}");
     assert!(index.search_batch(&[], &opts, Some(&[])).unwrap().is_empty());
+
+    // More like this photo: the nearest other images by its stored vector, itself left
+    // out, by the dense scan and by the quantiser's codes; k hits either way.
+    let like_3 = |mode| index.search_by_image(3, &SearchOptions { mode, k: 5, ..Default::default() }).unwrap();
+    let want_others: Vec<u64> = want.iter().map(|w| w.1).filter(|&id| id != 3).take(5).collect();
+    assert_eq!(like_3(SearchMode::Dense).iter().map(|h| h.id).collect::<Vec<_>>(), want_others);
+    let by_codes = like_3(SearchMode::Quantizer);
+    assert!(by_codes.len() == 5 && by_codes.iter().all(|h| h.id != 3), "{by_codes:?}");
+    let beam = index.search_by_image(3, &SearchOptions { mode: SearchMode::Beam, ..Default::default() });
+    assert!(matches!(beam, Err(Error::InvalidArgument(_))), "{beam:?}");
+    assert!(matches!(index.search_by_image(999_999, &opts), Err(Error::UnknownId(999_999))));
+    let no_encoder = index.search_by_photo(avg::ImageSource::Bytes(b"not a photo"), &opts);
+    assert!(matches!(no_encoder, Err(Error::WrongState(_))), "{no_encoder:?}");
 }
 
 #[test]

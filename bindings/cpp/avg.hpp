@@ -318,11 +318,33 @@ public:
     // Query vectors, if any, come through options.query_vectors (one per query).
     std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
         std::string q(query);  // the C ABI takes NUL-terminated strings
-        std::vector<Hit> hits(room(options));
-        std::size_t n = 0;
-        detail::call([&](AvgError** e) { return avg_search(handle_, q.c_str(), &options, hits.data(), hits.size(), &n, e); });
-        hits.resize(n);
-        return hits;
+        return search_one(options, [&](Hit* out, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_search(handle_, q.c_str(), &options, out, cap, n, e);
+        });
+    }
+
+    // "More like this photo": the images nearest indexed image `id` (its stored vector,
+    // no text), the image itself left out. Every mode but AVG_SEARCH_MODE_BEAM;
+    // options.query_vectors is not read.
+    std::vector<Hit> search_by_image(std::uint64_t id, const AvgSearchOptions& options = default_search_options()) const {
+        return search_one(options, [&](Hit* out, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_search_by_image(handle_, id, &options, out, cap, n, e);
+        });
+    }
+
+    // search_by_image for a photo file, embedded by the index's image encoder.
+    std::vector<Hit> search_by_photo(const std::string& path, const AvgSearchOptions& options = default_search_options()) const {
+        return search_one(options, [&](Hit* out, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_search_by_photo_file(handle_, path.c_str(), &options, out, cap, n, e);
+        });
+    }
+
+    // search_by_photo for a photo's encoded bytes.
+    std::vector<Hit> search_by_photo_bytes(const std::vector<std::uint8_t>& photo,
+                                           const AvgSearchOptions& options = default_search_options()) const {
+        return search_one(options, [&](Hit* out, std::size_t cap, std::size_t* n, AvgError** e) {
+            return avg_search_by_photo_bytes(handle_, photo.data(), photo.size(), &options, out, cap, n, e);
+        });
     }
 
     // Queries answered together (faster than one by one).
@@ -346,6 +368,16 @@ public:
 
 private:
     Index() = default;
+
+    // Runs a one-query search call with room for the hits it can return.
+    template <typename F>
+    static std::vector<Hit> search_one(const AvgSearchOptions& options, F&& f) {
+        std::vector<Hit> hits(room(options));
+        std::size_t n = 0;
+        detail::call([&](AvgError** e) { return f(hits.data(), hits.size(), &n, e); });
+        hits.resize(n);
+        return hits;
+    }
 
     // Hits one query can get: k (libavg refuses a k above the beam for the beam modes,
     // and above AVG_MAX_IMAGES for any, before writing any hit).

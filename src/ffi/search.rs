@@ -2,7 +2,7 @@
 
 use super::types::{handle, read_sized, write_sized, AvgHit, AvgIndex, AvgSearchOptions};
 use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
-use crate::{Error, Hit, Result};
+use crate::{Error, Hit, ImageSource, Result, SearchOptions};
 use std::ffi::c_char;
 
 /// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
@@ -22,17 +22,22 @@ pub unsafe extern "C" fn avg_search_options_default(
     guard(err, || write_sized(options, size, AvgSearchOptions::default(), "options"))
 }
 
+/// The host's options (NULL: the defaults), as given and as the Rust options.
+unsafe fn read_options(options: *const AvgSearchOptions) -> Result<(AvgSearchOptions, SearchOptions)> {
+    let o = match options.is_null() {
+        true => AvgSearchOptions::default(),
+        false => read_sized(options, "options")?,
+    };
+    Ok((o, o.to_rust()?))
+}
+
 unsafe fn run(
     index: *const AvgIndex,
     queries: &[&str],
     options: *const AvgSearchOptions,
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     let index = handle(index)?;
-    let o = match options.is_null() {
-        true => AvgSearchOptions::default(),
-        false => read_sized(options, "options")?,
-    };
-    let opts = o.to_rust()?;
+    let (o, opts) = read_options(options)?;
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // leaves them to the index, which computes or refuses them.
     let vectors = if !o.query_vectors.is_null() {
@@ -72,18 +77,107 @@ pub unsafe extern "C" fn avg_search(
     err: *mut *mut AvgError,
 ) -> AvgStatus {
     guard(err, || {
-        let n_out = c_out(n_out, "n_out")?;
         let query = c_str(query, "query")?;
-        // Outputs are checked before the search runs, not after it found something.
-        let out: *mut AvgHit = if cap > 0 { c_out(out, "out")? } else { out };
-        let (mut hits, _) = run(index, &[query], options)?;
-        let hits = hits.remove(0);
-        let n = hits.len().min(cap);
-        if n > 0 {
-            write_hits(std::slice::from_raw_parts_mut(out, n), &hits[..n]);
-        }
-        *n_out = n;
-        Ok(())
+        answer_one(out, cap, n_out, || Ok(run(index, &[query], options)?.0.remove(0)))
+    })
+}
+
+/// Checks a one-query call's outputs (before the search runs, not after it found
+/// something), runs `search` and writes up to `cap` of its hits.
+unsafe fn answer_one(
+    out: *mut AvgHit,
+    cap: usize,
+    n_out: *mut usize,
+    search: impl FnOnce() -> Result<Vec<Hit>>,
+) -> Result<()> {
+    let n_out = c_out(n_out, "n_out")?;
+    let out: *mut AvgHit = if cap > 0 { c_out(out, "out")? } else { out };
+    let hits = search()?;
+    let n = hits.len().min(cap);
+    if n > 0 {
+        write_hits(std::slice::from_raw_parts_mut(out, n), &hits[..n]);
+    }
+    *n_out = n;
+    Ok(())
+}
+
+/// "More like this photo": the images nearest indexed image `image_id` (its stored vector
+/// as the query vector, no text), the image itself left out; up to `cap` hits to `out`,
+/// their number to `*n_out`. `options` as for `avg_search` (NULL: the defaults), but
+/// `query_vectors` is not read and `AVG_SEARCH_MODE_BEAM` (which reads no vector) is
+/// `AVG_STATUS_INVALID_ARGUMENT`. An id not indexed is `AVG_STATUS_UNKNOWN_ID`.
+///
+/// Ownership and thread-safety as `avg_search`.
+///
+/// # Safety
+/// `index` is NULL or a live handle; `options` NULL or valid; `out` NULL or writable
+/// for `cap` hits; `n_out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn avg_search_by_image(
+    index: *const AvgIndex,
+    image_id: u64,
+    options: *const AvgSearchOptions,
+    out: *mut AvgHit,
+    cap: usize,
+    n_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let index = handle(index)?;
+        let (_, opts) = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_image(image_id, &opts))
+    })
+}
+
+/// The images nearest a photo file, embedded by the index's image encoder
+/// (`AVG_STATUS_WRONG_STATE` without one), as `avg_search_by_image`. The path is read as
+/// `avg_index_add_image_files` reads one: a regular file of at most
+/// `AVG_MAX_PHOTO_FILE_BYTES`; a photo that cannot be read or decoded is the call's error.
+///
+/// Ownership and thread-safety as `avg_search`.
+///
+/// # Safety
+/// As `avg_search_by_image`; `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn avg_search_by_photo_file(
+    index: *const AvgIndex,
+    path: *const c_char,
+    options: *const AvgSearchOptions,
+    out: *mut AvgHit,
+    cap: usize,
+    n_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let index = handle(index)?;
+        let path = std::path::Path::new(c_str(path, "path")?);
+        let (_, opts) = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::File(path), &opts))
+    })
+}
+
+/// As `avg_search_by_photo_file`, for a photo's encoded bytes (`len` bytes at `data`).
+///
+/// Ownership and thread-safety as `avg_search`.
+///
+/// # Safety
+/// As `avg_search_by_image`; `data` is NULL or readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn avg_search_by_photo_bytes(
+    index: *const AvgIndex,
+    data: *const u8,
+    len: usize,
+    options: *const AvgSearchOptions,
+    out: *mut AvgHit,
+    cap: usize,
+    n_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        let index = handle(index)?;
+        let bytes = c_slice(data, len, "data")?;
+        let (_, opts) = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::Bytes(bytes), &opts))
     })
 }
 

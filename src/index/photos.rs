@@ -24,7 +24,7 @@ impl Index {
         self.clip.as_ref()
     }
 
-    fn encoder(&self) -> Result<&Clip> {
+    pub(crate) fn encoder(&self) -> Result<&Clip> {
         self.clip.as_ref().ok_or_else(|| {
             Error::WrongState(
                 "the index has no image encoder (open it with image_encoder set to a CLIP directory)".into(),

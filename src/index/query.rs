@@ -6,9 +6,9 @@ use crate::quantizer::Quantizer;
 use crate::records::{check_vector, Records};
 use crate::search::quantized::{self, Prior};
 use crate::search::route::{Available, Route};
-use crate::search::{beam, dense, trie::Prefix, Hit, SearchOptions};
+use crate::search::{beam, dense, trie::Prefix, Hit, SearchMode, SearchOptions};
 use crate::vokens::Vokens;
-use crate::{limits, Error, Result};
+use crate::{limits, Error, ImageSource, Result};
 use candle_core::Tensor;
 use std::sync::Arc;
 
@@ -55,6 +55,35 @@ impl Index {
                 started.elapsed().as_secs_f64() * 1e3
             )
         });
+        Ok(hits)
+    }
+
+    /// The images nearest indexed image `id` (its stored vector as the query vector, no
+    /// text), best first, the image itself left out: "more like this photo". Every mode
+    /// but `Beam`, which reads no vector; `opts.k` hits when the index has them.
+    pub fn search_by_image(&self, id: u64, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        reads_vector(opts)?;
+        let vector = self.with_records(|r| r.row(id).map(|row| r.vector(row).to_vec()))?;
+        self.nearest(&vector, Some(id), opts)
+    }
+
+    /// The images nearest a photo (a file or its bytes, embedded by the index's image
+    /// encoder, which it needs), best first, as [`Index::search_by_image`]. A photo
+    /// that cannot be read or decoded is its error.
+    pub fn search_by_photo(&self, photo: ImageSource, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        reads_vector(opts)?;
+        let vector = self.encoder()?.embed_images(&[photo])?.remove(0)?;
+        self.nearest(&vector, None, opts)
+    }
+
+    /// A search by an image vector, leaving out `except`.
+    fn nearest(&self, vector: &[f32], except: Option<u64>, opts: &SearchOptions) -> Result<Vec<Hit>> {
+        // One more hit (and beam), in case the query image is among them.
+        let extra = usize::from(except.is_some());
+        let wider = SearchOptions { k: opts.k + extra, beam_size: opts.beam_size + extra, ..*opts };
+        let mut hits = self.search("", &wider, Some(vector))?;
+        hits.retain(|h| Some(h.id) != except);
+        hits.truncate(opts.k);
         Ok(hits)
     }
 
@@ -186,6 +215,16 @@ impl Index {
     fn prior<'a>(&self, st: &'a State, query_vectors: &[&[f32]], weight: f32) -> Result<Prior<'a>> {
         let q = &st.tokenizer.as_ref().ok_or_else(not_tokenized)?.model;
         Ok(Prior { books: q.host_codebooks()?, latents: self.latents(q, query_vectors)?, weight })
+    }
+}
+
+/// A search by image reads the query vector: every mode but `Beam`.
+fn reads_vector(opts: &SearchOptions) -> Result<()> {
+    match opts.mode {
+        SearchMode::Beam => {
+            Err(Error::InvalidArgument("a search by image needs a mode that reads the query vector, not Beam".into()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -229,6 +229,19 @@ func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 		t.Fatal(err)
 	}
 	ownVectorFindsItself(SearchOptions{K: 3, Mode: ModeQuantizer})
+	// More like image 4: the others, itself left out.
+	like, err := ix.SearchByImage(ctx, 4, SearchOptions{K: 5, Mode: ModeDense})
+	if err != nil || len(like) != 5 {
+		t.Fatalf("SearchByImage: %v, %v", like, err)
+	}
+	for _, h := range like {
+		if h.ID == 4 {
+			t.Fatalf("SearchByImage found the image itself: %v", like)
+		}
+	}
+	if _, err := ix.SearchByPhotoBytes(ctx, []byte("not a photo"), SearchOptions{}); !errors.Is(err, ErrWrongState) {
+		t.Fatalf("SearchByPhotoBytes without an image encoder: %v", err)
+	}
 	var e *Error
 	if _, err := ix.Search(ctx, "x", SearchOptions{Mode: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("Mode 7: %v", err)

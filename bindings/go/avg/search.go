@@ -174,3 +174,62 @@ func (ix *Index) searchChunk(queries []string, o *C.AvgSearchOptions, room int) 
 	}
 	return out, nil
 }
+
+// SearchByImage answers "more like this photo": the images nearest indexed image id
+// (its stored vector as the query vector, no text), the image itself left out. Every
+// Mode but ModeBeam, which reads no vector; opts.QueryVector is not read.
+func (ix *Index) SearchByImage(ctx context.Context, id uint64, opts SearchOptions) ([]Hit, error) {
+	return ix.searchOne(ctx, opts, func(h *C.AvgIndex, o *C.AvgSearchOptions, out *C.AvgHit, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_search_by_image(h, C.uint64_t(id), o, out, room, n, cerr)
+	})
+}
+
+// SearchByPhotoFile is SearchByImage for a photo file, embedded by the index's image
+// encoder (an error without one); the file is read as AddImageFiles reads one.
+func (ix *Index) SearchByPhotoFile(ctx context.Context, path string, opts SearchOptions) ([]Hit, error) {
+	if err := noNUL("path", path); err != nil {
+		return nil, err
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return ix.searchOne(ctx, opts, func(h *C.AvgIndex, o *C.AvgSearchOptions, out *C.AvgHit, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_search_by_photo_file(h, cpath, o, out, room, n, cerr)
+	})
+}
+
+// SearchByPhotoBytes is SearchByPhotoFile for a photo's encoded bytes.
+func (ix *Index) SearchByPhotoBytes(ctx context.Context, photo []byte, opts SearchOptions) ([]Hit, error) {
+	data := C.CBytes(photo) // C memory: libavg keeps no Go pointer
+	defer C.free(data)
+	return ix.searchOne(ctx, opts, func(h *C.AvgIndex, o *C.AvgSearchOptions, out *C.AvgHit, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_search_by_photo_bytes(h, (*C.uint8_t)(data), C.size_t(len(photo)), o, out, room, n, cerr)
+	})
+}
+
+// searchOne runs a one-query search call with room for opts.K hits.
+func (ix *Index) searchOne(ctx context.Context, opts SearchOptions, call func(*C.AvgIndex, *C.AvgSearchOptions, *C.AvgHit, C.size_t, *C.size_t, **C.AvgError) C.enum_AvgStatus) ([]Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	o, err := cOptions(SearchOptions{K: opts.K, BeamSize: opts.BeamSize, Mode: opts.Mode, DenseWeight: opts.DenseWeight, MinCandidates: opts.MinCandidates}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if o.k > C.AVG_MAX_IMAGES {
+		return nil, &Error{Code: StatusLimit, Message: fmt.Sprintf("K %d exceeds the maximum %d", o.k, C.AVG_MAX_IMAGES)}
+	}
+	hits := make([]C.AvgHit, o.k)
+	var n C.size_t
+	err = ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(call(h, &o, &hits[0], o.k, &n, &cerr), cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Hit, int(n))
+	for i := range out {
+		out[i] = Hit{ID: uint64(hits[i].id), Score: float32(hits[i].score)}
+	}
+	return out, nil
+}
