@@ -379,12 +379,37 @@ fn an_index_refuses_an_image_encoder_other_than_its_own() {
     drop(index);
     let err = Index::open(&path, Some(&with(Some(other.clone())))).unwrap_err();
     assert!(matches!(err, Error::ConfigMismatch(_)) && err.to_string().contains("other-clip"), "{err}");
-    // Opened without an encoder (the host brings vectors) and saved, it keeps the record.
-    let index = Index::open(&path, None).unwrap();
+    // Opened with a config without an encoder (the host brings vectors) and saved, it
+    // keeps the record.
+    let index = Index::open(&path, Some(&with(None))).unwrap();
+    assert!(index.image_encoder().is_none());
     index.save().unwrap();
     drop(index);
     assert!(matches!(Index::open(&path, Some(&with(Some(other)))), Err(Error::ConfigMismatch(_))));
     assert_eq!(Index::open(&path, Some(&with(Some(tiny())))).unwrap().image_count(), 2);
+}
+
+#[test]
+fn an_index_opened_without_a_config_keeps_its_recorded_encoder() {
+    // A NULL config used to drop the image encoder: photos were then refused.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip");
+    write_clip(&clip, &ClipSizes::tiny(), 3);
+    let path = dir.path().join("index");
+    let config = IndexConfig { image_encoder: Some(clip.clone()), ..small_config(16) };
+    drop(Index::open(&path, Some(&config)).unwrap());
+    let photos = photo_bytes(2);
+    for open in [Index::open, Index::open_read_only] {
+        let index = open(&path, None).unwrap();
+        assert_eq!(index.image_encoder().map(|c| c.dim()), Some(16));
+        assert_eq!(index.config().image_encoder.as_deref(), Some(clip.as_path()));
+    }
+    Index::open(&path, None).unwrap().add_photos(&bytes_photos(&photos, 0), |_| true).unwrap();
+    // Gone or changed, it is left out (a warning) and the index still opens.
+    std::fs::rename(&clip, dir.path().join("moved")).unwrap();
+    let index = Index::open(&path, None).unwrap();
+    assert!(index.image_encoder().is_none());
+    assert!(matches!(index.add_photos(&bytes_photos(&photos, 5), |_| true), Err(Error::WrongState(_))));
 }
 
 fn message(e: *mut AvgError) -> String {

@@ -23,7 +23,8 @@ pub unsafe extern "C" fn avg_index_config_default(
 /// Opens the index in directory `path`, creating it (and the directory) when it holds
 /// none and `config` is non-NULL. For an existing index a non-NULL `config` must match
 /// the stored dim, N and M (else `AVG_STATUS_CONFIG_MISMATCH`); NULL opens it as stored,
-/// on the CPU. The directory is locked while the handle lives: a second open of it, in
+/// on the CPU, with the image encoder it recorded where that directory still holds the
+/// same checkpoint (else without one, and a warning in the log). The directory is locked while the handle lives: a second open of it, in
 /// this process or another, fails with `AVG_STATUS_LOCKED` after waiting up to 200 ms
 /// for the lock (a process forked meanwhile holds it until it execs).
 ///

@@ -128,7 +128,9 @@ impl std::fmt::Debug for Index {
 impl Index {
     /// Opens the index at `dir`, or creates it there when `config` is given and the
     /// directory holds none. With an existing index, a given config must match its
-    /// shape (the device may differ); `None` opens whatever is there, on the CPU.
+    /// shape (the device may differ); `None` opens whatever is there, on the CPU, with
+    /// the image encoder it recorded where that directory still holds the same
+    /// checkpoint (else without one, and a warning in the log).
     pub fn open(dir: impl AsRef<Path>, config: Option<&IndexConfig>) -> Result<Index> {
         Self::open_with(dir.as_ref(), config, false)
     }
@@ -147,7 +149,8 @@ impl Index {
             c.validate()?;
         }
         let device = device::open(config.map_or("cpu", |c| &c.device))?;
-        let clip = config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
+        let mut clip =
+            config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
         let store = if read_only { Store::open_read_only(dir)? } else { Store::open(dir)? };
         let Some(loaded) = store.load(&device)? else {
             if read_only {
@@ -172,6 +175,11 @@ impl Index {
             });
         };
         let s = loaded.shape;
+        // Opened without a config: the image encoder the index recorded, where it is
+        // still there and still the same checkpoint.
+        if config.is_none() {
+            clip = loaded.image_encoder.as_ref().and_then(|r| recorded_encoder(dir, r, &device));
+        }
         let config = match config {
             Some(c) if c.shape() != s => {
                 return Err(Error::ConfigMismatch(format!(
@@ -181,9 +189,13 @@ impl Index {
                 )))
             }
             Some(c) => c.clone(),
-            None => {
-                IndexConfig { dim: s.dim, codebook_size: s.codebook_size, voken_len: s.voken_len, ..Default::default() }
-            }
+            None => IndexConfig {
+                dim: s.dim,
+                codebook_size: s.codebook_size,
+                voken_len: s.voken_len,
+                image_encoder: clip.as_ref().and(loaded.image_encoder.as_ref()).map(|r| r.dir.clone().into()),
+                ..Default::default()
+            },
         };
         check_encoder(clip.as_ref(), s.dim)?;
         let encoder = match (&clip, loaded.image_encoder) {
@@ -313,6 +325,27 @@ impl Index {
 
 /// A saved model rebuilt by `build` from its stored config and tensors; a config that
 /// does not parse or that `build` refuses makes the index corrupt.
+/// The image encoder an index recorded, loaded from its directory when that still holds
+/// the same checkpoint; otherwise none (logged), and photos need an explicit encoder.
+fn recorded_encoder(dir: &Path, r: &EncoderRecord, device: &candle_core::Device) -> Option<Clip> {
+    let warn = |why: String| {
+        crate::log::emit(crate::log::Level::Warn, || {
+            format!("{}: opened without its image encoder {}: {why}", dir.display(), r.dir)
+        })
+    };
+    match Clip::load_on(Path::new(&r.dir), device) {
+        Ok(c) if c.fingerprint() == r.fingerprint => Some(c),
+        Ok(c) => {
+            warn(format!("its files changed (fingerprint {}, recorded {})", c.fingerprint(), r.fingerprint));
+            None
+        }
+        Err(e) => {
+            warn(e.to_string());
+            None
+        }
+    }
+}
+
 fn load_model<C: serde::de::DeserializeOwned, T>(
     dir: &Path,
     what: &str,
