@@ -112,11 +112,12 @@ struct Args {
     /// M, the codes per image
     #[arg(long, default_value_t = 4)]
     m: usize,
-    /// Beam sizes of the plain beam-search rows
+    /// Beam sizes of the generator's rows (the quantiser's rows use 20)
     #[arg(long, value_delimiter = ',', default_value = "1,5,10,20,30,40")]
     beams: Vec<usize>,
     #[arg(long, default_value_t = 20)]
     tok_epochs: usize,
+    /// Generator epochs (0: no generator, only the dense and the quantiser's rows)
     #[arg(long, default_value_t = 10)]
     gen_epochs: usize,
     /// Tokenizer without L_align (ablation)
@@ -354,11 +355,13 @@ fn main() {
         );
 
         let t0 = Instant::now();
-        let gr = index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string()));
+        // No generator epochs: the routes that need none (a tokenizer seed's check).
+        let gr = (a.gen_epochs > 0)
+            .then(|| index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string())));
         let gen_secs = t0.elapsed().as_secs_f64();
         let trained = serde_json::json!({
             "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
-            "generator": {"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs},
+            "generator": gr.map(|gr| serde_json::json!({"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs})),
         });
         // Saved as trained, training images included, for a later `--reuse`.
         index.save().unwrap_or_else(|e| die(&e.to_string()));
@@ -434,7 +437,8 @@ fn main() {
                 ));
             }
             let mut runs: Vec<(String, SearchOptions)> = Vec::new();
-            for &beam in &a.beams {
+            let generator = a.gen_epochs > 0 || a.reuse;
+            for &beam in a.beams.iter().filter(|_| generator) {
                 if !a.fused_only {
                     runs.push((
                         format!("libavg beam {beam}"),
@@ -457,12 +461,16 @@ fn main() {
                                 (format!("libavg fused beam {beam}, dense weight {w}{widen}{prior}"), opts)
                             }));
                         }
-                        runs.extend(a.dense_weights.iter().map(|&w| {
-                            let opts = SearchOptions { mode: SearchMode::Quantizer, ..fused(beam, w, c) };
-                            (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
-                        }));
                     }
                 }
+            }
+            // The quantiser's rows, with or without a generator.
+            for &c in &a.min_candidates {
+                let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
+                runs.extend(a.dense_weights.iter().map(|&w| {
+                    let opts = SearchOptions { mode: SearchMode::Quantizer, ..fused(20, w, c) };
+                    (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
+                }));
             }
             for (name, opts) in runs {
                 let (r, ranked) = run_search(&index, &task, &vec, &name, &opts);
