@@ -4,6 +4,7 @@
 //! The safe Rust API is [`Index`] and the types around it; [`ffi`] is a thin C ABI over
 //! it, declared in `include/avg.h`.
 
+mod checksum;
 mod device;
 mod encoders;
 mod error;
@@ -12,12 +13,11 @@ mod file;
 mod generator;
 mod heap;
 mod index;
-mod lanes;
+mod kernels;
 pub mod limits;
 pub mod log;
 mod optim;
 mod params;
-mod pool;
 mod progress;
 mod quantizer;
 mod records;
@@ -29,10 +29,11 @@ mod vokens;
 pub use encoders::image::{decode as decode_image, Preprocess};
 pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
 pub use error::{Error, Result};
-pub use generator::{GeneratorReport, GeneratorTrainConfig, SearchWeights};
+pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use heap::set_heap_tuning;
 pub use index::{Index, IndexConfig, NewPhoto};
-pub use pool::set_threads;
+pub use kernels::pool::set_threads;
+pub use params::SearchWeights;
 pub use progress::{Progress, Stage};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};

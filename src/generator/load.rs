@@ -1,10 +1,10 @@
 //! Building a generator: from a pretrained checkpoint, or from the tensors an index
 //! saved; and the tensors to save.
 
-use super::small_matmul::Int8Rows;
 use super::t5::{Lin, Stack, T5Config};
 use super::{Backbone, Encoder, Generator, GeneratorConfig, Learned, SearchWeights, TrainedEpochs};
 use crate::encoders::{load_bert, model_config, model_tensors, read, text_tokenizer};
+use crate::kernels::small_matmul::Int8Rows;
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::{Error, Result};

@@ -12,7 +12,6 @@
 mod decoding;
 mod load;
 mod loss;
-pub(crate) mod small_matmul;
 pub(crate) mod t5;
 #[cfg(test)]
 mod tests;
@@ -23,28 +22,15 @@ pub(crate) use load::NewGenerator;
 pub(crate) use train::{train, Example};
 pub use train::{GeneratorReport, GeneratorTrainConfig};
 
-/// How a generator that answers searches keeps its weights on the CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SearchWeights {
-    /// As trained (f32).
-    F32,
-    /// Also as int8 with one scale per output row, which the search steps read: a
-    /// quarter of the bytes of f32 (0.76-0.86 of f32's search time on 2 AVX2 cores,
-    /// where the kernel is bound more by arithmetic than by reading). Takes a quarter
-    /// more memory for the model (the f32 weights stay for training further).
-    /// Where the CPU lacks AVX2 and FMA, or on a GPU, searches use the f32 weights.
-    #[default]
-    Int8,
-}
-
 use crate::encoders::tokenize;
+use crate::kernels::small_matmul::{self, Int8Rows};
 use crate::optim::Gathered;
 use crate::params::Params;
+pub(crate) use crate::params::SearchWeights;
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::bert::BertModel;
 use serde::{Deserialize, Serialize};
-use small_matmul::Int8Rows;
 use t5::{Cache, Kv, Lin, Stack, T5Config};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

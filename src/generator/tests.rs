@@ -5,7 +5,8 @@ use super::t5::{Stack, T5Config};
 use super::train::{train, Example, GeneratorTrainConfig};
 use super::{Generator, NewGenerator, SearchWeights};
 use crate::params::{Init, Params};
-use crate::search::{beam, trie::Trie};
+use crate::search::beam;
+use crate::vokens::trie::Trie;
 use candle_core::{Device, Tensor};
 use std::path::Path;
 

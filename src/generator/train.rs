@@ -176,7 +176,7 @@ impl Example {
         bytes.extend(self.vector.iter().flatten().flat_map(|x| x.to_le_bytes()));
         bytes.push(self.vector.is_some() as u8);
         bytes.extend_from_slice(self.text.as_bytes());
-        crate::store::fnv_words(&bytes)
+        crate::checksum::fnv_words(&bytes)
     }
 }
 
@@ -363,7 +363,7 @@ impl Encoded {
 pub(crate) fn step_loss(
     g: &Generator,
     batch: &[Example],
-    trie: &crate::search::trie::Trie,
+    trie: &crate::vokens::trie::Trie,
     beam: usize,
 ) -> Result<Tensor> {
     let texts: Vec<&str> = batch.iter().map(|e| e.text.as_str()).collect();

@@ -1,7 +1,7 @@
 //! k-means for codebook initialisation: distances by matmul on the model's device,
 //! centroid updates on the host (n x d additions, cheap next to the matmul).
 
-use crate::lanes::sum_pairs;
+use crate::kernels::lanes::sum_pairs;
 use crate::rng::Rng;
 use crate::Result;
 use candle_core::{Device, Tensor, D};

@@ -8,14 +8,16 @@
 //! codebook would then never feel the alignment loss, so a small residual encoder
 //! (initialised near the identity) sits in front and carries it.
 
+mod codebooks;
 mod kmeans;
 mod train;
 
+pub(crate) use codebooks::Codebooks;
 pub(crate) use train::{train, TrainingSet};
 pub use train::{TokenizerReport, TokenizerTrainConfig};
 
 use crate::params::{Init, Params};
-use crate::search::quantized::Codebooks;
+
 use crate::Result;
 use candle_core::{Device, Tensor};
 use candle_nn::{Linear, Module};

@@ -3,8 +3,8 @@
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
 use super::quantized::{Prior, Residual};
-use super::trie::{Prefix, Trie, ROOT};
 use crate::generator::{Decoding, Encoded, Generator};
+use crate::vokens::trie::{Prefix, Trie, ROOT};
 use crate::Result;
 
 /// A finished beam: the image it reached, its voken sequence (local numbers) and the

@@ -2,7 +2,7 @@
 //! product of its vector with the query vector, on the search kernels and workers.
 
 use super::Hit;
-use crate::generator::small_matmul::nt_slices;
+use crate::kernels::small_matmul::nt_slices;
 use crate::records::Records;
 use std::cmp::Ordering;
 

@@ -5,7 +5,6 @@ pub(crate) mod beam;
 pub(crate) mod dense;
 pub(crate) mod quantized;
 pub(crate) mod route;
-pub(crate) mod trie;
 
 /// How to answer a query.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,44 +6,9 @@
 //! as in the generator's search). If a trained generator does not beat this on images it
 //! never saw, it has learned nothing the tokenizer did not already know.
 
-use super::trie::{Prefix, Trie, ROOT};
-use crate::lanes::sum_pairs;
-
-/// A tokenizer's codebooks on the host: one shared by every level, or one per level,
-/// each row-major [N, D], with each row's squared norm.
-pub(crate) struct Codebooks {
-    rows: Vec<Vec<f32>>,
-    norms: Vec<Vec<f32>>,
-}
-
-impl Codebooks {
-    /// `rows`: one codebook (shared by every level) or one per level.
-    pub(crate) fn new(rows: Vec<Vec<f32>>, dim: usize) -> Self {
-        let norms =
-            rows.iter().map(|book| book.chunks_exact(dim).map(|c| sum_pairs(c, c, |x, y| x * y)).collect()).collect();
-        Codebooks { rows, norms }
-    }
-
-    /// Level `l`'s rows and their norms.
-    fn level(&self, l: usize) -> (&[f32], &[f32]) {
-        let i = if self.rows.len() == 1 { 0 } else { l };
-        (&self.rows[i], &self.norms[i])
-    }
-
-    /// The squared distance from residual `r` (whose squared norm is `rr`) to `code`'s
-    /// row at `level`: |r|² - 2 r·c + |c|², one dot product.
-    fn distance(&self, level: usize, r: &[f32], rr: f32, code: u32) -> f32 {
-        let (book, norms) = self.level(level);
-        let row = &book[code as usize * r.len()..][..r.len()];
-        (rr - 2.0 * sum_pairs(r, row, |x, y| x * y) + norms[code as usize]).max(0.0)
-    }
-
-    /// The residual left after `code` at `level`.
-    fn residual(&self, level: usize, r: &[f32], code: u32) -> Vec<f32> {
-        let (book, _) = self.level(level);
-        r.iter().zip(&book[code as usize * r.len()..][..r.len()]).map(|(r, c)| r - c).collect()
-    }
-}
+use crate::kernels::lanes::sum_pairs;
+use crate::quantizer::Codebooks;
+use crate::vokens::trie::{Prefix, Trie, ROOT};
 
 /// The quantiser's view of each query as a prior on the generator's codes: a beam's
 /// score is its code log-probability plus `weight` × minus the squared distance of its

@@ -78,13 +78,13 @@ pub(crate) struct ModelEntry {
 /// index directories: its CRC-32 in 8 hex digits, as `crc32`, `rhash --crc32` or
 /// Python's `zlib.crc32` print it.
 pub fn file_checksum(bytes: &[u8]) -> String {
-    format!("{:08x}", files::crc32(bytes))
+    format!("{:08x}", crate::checksum::crc32(bytes))
 }
 
 /// The checksum a manifest of format `version` records.
 fn checksum_in(version: u32, bytes: &[u8]) -> String {
     match version {
-        1 | 2 => format!("{:016x}", files::fnv_words(bytes)),
+        1 | 2 => format!("{:016x}", crate::checksum::fnv_words(bytes)),
         _ => file_checksum(bytes),
     }
 }

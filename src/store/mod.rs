@@ -8,7 +8,6 @@ mod codec;
 mod files;
 mod manifest;
 
-pub(crate) use files::fnv_words;
 pub use manifest::{file_checksum, FORMAT_VERSION};
 pub(crate) use manifest::{EncoderRecord, ModelEntry, Shape};
 

@@ -6,7 +6,7 @@
 //! cores, and /proc/cpuinfo grows with the cores).
 
 use super::Kv;
-use crate::lanes::sum_pairs;
+use crate::kernels::lanes::sum_pairs;
 use crate::Result;
 use candle_core::{DType, Device, Storage, Tensor};
 

@@ -9,7 +9,7 @@ mod cpu_attention;
 
 pub use config::T5Config;
 
-use super::small_matmul::Int8Rows;
+use crate::kernels::small_matmul::Int8Rows;
 use crate::params::{Init, Params};
 use crate::Result;
 use candle_core::{DType, Device, Tensor, D};
@@ -30,7 +30,7 @@ impl Lin {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        super::small_matmul::matmul_nt(x, &self.w, self.int8.as_ref())
+        crate::kernels::small_matmul::matmul_nt(x, &self.w, self.int8.as_ref())
     }
 }
 

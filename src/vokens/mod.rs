@@ -6,9 +6,11 @@
 //! stable (removing an image frees its disambiguator without renumbering the others).
 //! In the trie (and the generator) a disambiguator s is the token N + s.
 
-use crate::search::trie::Trie;
+pub(crate) mod trie;
+
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
+use trie::Trie;
 
 /// How well the vokens of an index use the codebook.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -101,7 +101,7 @@ pub(crate) fn nt_slices(x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> V
         Some(kernels) => run(kernels.f32, x, w, None, m, n, k),
         None => x
             .chunks_exact(k)
-            .flat_map(|x| w.chunks_exact(k).map(move |w| crate::lanes::sum_pairs(x, w, |a, b| a * b)))
+            .flat_map(|x| w.chunks_exact(k).map(move |w| crate::kernels::lanes::sum_pairs(x, w, |a, b| a * b)))
             .collect(),
     }
 }
@@ -171,7 +171,7 @@ fn run<W: Sync>(
 ) -> Vec<f32> {
     let mut yt = vec![0f32; n * m];
     let blocks: Vec<Mutex<&mut [f32]>> = yt.chunks_mut(BLOCK * m).map(Mutex::new).collect();
-    crate::pool::for_each_block(blocks.len(), |b| {
+    crate::kernels::pool::for_each_block(blocks.len(), |b| {
         let start = b * BLOCK;
         let rows = BLOCK.min(n - start);
         let mut yt = blocks[b].lock();

@@ -1,4 +1,4 @@
-//! The worker threads of the search kernels (`generator::small_matmul`): they share out
+//! The worker threads of the search kernels (`kernels::small_matmul`): they share out
 //! one call's blocks of work and stay out of a busy host's way.
 //!
 //! Candle's pool, which the kernels used before, waits for its workers by spinning
