@@ -232,6 +232,9 @@ pub unsafe extern "C" fn avg_index_attach_texts(
 /// else is refused without reading it, so that walking a home directory never blocks or
 /// fills memory: a named pipe, device (`/dev/zero`), socket or directory is
 /// `AVG_STATUS_INVALID_ARGUMENT`, a larger file (a sparse one too) `AVG_STATUS_LIMIT`.
+/// Memory: photos are decoded one per core at a time, and the largest accepted (16384
+/// pixels square) takes about 1.5 GB while decoded, so the peak is about that times the
+/// cores (`avg_set_threads` does not bound it); ordinary photos take tens of MB each.
 /// Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
 /// missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
 /// taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,
