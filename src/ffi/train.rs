@@ -156,9 +156,10 @@ pub unsafe extern "C" fn avg_generator_train_config_default(
 /// with its image's vokens
 /// (the tokenizer must be trained: else `AVG_STATUS_WRONG_STATE`). After each epoch the
 /// model so far answers searches and is saved in the index directory; reopening needs
-/// neither retraining nor `model_dir`. When `progress` (may be NULL) returns false the
-/// call returns `AVG_STATUS_CANCELLED` and the last completed epoch's model stays (or the
-/// previous generator, if no epoch completed).
+/// neither retraining nor `model_dir`. `progress` (may be NULL) is called after each
+/// step, and about once a second while the texts are prepared (step 0, no losses); when
+/// it returns false the call returns `AVG_STATUS_CANCELLED` and the last completed
+/// epoch's model stays (or the previous generator, if no epoch completed).
 ///
 /// With a pending tokenizer (`avg_index_has_pending_tokenizer`), a training without
 /// `incremental` learns its vokens and installs them with its model only when it ends: a

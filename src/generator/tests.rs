@@ -119,6 +119,29 @@ fn vector_of(i: u32) -> Vec<f32> {
 }
 
 #[test]
+fn preparing_the_examples_reports_and_can_be_stopped() {
+    // Two million attached texts took 37 s before a first progress report, and no host
+    // could stop them meanwhile: preparing now reports as it goes.
+    let dir = tempfile::tempdir().unwrap();
+    let g = generator_with(dir.path(), false, true, None);
+    let ex = examples();
+    let every = std::time::Duration::ZERO;
+    let mut calls = 0;
+    let stopped = super::train::prepare(
+        &g,
+        &ex,
+        &mut || {
+            calls += 1;
+            false
+        },
+        every,
+    );
+    assert!(matches!(stopped, Err(crate::Error::Cancelled)) && calls == 1);
+    let going = super::train::prepare(&g, &ex, &mut || true, every).unwrap();
+    assert_eq!(going.len(), ex.len());
+}
+
+#[test]
 fn every_parameter_gets_a_gradient() {
     for (gated, tied, vectors) in [(false, true, false), (true, false, false), (false, true, true)] {
         let dir = tempfile::tempdir().unwrap();

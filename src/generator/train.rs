@@ -187,7 +187,7 @@ pub(crate) type Candidates<'a> = dyn Fn(&Generator, &Encoded) -> Result<Vec<Vec<
 /// Share of steps in which a captioned example's vector is hidden.
 const VECTOR_DROPOUT: f32 = 0.5;
 
-struct Prepared {
+pub(super) struct Prepared {
     ids: Vec<u32>,
     frozen: Option<Tensor>,
     vector: Option<Vec<f32>>,
@@ -212,12 +212,15 @@ pub(crate) fn train(
             "the index holds no captions or attached texts to train the generator on".into(),
         ));
     }
-    let prepared = prepare(g, examples)?;
+    let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
+    // Preparing millions of texts takes a while: the host hears of it, and may stop it.
+    let preparing =
+        Progress { stage: Stage::Generator, epoch: start, epochs: cfg.epochs, steps_per_epoch, ..Default::default() };
+    let prepared = prepare(g, examples, &mut || progress(&preparing), PREPARING_REPORTS)?;
     // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
     // made only when L_dis is on.
     let searcher = if cfg.dis && cfg.dis_weight > 0.0 { Some(g.frozen(None)?) } else { None };
     let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
-    let steps_per_epoch = examples.len().div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
     let warmup = (total / 20).max(1);
     let mut rng = Rng::new(cfg.seed.wrapping_add(2));
@@ -298,9 +301,26 @@ pub(crate) fn train(
 }
 
 /// Token ids of every caption and, for a frozen encoder, its states, computed once.
-fn prepare(g: &Generator, examples: &[Example]) -> Result<Vec<Prepared>> {
+/// How often preparing the examples reports (a host's progress bar, its cancel button).
+const PREPARING_REPORTS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tokenizes the examples (and runs a frozen encoder over them), calling `going` every
+/// `every`: false stops it with `Error::Cancelled`.
+pub(super) fn prepare(
+    g: &Generator,
+    examples: &[Example],
+    going: &mut dyn FnMut() -> bool,
+    every: std::time::Duration,
+) -> Result<Vec<Prepared>> {
     let mut out = Vec::with_capacity(examples.len());
+    let mut reported = Instant::now();
     for chunk in examples.chunks(64) {
+        if reported.elapsed() >= every {
+            if !going() {
+                return Err(Error::Cancelled);
+            }
+            reported = Instant::now();
+        }
         let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
         let (ids, mask) = g.tokenize(&texts)?;
         let frozen = g.frozen_states(&ids, &mask)?;

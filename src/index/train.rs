@@ -92,7 +92,9 @@ impl Index {
 
     /// Trains the generator on every caption and attached text in the index, paired with
     /// its image's vokens (the tokenizer must be trained). After each epoch the model so far
-    /// answers searches and is saved; `progress` may return false to stop, and the call
+    /// answers searches and is saved; `progress` (called after every step, and about once
+    /// a second while the texts are prepared, at step 0 with no losses) may return false
+    /// to stop, and the call
     /// then fails with `Error::Cancelled`, leaving the last completed epoch's model (or
     /// the previous generator, before the first epoch ends). Should the tokenizer be
     /// retrained meanwhile, the call fails with `Error::WrongState` at the end of the
