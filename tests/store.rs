@@ -169,7 +169,7 @@ fn a_forged_data_file_size_is_refused_before_it_is_read() {
     // The manifest names a vectors file of 6 GiB and the file has that size (sparse):
     // 50 images and 100 captions of dimension 8 take a few kilobytes, so the open is
     // refused unread (it used to read the 6 GiB in full). A model's weights likewise.
-    for (file, size) in [("vectors", 6u64 << 30), ("tokenizer", 40 << 30)] {
+    for (file, size) in [("vectors", 6u64 << 30), ("records", 6 << 30), ("tokenizer", 40 << 30)] {
         let dir = tempfile::tempdir().unwrap();
         saved_index(dir.path());
         if file == "tokenizer" {
@@ -180,7 +180,10 @@ fn a_forged_data_file_size_is_refused_before_it_is_read() {
         }
         let path = dir.path().join("manifest.json");
         let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let entry = if file == "vectors" { &mut m["vectors"] } else { &mut m["models"]["tokenizer"]["weights"] };
+        let entry = match file {
+            "tokenizer" => &mut m["models"]["tokenizer"]["weights"],
+            other => &mut m[other],
+        };
         entry["bytes"] = size.into();
         let name = entry["file"].as_str().unwrap().to_owned();
         std::fs::write(&path, m.to_string()).unwrap();

@@ -49,6 +49,10 @@ pub(crate) struct Manifest {
     pub shape: Shape,
     pub images: usize,
     pub captions: usize,
+    /// Texts attached to images; absent before libavg counted them here, and then the
+    /// records file's size is bounded by the limits alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texts: Option<usize>,
     pub records: FileRef,
     pub vectors: FileRef,
     /// Trained models by name ("tokenizer", "generator").
@@ -150,6 +154,22 @@ impl Manifest {
                     self.vectors.file, self.vectors.bytes, self.images, self.captions, s.dim
                 ),
             ));
+        }
+        if let Some(texts) = self.texts {
+            // Every string at most MAX_TEXT_BYTES, escaped at worst 6 bytes a byte in
+            // JSON; an image's id and punctuation well under a kilobyte.
+            let string = 6 * crate::limits::MAX_TEXT_BYTES as u128 + 16;
+            let strings = (self.images as u128) + self.captions as u128 + texts as u128;
+            let most = self.images as u128 * 1024 + strings * string + 1024;
+            if self.records.bytes as u128 > most {
+                return Err(Error::corrupt(
+                    path,
+                    format!(
+                        "{} is said to hold {} bytes; {} images, {} captions and {texts} texts take at most {most}",
+                        self.records.file, self.records.bytes, self.images, self.captions
+                    ),
+                ));
+            }
         }
         for (name, m) in &self.models {
             if m.weights.bytes > crate::limits::MAX_MODEL_WEIGHTS_BYTES {

@@ -112,7 +112,8 @@ impl Store {
         let records_json = m.records.read_verified(&self.dir, m.format_version)?;
         let vectors = m.vectors.read_verified(&self.dir, m.format_version)?;
         let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors)?;
-        if records.len() != m.images || records.caption_count() != m.captions {
+        let texts_agree = m.texts.is_none_or(|t| t == records.text_count());
+        if records.len() != m.images || records.caption_count() != m.captions || !texts_agree {
             return Err(Error::corrupt(&path, "record counts disagree with the data files"));
         }
         for (vokens, name) in [(&records.vokens, TOKENIZER), (&records.pending_vokens, PENDING_TOKENIZER)] {
@@ -170,6 +171,7 @@ impl Store {
             shape,
             images: records.len(),
             captions: records.caption_count(),
+            texts: Some(records.text_count()),
             records: self.write_data(format!("records-{generation}.json"), &records_json)?,
             vectors: self.write_data(format!("vectors-{generation}.safetensors"), &vectors)?,
             models: entries,
