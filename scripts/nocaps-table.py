@@ -14,6 +14,7 @@ def row(ds, method):
     raise KeyError(method)
 ROWS=[
  ("zero-shot dense scan (`DENSE`)","dense baseline (exact cosine, MiniLM)"),
+ ("dense + words (the best of the photo's and its texts' cosines)","dense + words (the best of the image's and its 2 texts' cosines)"),
  ("quantiser's codes (`QUANTIZER`)","tokenizer reference (no generator), dense weight 100, at least 1000 candidates"),
  ("generator's codes, fused (`FUSED`)","libavg fused beam 20, dense weight 100, at least 1000 candidates"),
  ("fused with the quantiser's prior 30","libavg fused beam 20, dense weight 100, at least 1000 candidates, quantizer prior 30"),
@@ -30,7 +31,7 @@ def fmt(r):
     else: s+=" | "
     return s
 compact = "--compact" in sys.argv
-cols=[a for a in sys.argv[1:] if a != "--compact"]
+cols=[a for a in sys.argv[1:] if a not in ("--compact", "--words")]
 if compact:
     # The README's: the routes a host can pick, R@1 / R@10 and R@1 against dense.
     ROWS=[r for r in ROWS if not r[0].startswith("codes alone")]
@@ -38,14 +39,28 @@ if compact:
         d=r.get('minus_dense')
         delta=f"{d['r1']:+.1f} [{d['r1_95'][0]:+.1f}, {d['r1_95'][1]:+.1f}]" if d else ""
         return f"{r['r1']:.1f} / {r['r10']:.1f} | {delta}"
+words = "--words" in sys.argv
+if words:
+    # The words track: each row also against the dense scan given the same words.
+    ROWS=[r for r in ROWS if not r[0].startswith("codes alone: the generator's with")]
+    def fmt(r):
+        out=f"{r['r1']:.1f} / {r['r5']:.1f} / {r['r10']:.1f}"
+        for key in ("minus_dense", "minus_dense_words"):
+            d=r.get(key)
+            out+=f" | {d['r1']:+.1f} [{d['r1_95'][0]:+.1f}, {d['r1_95'][1]:+.1f}]" if d else " | "
+        return out
 heads=[c.split('=')[0] for c in cols]
 files=[[load(f) for f in c.split('=')[1].split('+')] for c in cols]
 cells="R@1 / R@10" if compact else "R@1 / R@5 / R@10"
-print("| route | "+" | ".join(f"{h}: {cells} | R@1 − dense [95%]" for h in heads)+" |")
-print("|---|"+"---|---|"*len(cols))
+extra=" | R@1 − dense + words [95%]" if words else ""
+print("| route | "+" | ".join(f"{h}: {cells} | R@1 − dense [95%]{extra}" for h in heads)+" |")
+print("|---|"+("---|---|---|" if words else "---|---|")*len(cols))
 for name,method in ROWS:
     cells=[]
     for d in files:
         try: cells.append(fmt(row(d,method)))
-        except KeyError: cells.append("— | —")
-    print(f"| {name} | "+" | ".join(cells)+" |")
+        except KeyError: cells.append(None)
+    if all(c is None for c in cells):
+        continue  # a row none of the runs has (dense + words outside the words track)
+    empty = "— | — | —" if words else "— | —"
+    print(f"| {name} | "+" | ".join(c or empty for c in cells)+" |")
