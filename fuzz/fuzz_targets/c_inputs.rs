@@ -91,8 +91,11 @@ unsafe fn search(b: &mut Bytes) {
         dense_weight: b.f32(),
         // Any size: backoff is bounded by the images indexed, not by the option.
         min_candidates: if b.u8() & 1 == 1 { b.u64() as usize } else { b.u8() as usize },
-        // Any value: the three routes, and unknown ones to refuse.
+        // Any value: the three routes, and unknown ones to refuse (read only where
+        // struct_size ends before `mode`).
         candidates: (b.u8() % 4) as u64,
+        // Any value: the six modes, and unknown ones to refuse.
+        mode: (b.u8() % 8) as u64,
     };
     let mut hits = [AvgHit { id: 0, score: 0.0 }; 64];
     let mut counts = [0usize; 4];
