@@ -19,22 +19,39 @@ impl Codebooks {
     }
 
     /// Level `l`'s rows and their norms.
-    pub(crate) fn level(&self, l: usize) -> (&[f32], &[f32]) {
+    fn level(&self, l: usize) -> (&[f32], &[f32]) {
         let i = if self.rows.len() == 1 { 0 } else { l };
         (&self.rows[i], &self.norms[i])
     }
 
-    /// The squared distance from residual `r` (whose squared norm is `rr`) to `code`'s
-    /// row at `level`: |r|² - 2 r·c + |c|², one dot product.
-    pub(crate) fn distance(&self, level: usize, r: &[f32], rr: f32, code: u32) -> f32 {
+    /// The squared distance from `at` to `code`'s row at `level`: |r|² - 2 r·c + |c|²,
+    /// one dot product.
+    pub(crate) fn distance(&self, level: usize, at: &Residual, code: u32) -> f32 {
         let (book, norms) = self.level(level);
-        let row = &book[code as usize * r.len()..][..r.len()];
-        (rr - 2.0 * sum_pairs(r, row, |x, y| x * y) + norms[code as usize]).max(0.0)
+        let row = &book[code as usize * at.r.len()..][..at.r.len()];
+        (at.rr - 2.0 * sum_pairs(&at.r, row, |x, y| x * y) + norms[code as usize]).max(0.0)
     }
 
     /// The residual left after `code` at `level`.
-    pub(crate) fn residual(&self, level: usize, r: &[f32], code: u32) -> Vec<f32> {
+    pub(crate) fn follow(&self, level: usize, at: &Residual, code: u32) -> Residual {
         let (book, _) = self.level(level);
-        r.iter().zip(&book[code as usize * r.len()..][..r.len()]).map(|(r, c)| r - c).collect()
+        let row = &book[code as usize * at.r.len()..][..at.r.len()];
+        Residual::new(at.r.iter().zip(row).map(|(r, c)| r - c).collect())
+    }
+}
+
+/// What is left of a latent after the codebook rows of a code prefix: the residual and
+/// its squared norm (kept, so that each child's distance is one dot product).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Residual {
+    r: Vec<f32>,
+    rr: f32,
+}
+
+impl Residual {
+    /// The residual of latent `z` before any code: `z` itself.
+    pub(crate) fn new(r: Vec<f32>) -> Self {
+        let rr = sum_pairs(&r, &r, |x, y| x * y);
+        Residual { r, rr }
     }
 }

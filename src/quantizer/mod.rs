@@ -12,7 +12,7 @@ mod codebooks;
 mod kmeans;
 mod train;
 
-pub(crate) use codebooks::Codebooks;
+pub(crate) use codebooks::{Codebooks, Residual};
 pub(crate) use train::{train, TrainingSet};
 pub use train::{TokenizerReport, TokenizerTrainConfig};
 

@@ -2,8 +2,9 @@
 //! once: the encoder runs once per query, every live beam of every query goes through
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
-use super::quantized::{Prior, Residual};
+use super::quantized::Prior;
 use crate::generator::{Decoding, Encoded, Generator};
+use crate::quantizer::Residual;
 use crate::vokens::trie::{Prefix, Trie, ROOT};
 use crate::Result;
 

@@ -1,4 +1,4 @@
-//! The quantiser's codes (`Candidates::Quantizer`), also the evaluation's no-training
+//! The quantiser's codes (`SearchMode::Quantizer`), also the evaluation's no-training
 //! reference: the tokenizer's own residual quantisation of the query vector walks the
 //! trie, with no generator. Each level keeps the `beam` prefixes whose partial sum of
 //! codebook rows is nearest the query's latent; the score of a prefix is minus that
@@ -6,8 +6,7 @@
 //! as in the generator's search). If a trained generator does not beat this on images it
 //! never saw, it has learned nothing the tokenizer did not already know.
 
-use crate::kernels::lanes::sum_pairs;
-use crate::quantizer::Codebooks;
+use crate::quantizer::{Codebooks, Residual};
 use crate::vokens::trie::{Prefix, Trie, ROOT};
 
 /// The quantiser's view of each query as a prior on the generator's codes: a beam's
@@ -21,31 +20,20 @@ pub(crate) struct Prior<'a> {
     pub weight: f32,
 }
 
-/// A beam's place under the prior: its residual and that residual's squared norm.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Residual {
-    r: Vec<f32>,
-    rr: f32,
-}
-
 impl Prior<'_> {
     /// The residual of query `q` before any code.
     pub(crate) fn start(&self, q: usize) -> Residual {
-        let r = self.latents[q].clone();
-        let rr = sum_pairs(&r, &r, |x, y| x * y);
-        Residual { r, rr }
+        Residual::new(self.latents[q].clone())
     }
 
     /// The prior's part of the score after `code` at `level`.
     pub(crate) fn score(&self, level: usize, at: &Residual, code: u32) -> f32 {
-        -self.weight * self.books.distance(level, &at.r, at.rr, code)
+        -self.weight * self.books.distance(level, at, code)
     }
 
     /// The residual after `code` at `level`.
     pub(crate) fn follow(&self, level: usize, at: &Residual, code: u32) -> Residual {
-        let r = self.books.residual(level, &at.r, code);
-        let rr = sum_pairs(&r, &r, |x, y| x * y);
-        Residual { r, rr }
+        self.books.follow(level, at, code)
     }
 }
 
@@ -61,19 +49,18 @@ pub(crate) fn nearest_prefixes(
     if trie.len() == 0 {
         return Vec::new();
     }
-    // Each beam keeps its residual r = z - (its codebook rows so far). A child's squared
-    // distance is |r|² - 2 r·c + |c|², so only the children kept get a residual of their
-    // own: a level costs one dot product per child (20 beams × up to N children).
-    let mut beams: Vec<(u32, Vec<f32>, f32)> = vec![(ROOT, z.to_vec(), 0.0)];
+    // Each beam keeps its residual (z minus its codebook rows so far); only the children
+    // kept get one of their own: a level costs one dot product per child (20 beams × up
+    // to N children).
+    let mut beams: Vec<(u32, Residual, f32)> = vec![(ROOT, Residual::new(z.to_vec()), 0.0)];
     let mut pruned = Vec::new();
     for level in 0..trie.depth() - 1 {
         // (beam, child node, code, score)
         let mut next: Vec<(usize, u32, u32, f32)> = Vec::new();
         for (b, (node, r, _)) in beams.iter().enumerate() {
-            let rr = sum_pairs(r, r, |x, y| x * y);
             let (tokens, nodes) = trie.children(*node);
             for (&code, &child) in tokens.iter().zip(nodes) {
-                next.push((b, child as u32, code, -books.distance(level, r, rr, code)));
+                next.push((b, child as u32, code, -books.distance(level, r, code)));
             }
         }
         next.sort_by(|a, b| b.3.total_cmp(&a.3));
@@ -83,7 +70,7 @@ pub(crate) fn nearest_prefixes(
         next.truncate(beam);
         beams = next
             .into_iter()
-            .map(|(b, node, code, score)| (node, books.residual(level, &beams[b].1, code), score))
+            .map(|(b, node, code, score)| (node, books.follow(level, &beams[b].1, code), score))
             .collect();
     }
     let kept = beams.into_iter().map(|(node, _, score)| Prefix { node, len: trie.depth() - 1, score }).collect();
