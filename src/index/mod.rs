@@ -178,7 +178,7 @@ impl Index {
         // Opened without a config: the image encoder the index recorded, where it is
         // still there and still the same checkpoint.
         if config.is_none() {
-            clip = loaded.image_encoder.as_ref().and_then(|r| recorded_encoder(dir, r, &device));
+            clip = loaded.image_encoder.as_ref().and_then(|r| photos::recorded_encoder(dir, r, &device));
         }
         let config = match config {
             Some(c) if c.shape() != s => {
@@ -325,27 +325,6 @@ impl Index {
 
 /// A saved model rebuilt by `build` from its stored config and tensors; a config that
 /// does not parse or that `build` refuses makes the index corrupt.
-/// The image encoder an index recorded, loaded from its directory when that still holds
-/// the same checkpoint; otherwise none (logged), and photos need an explicit encoder.
-fn recorded_encoder(dir: &Path, r: &EncoderRecord, device: &candle_core::Device) -> Option<Clip> {
-    let warn = |why: String| {
-        crate::log::emit(crate::log::Level::Warn, || {
-            format!("{}: opened without its image encoder {}: {why}", dir.display(), r.dir)
-        })
-    };
-    match Clip::load_on(Path::new(&r.dir), device) {
-        Ok(c) if c.fingerprint() == r.fingerprint => Some(c),
-        Ok(c) => {
-            warn(format!("its files changed (fingerprint {}, recorded {})", c.fingerprint(), r.fingerprint));
-            None
-        }
-        Err(e) => {
-            warn(e.to_string());
-            None
-        }
-    }
-}
-
 fn load_model<C: serde::de::DeserializeOwned, T>(
     dir: &Path,
     what: &str,

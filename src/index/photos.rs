@@ -4,7 +4,9 @@ use super::Index;
 use crate::encoders::{Clip, ImageSource};
 use crate::progress::{Progress, Stage};
 use crate::records::NewImage;
+use crate::store::EncoderRecord;
 use crate::{limits, Error, Result};
+use std::path::Path;
 use std::time::Instant;
 
 /// A photo to add: its id, optional external key, and where its pixels come from.
@@ -90,5 +92,26 @@ impl Index {
         }
         out.resize_with(photos.len(), || Err(Error::Cancelled));
         Ok(out)
+    }
+}
+
+/// The image encoder an index recorded, loaded from its directory when that still holds
+/// the same checkpoint; otherwise none (logged), and photos need an explicit encoder.
+pub(super) fn recorded_encoder(dir: &Path, r: &EncoderRecord, device: &candle_core::Device) -> Option<Clip> {
+    let warn = |why: String| {
+        crate::log::emit(crate::log::Level::Warn, || {
+            format!("{}: opened without its image encoder {}: {why}", dir.display(), r.dir)
+        })
+    };
+    match Clip::load_on(Path::new(&r.dir), device) {
+        Ok(c) if c.fingerprint() == r.fingerprint => Some(c),
+        Ok(c) => {
+            warn(format!("its files changed (fingerprint {}, recorded {})", c.fingerprint(), r.fingerprint));
+            None
+        }
+        Err(e) => {
+            warn(e.to_string());
+            None
+        }
     }
 }
