@@ -69,6 +69,11 @@ func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOption
 	if opts.K < 0 || opts.BeamSize < 0 {
 		return o, &Error{Code: StatusInvalidArgument, Message: fmt.Sprintf("K %d and BeamSize %d must not be negative", opts.K, opts.BeamSize)}
 	}
+	// Each query's hits start K apart in what libavg writes, and callers make room for
+	// them: a K above AVG_MAX_IMAGES, which libavg refuses, is refused before that.
+	if opts.K > C.AVG_MAX_IMAGES {
+		return o, &Error{Code: StatusLimit, Message: fmt.Sprintf("K %d exceeds the maximum %d", opts.K, C.AVG_MAX_IMAGES)}
+	}
 	if opts.K > 0 {
 		o.k = C.size_t(opts.K)
 	}
@@ -123,12 +128,6 @@ func (ix *Index) SearchBatch(ctx context.Context, queries []string, vectors []fl
 	defer pin.Unpin()
 	if len(vectors) > 0 {
 		pin.Pin(&vectors[0])
-	}
-	// Each query's hits start K apart in what libavg writes; it refuses a K above
-	// AVG_MAX_IMAGES (and above the beam for the beam modes) before writing, and so is
-	// it refused here before the room is made.
-	if o.k > C.AVG_MAX_IMAGES {
-		return nil, &Error{Code: StatusLimit, Message: fmt.Sprintf("K %d exceeds the maximum %d", o.k, C.AVG_MAX_IMAGES)}
 	}
 	room := int(o.k)
 	out := make([][]Hit, 0, len(queries))
@@ -211,12 +210,9 @@ func (ix *Index) searchOne(ctx context.Context, opts SearchOptions, call func(*C
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	o, err := cOptions(SearchOptions{K: opts.K, BeamSize: opts.BeamSize, Mode: opts.Mode, DenseWeight: opts.DenseWeight, MinCandidates: opts.MinCandidates}, nil, 0)
+	o, err := cOptions(opts, nil, 0) // opts.QueryVector is not read: vectors come as an argument
 	if err != nil {
 		return nil, err
-	}
-	if o.k > C.AVG_MAX_IMAGES {
-		return nil, &Error{Code: StatusLimit, Message: fmt.Sprintf("K %d exceeds the maximum %d", o.k, C.AVG_MAX_IMAGES)}
 	}
 	hits := make([]C.AvgHit, o.k)
 	var n C.size_t
