@@ -517,13 +517,16 @@ fn sixteen_searchers_two_adders_and_a_saver_share_one_index() {
         for a in 0..2u64 {
             let (index, data, stop) = (&index, &data, &stop);
             s.spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // At most one copy of each of 15 vectors per adder, spread over the
+                // run: copies share vokens, and N images per vokens is the limit.
+                for n in 0..15u64 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
                     let id = 100_000 + a * 1_000_000 + n;
-                    let v = &data.images[(n % 30) as usize].1;
+                    let v = &data.images[n as usize].1;
                     index.add_images(&[avg::NewImage { id, key: None, vector: v }]).expect("add never fails");
-                    n += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    std::thread::sleep(std::time::Duration::from_millis(150));
                 }
             });
         }
