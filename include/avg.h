@@ -141,11 +141,11 @@
 // index, so that widening costs the same in any index.
 #define AVG_DEFAULT_MIN_CANDIDATES 1000
 
-// Highest on-disk format this library reads and the one it writes. Format 3 checks data
-// files with CRC-32 (formats 1 and 2 with a checksum of their own); format 2 added the
-// texts attached to images. Format 1 and 2 indexes open as they are and are saved in
-// format 3.
-#define AVG_FORMAT_VERSION 3
+// Highest on-disk format this library reads and the one it writes. Format 4 stores the
+// attached texts' vectors; format 3 checks data files with CRC-32 (formats 1 and 2 with
+// a checksum of their own); format 2 added the texts attached to images. Older indexes
+// open as they are and are saved in format 4.
+#define AVG_FORMAT_VERSION 4
 
 // How much a log message matters (`avg_set_log_callback`).
 typedef enum AvgLogLevel {
@@ -209,7 +209,8 @@ typedef void (*AvgLogFn)(void *user_data,
 typedef struct AvgIndexConfig {
   // `sizeof(AvgIndexConfig)`; `avg_index_config_default` sets it.
   size_t struct_size;
-  // Length of every image and caption vector (1 to 16384).
+  // Length of every image and caption vector (1 to 16384); 0 with
+  // `image_encoder_dir`: the encoder's `projection_dim`.
   size_t dim;
   // N, the codebook size (1 to 65536).
   size_t codebook_size;
@@ -220,8 +221,8 @@ typedef struct AvgIndexConfig {
   // NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
   // model.safetensors or pytorch_model.bin, tokenizer.json, optionally
   // preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
-  // added from files or bytes, captions without vectors get text vectors, and a
-  // rerank computes the query's vector. Name it at every open: the index records
+  // added from files or bytes, captions and attached texts get text vectors, and
+  // searches compute the query's vector. Name it at every open: the index records
   // the first one's fingerprint (a CRC-32 of its files) and refuses a checkpoint of
   // other bytes with `AVG_STATUS_CONFIG_MISMATCH`.
   const char *image_encoder_dir;
@@ -587,8 +588,11 @@ enum AvgStatus avg_index_add_captions(const struct AvgIndex *index,
 // Attaches `count` texts to image `image_id` for indexing: words that describe it
 // (tags, an album or file name, its own caption). `avg_train_generator` teaches the
 // generator to write the image's vokens from each, so that photos without training
-// captions are found by text. Not training captions: they never train the tokenizer.
-// All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
+// captions are found by text. With the index's image encoder, each text also gets a
+// text vector, and the dense scan (and every route weighing the dot product) scores
+// the image by the best of its vector's and its texts' similarities to the query: a
+// photo titled "beach" is found by "beach". Not training captions: they never train
+// the tokenizer. All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
 //
 // Ownership: everything is copied. Thread-safety: any thread.
 //

@@ -20,6 +20,12 @@ pub struct NewCaption<'a> {
     pub vector: Option<&'a [f32]>,
 }
 
+impl From<&NewCaption<'_>> for Caption {
+    fn from(c: &NewCaption) -> Caption {
+        Caption { text: c.text.to_owned(), vector: c.vector.map(<[f32]>::to_vec) }
+    }
+}
+
 /// The M codes of the images being added, one sequence per image from each tokenizer
 /// the index holds.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,7 +34,8 @@ pub(crate) struct NewCodes<'a> {
     pub pending: Option<&'a [Vec<u32>]>,
 }
 
-/// A stored caption.
+/// A stored caption. Attached texts are stored alike: a text and, where the index's
+/// image encoder embedded it, its vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caption {
     pub text: String,
@@ -55,9 +62,11 @@ pub(crate) struct Records {
     pub vectors: Vec<f32>,
     pub captions: Vec<Vec<Caption>>,
     /// Texts the host attached to describe each image (tags, an album or file name, its
-    /// own caption): the generator learns them as pseudo-queries of that image. Never
-    /// training captions, which teach the mapping itself.
-    pub texts: Vec<Vec<String>>,
+    /// own caption): the generator learns them as pseudo-queries of that image, and the
+    /// similarity of a query to an image is the best of its vector's and these texts'
+    /// vectors (where they have one). Never training captions, which teach the mapping
+    /// itself.
+    pub texts: Vec<Vec<Caption>>,
     /// Present once a tokenizer is trained: then every row has its sequence. These are
     /// the vokens searches use.
     pub vokens: Option<Vokens>,
@@ -95,7 +104,7 @@ impl Records {
             key: self.keys[row].clone(),
             vector: self.vector(row).to_vec(),
             captions: self.captions[row].clone(),
-            texts: self.texts[row].clone(),
+            texts: self.texts[row].iter().map(|t| t.text.clone()).collect(),
         })
     }
 
@@ -134,30 +143,46 @@ impl Records {
 
     pub(crate) fn add_captions(&mut self, id: u64, captions: &[NewCaption]) -> Result<()> {
         let row = self.row(id)?;
-        limits::check_batch(captions.len())?;
-        for (i, c) in captions.iter().enumerate() {
-            limits::check_text("caption", c.text)?;
-            if let Some(v) = c.vector {
-                check_vector(self.dim, v, || format!("vector of caption {i} of image {id}"))?;
-            }
-        }
-        self.captions[row].extend(
-            captions.iter().map(|c| Caption { text: c.text.to_owned(), vector: c.vector.map(<[f32]>::to_vec) }),
-        );
+        self.check_texts("caption", id, captions)?;
+        self.captions[row].extend(captions.iter().map(Caption::from));
         Ok(())
     }
 
-    pub(crate) fn attach_texts(&mut self, id: u64, texts: &[&str]) -> Result<()> {
+    pub(crate) fn attach_texts(&mut self, id: u64, texts: &[NewCaption]) -> Result<()> {
         let row = self.row(id)?;
+        self.check_texts("text", id, texts)?;
+        if let Some(i) = texts.iter().position(|t| t.text.trim().is_empty()) {
+            return Err(Error::InvalidArgument(format!("text {i} of image {id} is empty")));
+        }
+        self.texts[row].extend(texts.iter().map(Caption::from));
+        Ok(())
+    }
+
+    fn check_texts(&self, what: &str, id: u64, texts: &[NewCaption]) -> Result<()> {
         limits::check_batch(texts.len())?;
-        for t in texts {
-            limits::check_text("text", t)?;
-            if t.trim().is_empty() {
-                return Err(Error::InvalidArgument(format!("an empty text for image {id}")));
+        for (i, t) in texts.iter().enumerate() {
+            limits::check_text(what, t.text)?;
+            if let Some(v) = t.vector {
+                check_vector(self.dim, v, || format!("vector of {what} {i} of image {id}"))?;
             }
         }
-        self.texts[row].extend(texts.iter().map(|t| t.to_string()));
         Ok(())
+    }
+
+    /// The vectors of the texts attached to row `row`.
+    pub(crate) fn text_vectors(&self, row: usize) -> impl Iterator<Item = &[f32]> {
+        self.texts[row].iter().filter_map(|t| t.vector.as_deref())
+    }
+
+    /// Whether any attached text has a vector (else the dense scan reads image vectors only).
+    pub(crate) fn has_text_vectors(&self) -> bool {
+        self.texts.iter().flatten().any(|t| t.vector.is_some())
+    }
+
+    /// The similarity of row `row` to query vector `v`: the best dot product of its
+    /// image vector and its texts' vectors.
+    pub(crate) fn similarity(&self, row: usize, v: &[f32]) -> f32 {
+        self.text_vectors(row).map(|t| dot(t, v)).fold(dot(self.vector(row), v), f32::max)
     }
 
     pub(crate) fn text_count(&self) -> usize {
@@ -201,7 +226,7 @@ impl Records {
         key: Option<String>,
         vector: &[f32],
         captions: Vec<Caption>,
-        texts: Vec<String>,
+        texts: Vec<Caption>,
     ) {
         self.row_of.insert(id, self.ids.len());
         self.ids.push(id);
@@ -217,6 +242,10 @@ impl Records {
 }
 
 /// A vector of the index's dimension with only finite values.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 pub(crate) fn check_vector(dim: usize, v: &[f32], what: impl Fn() -> String) -> Result<()> {
     if v.len() != dim {
         return Err(Error::DimensionMismatch { expected: dim, got: v.len() });

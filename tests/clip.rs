@@ -354,6 +354,49 @@ fn an_index_with_an_encoder_takes_photos_and_text_and_answers_queries() {
 }
 
 #[test]
+fn a_photo_is_found_by_its_attached_words_through_the_dense_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index");
+    // dim 0: the encoder's.
+    let config = IndexConfig { dim: 0, image_encoder: Some(tiny()), ..small_config(16) };
+    let index = Index::open(&path, Some(&config)).unwrap();
+    assert_eq!(index.config().dim, 16);
+    let photos = photo_bytes(12);
+    index.add_photos(&bytes_photos(&photos, 0), |_| true).unwrap();
+    let words = clip_words();
+    let dense = SearchOptions { mode: SearchMode::Dense, k: 12, ..Default::default() };
+    let by_vector =
+        |id: u64, q: &[f32]| -> f32 { index.image(id).unwrap().vector.iter().zip(q).map(|(a, b)| a * b).sum() };
+    // Without words, scores are the image vectors' dot products.
+    let q = index.image_encoder().unwrap().embed_texts(&["car"]).unwrap().remove(0);
+    for h in index.search("car", &dense, None).unwrap() {
+        assert!((h.score - by_vector(h.id, &q)).abs() < 1e-5);
+    }
+    for id in 0..12u64 {
+        index.attach_texts(id, &[&words[id as usize]]).unwrap();
+    }
+    let car = words.iter().position(|w| w == "car").unwrap() as u64;
+    for mode in [SearchMode::Dense, SearchMode::Auto] {
+        let hits = index.search("car", &SearchOptions { mode, ..dense }, None).unwrap();
+        assert_eq!(hits[0].id, car, "{hits:?}");
+        // Every score is the best of the image's and its words' similarities.
+        assert!(hits.iter().all(|h| h.score >= by_vector(h.id, &q) - 1e-5));
+    }
+    // Stored with the index: found so after a reopen, and the vectors are the text tower's.
+    index.save().unwrap();
+    drop(index);
+    let index = Index::open(&path, None).unwrap();
+    assert_eq!(index.search("car", &dense, None).unwrap()[0].id, car);
+    assert!(index.search("car", &dense, None).unwrap()[0].score > 0.999);
+    index.remove_image(car).unwrap();
+    assert!(index.search("car", &dense, None).unwrap().iter().all(|h| h.id != car));
+    // dim 0 without an encoder names what is missing.
+    let bare = IndexConfig { dim: 0, ..small_config(16) };
+    let err = Index::open(dir.path().join("bare"), Some(&bare)).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("dim"), "{err}");
+}
+
+#[test]
 fn an_encoder_must_fit_the_index_and_is_needed_for_photos() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = IndexConfig { image_encoder: Some(tiny()), ..small_config(8) };

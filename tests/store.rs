@@ -102,9 +102,9 @@ fn manifest_from_a_newer_version_or_pointing_outside_is_refused() {
     saved_index(dir.path());
     let m = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
-    let newer = text.replacen("\"format_version\": 3", "\"format_version\": 4", 1);
+    let newer = text.replacen("\"format_version\": 4", "\"format_version\": 5", 1);
     std::fs::write(&m, newer).unwrap();
-    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 4, supported: 3 })));
+    assert!(matches!(Index::open(dir.path(), None), Err(Error::UnsupportedVersion { found: 5, supported: 4 })));
     let file = data_file(dir.path(), "records-");
     let name = file.file_name().unwrap().to_str().unwrap();
     std::fs::write(&m, text.replace(name, "../../etc/passwd")).unwrap();
@@ -288,12 +288,12 @@ fn format_1_and_2_indexes_open_keep_their_records_and_save_as_format_3() {
         assert_eq!(index.image(3).unwrap().texts, ["beach", "dog"]);
         assert_eq!(index.image(7).unwrap().vector, vector(7));
         let vokens = index.vokens(7).unwrap();
-        // Saved again: format 3, CRC-32 checksums, the tokenizer's kept file included.
+        // Saved again: format 4, CRC-32 checksums, the tokenizer's kept file included.
         index.add_images(&[NewImage { id: 99, key: None, vector: &vector(99) }]).unwrap();
         index.save().unwrap();
         drop(index);
         let text = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
-        assert!(text.contains("\"format_version\": 3"), "{text}");
+        assert!(text.contains("\"format_version\": 4"), "{text}");
         let tokenizer = data_file(dir.path(), "tokenizer-");
         let crc = avg::file_checksum(&std::fs::read(&tokenizer).unwrap());
         assert_eq!(crc.len(), 8);

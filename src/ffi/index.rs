@@ -201,8 +201,11 @@ pub unsafe extern "C" fn avg_index_add_captions(
 /// Attaches `count` texts to image `image_id` for indexing: words that describe it
 /// (tags, an album or file name, its own caption). `avg_train_generator` teaches the
 /// generator to write the image's vokens from each, so that photos without training
-/// captions are found by text. Not training captions: they never train the tokenizer.
-/// All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
+/// captions are found by text. With the index's image encoder, each text also gets a
+/// text vector, and the dense scan (and every route weighing the dot product) scores
+/// the image by the best of its vector's and its texts' similarities to the query: a
+/// photo titled "beach" is found by "beach". Not training captions: they never train
+/// the tokenizer. All or none; an empty text is `AVG_STATUS_INVALID_ARGUMENT`.
 ///
 /// Ownership: everything is copied. Thread-safety: any thread.
 ///

@@ -63,32 +63,36 @@ impl Index {
     /// text vector get one from its text tower.
     pub fn add_captions(&self, image: u64, captions: &[NewCaption]) -> Result<()> {
         self.writable()?;
-        let computed = match &self.clip {
-            Some(clip) if captions.iter().any(|c| c.vector.is_none()) => {
-                let texts: Vec<&str> = captions.iter().filter(|c| c.vector.is_none()).map(|c| c.text).collect();
-                limits::check_batch(texts.len())?;
-                clip.embed_texts(&texts)?
-            }
-            _ => Vec::new(),
-        };
-        let mut computed = computed.iter();
-        let captions: Vec<NewCaption> = captions
-            .iter()
-            .map(|c| match c.vector {
-                None if self.clip.is_some() => NewCaption { text: c.text, vector: computed.next().map(Vec::as_slice) },
-                _ => *c,
-            })
-            .collect();
-        self.state.write().records.add_captions(image, &captions)
+        let computed = self.embed_missing(captions)?;
+        self.state.write().records.add_captions(image, &with_vectors(captions, &computed))
     }
 
     /// Attaches texts that describe an image (tags, an album or file name, the image's
-    /// own caption) for indexing: `train_generator` teaches the generator to write the
-    /// image's vokens from each, so that an image is found by text even when it has no
-    /// training captions. Unlike captions, texts never train the tokenizer's alignment.
+    /// own caption, a query a user chose it with) for indexing: `train_generator`
+    /// teaches the generator to write the image's vokens from each, so that an image is
+    /// found by text even when it has no training captions. With an image encoder, each
+    /// text also gets a vector from its text tower, and the dense scan (and every route
+    /// that weighs the dot product) scores the image by the best of its vector's and its
+    /// texts' similarities to the query: a photo titled "beach" is found by "beach".
+    /// Unlike captions, texts never train the tokenizer's alignment.
     pub fn attach_texts(&self, image: u64, texts: &[&str]) -> Result<()> {
         self.writable()?;
-        self.state.write().records.attach_texts(image, texts)
+        let texts: Vec<NewCaption> = texts.iter().map(|&text| NewCaption { text, vector: None }).collect();
+        let computed = self.embed_missing(&texts)?;
+        self.state.write().records.attach_texts(image, &with_vectors(&texts, &computed))
+    }
+
+    /// The image encoder's text vectors of the texts given without one (none without an
+    /// encoder). Computed outside the lock.
+    fn embed_missing(&self, texts: &[NewCaption]) -> Result<Vec<Vec<f32>>> {
+        match &self.clip {
+            Some(clip) if texts.iter().any(|c| c.vector.is_none()) => {
+                let missing: Vec<&str> = texts.iter().filter(|c| c.vector.is_none()).map(|c| c.text).collect();
+                limits::check_batch(missing.len())?;
+                clip.embed_texts(&missing)
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Removes an image, its captions and its texts.
@@ -153,4 +157,16 @@ pub(super) fn encode_rows(q: &Quantizer, vectors: &[f32], dim: usize, device: &D
         out.extend(q.encode(&x)?);
     }
     Ok(out)
+}
+
+/// `texts` with the vectors `embed_missing` computed for those given without one.
+fn with_vectors<'a>(texts: &[NewCaption<'a>], computed: &'a [Vec<f32>]) -> Vec<NewCaption<'a>> {
+    let mut computed = computed.iter();
+    texts
+        .iter()
+        .map(|t| match t.vector {
+            None => NewCaption { text: t.text, vector: computed.next().map(Vec::as_slice) },
+            Some(_) => *t,
+        })
+        .collect()
 }

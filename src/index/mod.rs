@@ -15,7 +15,7 @@ use crate::generator::{Generator, GeneratorConfig, SearchWeights};
 use crate::quantizer::{Quantizer, QuantizerConfig};
 use crate::records::Records;
 use crate::store::{
-    EncoderRecord, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, PENDING_TOKENIZER, TOKENIZER,
+    EncoderRecord, Loaded, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, PENDING_TOKENIZER, TOKENIZER,
 };
 use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
@@ -27,7 +27,8 @@ use std::sync::Arc;
 /// The shape of an index, fixed when it is created, and the device it computes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexConfig {
-    /// Length of every image and caption vector.
+    /// Length of every image and caption vector. 0 with an `image_encoder`: its
+    /// `projection_dim`.
     pub dim: usize,
     /// N: the number of codes in the voken codebook.
     pub codebook_size: usize,
@@ -71,7 +72,9 @@ impl IndexConfig {
             }
             limits::cap(what, n, max)
         };
-        positive("dim", self.dim, limits::MAX_DIM)?;
+        if self.dim != 0 || self.image_encoder.is_none() {
+            positive("dim", self.dim, limits::MAX_DIM)?;
+        }
         positive("codebook_size", self.codebook_size, limits::MAX_CODEBOOK_SIZE)?;
         positive("voken_len", self.voken_len, limits::MAX_VOKEN_LEN)?;
         limits::check_tensor("the codebook", &[self.codebook_size, self.dim], "lower codebook_size or dim")?;
@@ -149,32 +152,44 @@ impl Index {
             c.validate()?;
         }
         let device = device::open(config.map_or("cpu", |c| &c.device))?;
-        let mut clip =
-            config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
+        let clip = config.and_then(|c| c.image_encoder.as_deref()).map(|d| Clip::load_on(d, &device)).transpose()?;
+        // dim 0: the image encoder's.
+        let config = config
+            .map(|c| IndexConfig { dim: clip.as_ref().filter(|_| c.dim == 0).map_or(c.dim, Clip::dim), ..c.clone() });
         let store = if read_only { Store::open_read_only(dir)? } else { Store::open(dir)? };
-        let Some(loaded) = store.load(&device)? else {
-            if read_only {
-                return Err(Error::InvalidArgument(format!("no index at {} to open read-only", dir.display())));
+        match store.load(&device)? {
+            Some(loaded) => Self::opened(store, loaded, config, device, clip),
+            None if read_only => {
+                Err(Error::InvalidArgument(format!("no index at {} to open read-only", dir.display())))
             }
-            let config = config.ok_or_else(|| {
-                Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
-            })?;
-            check_encoder(clip.as_ref(), config.dim)?;
-            let encoder = clip.as_ref().map(|c| record(c, config));
-            let records = Records::new(config.dim);
-            store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
-            let state = State { records, ..Default::default() };
-            return Ok(Index {
-                store,
-                config: config.clone(),
-                device,
-                state: RwLock::new(state),
-                saved: Mutex::new(1),
-                clip,
-                encoder,
-            });
-        };
-        let s = loaded.shape;
+            None => {
+                let config = config.ok_or_else(|| {
+                    Error::InvalidArgument(format!("no index at {} and no config to create one", dir.display()))
+                })?;
+                Self::created(store, config, device, clip)
+            }
+        }
+    }
+
+    /// A new index in an empty directory, committed at once.
+    fn created(store: Store, config: IndexConfig, device: Device, clip: Option<Clip>) -> Result<Index> {
+        photos::check_encoder(clip.as_ref(), config.dim)?;
+        let encoder = clip.as_ref().map(|c| photos::record(c, &config));
+        let records = Records::new(config.dim);
+        store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
+        let state = RwLock::new(State { records, ..Default::default() });
+        Ok(Index { store, config, device, state, saved: Mutex::new(1), clip, encoder })
+    }
+
+    /// An existing index, with the models it saved.
+    fn opened(
+        store: Store,
+        loaded: Loaded,
+        config: Option<IndexConfig>,
+        device: Device,
+        mut clip: Option<Clip>,
+    ) -> Result<Index> {
+        let (dir, s) = (store.dir(), loaded.shape);
         // Opened without a config: the image encoder the index recorded, where it is
         // still there and still the same checkpoint.
         if config.is_none() {
@@ -188,7 +203,7 @@ impl Index {
                     c.shape()
                 )))
             }
-            Some(c) => c.clone(),
+            Some(c) => c,
             None => IndexConfig {
                 dim: s.dim,
                 codebook_size: s.codebook_size,
@@ -197,57 +212,9 @@ impl Index {
                 ..Default::default()
             },
         };
-        check_encoder(clip.as_ref(), s.dim)?;
-        let encoder = match (&clip, loaded.image_encoder) {
-            (Some(c), Some(r)) if r.fingerprint != c.fingerprint() => {
-                return Err(Error::ConfigMismatch(format!(
-                    "{}: its vectors come from the image encoder {} (fingerprint {}), not from {} ({}); \
-                     open it with that encoder",
-                    dir.display(),
-                    r.dir,
-                    r.fingerprint,
-                    config.image_encoder.as_deref().unwrap_or(Path::new("")).display(),
-                    c.fingerprint()
-                )))
-            }
-            (Some(c), recorded) => {
-                let now = record(c, &config);
-                if recorded.is_none() {
-                    crate::log::emit(crate::log::Level::Info, || {
-                        format!("{}: records the image encoder {} ({})", dir.display(), now.dir, now.fingerprint)
-                    });
-                }
-                Some(now)
-            }
-            (None, r) => r,
-        };
-        let mut models = loaded.models;
-        let mut tokenizer = |name: &str| {
-            models
-                .remove(name)
-                .map(|m| {
-                    load_model(dir, name, m, |qc: QuantizerConfig, tensors| {
-                        if (qc.dim, qc.codebook_size, qc.voken_len) != (s.dim, s.codebook_size, s.voken_len) {
-                            return Err(format!("{qc:?} does not fit the index shape {s:?}"));
-                        }
-                        Quantizer::from_tensors(qc, tensors, &device).map_err(|e| e.to_string())
-                    })
-                })
-                .transpose()
-        };
-        let (tokenizer, pending_tokenizer) = (tokenizer(TOKENIZER)?, tokenizer(PENDING_TOKENIZER)?);
-        let generator = models
-            .remove(GENERATOR)
-            .map(|m| {
-                load_model(dir, "generator", m, |gc: GeneratorConfig, tensors| {
-                    if (gc.codebook_size, gc.voken_len) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
-                        return Err("it does not fit the index's tokenizer".into());
-                    }
-                    Generator::from_saved(gc, tensors, &device, config.search_weights).map_err(|e| e.to_string())
-                })
-            })
-            .transpose()?;
-        let state = State { records: loaded.records, tokenizer, pending_tokenizer, generator };
+        photos::check_encoder(clip.as_ref(), s.dim)?;
+        let encoder = photos::encoder_record(dir, &config, clip.as_ref(), loaded.image_encoder)?;
+        let state = load_state(dir, &s, loaded.records, loaded.models, &device, config.search_weights)?;
         device.synchronize()?; // as in train_generator: uploads done before other threads read
         let saved = Mutex::new(loaded.generation);
         crate::log::emit(crate::log::Level::Info, || {
@@ -345,20 +312,41 @@ fn mark_saved<T>(current: &mut Option<Model<T>>, saved: Option<Model<T>>, entry:
     }
 }
 
-fn record(clip: &Clip, config: &IndexConfig) -> EncoderRecord {
-    let dir = config.image_encoder.as_deref().unwrap_or(Path::new(""));
-    EncoderRecord { dir: dir.display().to_string(), fingerprint: clip.fingerprint().to_owned() }
-}
-
-/// The encoder's joint space must be the index's vector space.
-fn check_encoder(clip: Option<&Clip>, dim: usize) -> Result<()> {
-    match clip {
-        Some(c) if c.dim() != dim => Err(Error::ConfigMismatch(format!(
-            "the image encoder's projection_dim is {}, the index dim {dim}",
-            c.dim()
-        ))),
-        _ => Ok(()),
-    }
+/// The records and the saved models of an index of shape `s`, rebuilt on `device`.
+fn load_state(
+    dir: &Path,
+    s: &Shape,
+    records: Records,
+    mut models: std::collections::BTreeMap<String, LoadedModel>,
+    device: &Device,
+    weights: SearchWeights,
+) -> Result<State> {
+    let mut tokenizer = |name: &str| {
+        models
+            .remove(name)
+            .map(|m| {
+                load_model(dir, name, m, |qc: QuantizerConfig, tensors| {
+                    if (qc.dim, qc.codebook_size, qc.voken_len) != (s.dim, s.codebook_size, s.voken_len) {
+                        return Err(format!("{qc:?} does not fit the index shape {s:?}"));
+                    }
+                    Quantizer::from_tensors(qc, tensors, device).map_err(|e| e.to_string())
+                })
+            })
+            .transpose()
+    };
+    let (tokenizer, pending_tokenizer) = (tokenizer(TOKENIZER)?, tokenizer(PENDING_TOKENIZER)?);
+    let generator = models
+        .remove(GENERATOR)
+        .map(|m| {
+            load_model(dir, "generator", m, |gc: GeneratorConfig, tensors| {
+                if (gc.codebook_size, gc.voken_len) != (s.codebook_size, s.voken_len) || tokenizer.is_none() {
+                    return Err("it does not fit the index's tokenizer".into());
+                }
+                Generator::from_saved(gc, tensors, device, weights).map_err(|e| e.to_string())
+            })
+        })
+        .transpose()?;
+    Ok(State { records, tokenizer, pending_tokenizer, generator })
 }
 
 fn not_tokenized() -> Error {

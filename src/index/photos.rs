@@ -1,6 +1,7 @@
-//! Photos added by file or bytes, embedded by the index's image encoder.
+//! Photos added by file or bytes, embedded by the index's image encoder, and the encoder
+//! an index records.
 
-use super::Index;
+use super::{Index, IndexConfig};
 use crate::encoders::{Clip, ImageSource};
 use crate::progress::{Progress, Stage};
 use crate::records::NewImage;
@@ -113,5 +114,54 @@ pub(super) fn recorded_encoder(dir: &Path, r: &EncoderRecord, device: &candle_co
             warn(e.to_string());
             None
         }
+    }
+}
+
+/// The image encoder an opened index records: the open one (which must be the one it
+/// recorded before, if any), else the recorded one.
+pub(super) fn encoder_record(
+    dir: &Path,
+    config: &IndexConfig,
+    clip: Option<&Clip>,
+    recorded: Option<EncoderRecord>,
+) -> Result<Option<EncoderRecord>> {
+    Ok(match (clip, recorded) {
+        (Some(c), Some(r)) if r.fingerprint != c.fingerprint() => {
+            return Err(Error::ConfigMismatch(format!(
+                "{}: its vectors come from the image encoder {} (fingerprint {}), not from {} ({}); \
+                 open it with that encoder",
+                dir.display(),
+                r.dir,
+                r.fingerprint,
+                config.image_encoder.as_deref().unwrap_or(Path::new("")).display(),
+                c.fingerprint()
+            )))
+        }
+        (Some(c), recorded) => {
+            let now = record(c, config);
+            if recorded.is_none() {
+                crate::log::emit(crate::log::Level::Info, || {
+                    format!("{}: records the image encoder {} ({})", dir.display(), now.dir, now.fingerprint)
+                });
+            }
+            Some(now)
+        }
+        (None, r) => r,
+    })
+}
+
+pub(super) fn record(clip: &Clip, config: &IndexConfig) -> EncoderRecord {
+    let dir = config.image_encoder.as_deref().unwrap_or(Path::new(""));
+    EncoderRecord { dir: dir.display().to_string(), fingerprint: clip.fingerprint().to_owned() }
+}
+
+/// The encoder's joint space must be the index's vector space.
+pub(super) fn check_encoder(clip: Option<&Clip>, dim: usize) -> Result<()> {
+    match clip {
+        Some(c) if c.dim() != dim => Err(Error::ConfigMismatch(format!(
+            "the image encoder's projection_dim is {}, the index dim {dim}",
+            c.dim()
+        ))),
+        _ => Ok(()),
     }
 }

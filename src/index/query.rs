@@ -257,7 +257,7 @@ fn fused_hits(
         .collect()
 }
 
-/// The dot product of an indexed image's vector with `v` (0 for an id no longer there).
+/// An indexed image's similarity to `v` (`Records::similarity`; 0 for an id no longer there).
 fn similarity(records: &Records, id: u64, v: &[f32]) -> f32 {
-    records.row(id).map_or(0.0, |row| records.vector(row).iter().zip(v).map(|(a, b)| a * b).sum())
+    records.row(id).map_or(0.0, |row| records.similarity(row, v))
 }

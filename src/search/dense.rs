@@ -1,9 +1,10 @@
-//! The exact dense scan (`Candidates::All`): every indexed image scored by the dot
-//! product of its vector with the query vector, on the search kernels and workers.
+//! The exact dense scan: every indexed image scored by its similarity to the query
+//! vector (the best dot product of its vector and its attached texts' vectors), on the
+//! search kernels.
 
 use super::Hit;
 use crate::kernels::small_matmul::nt_slices;
-use crate::records::Records;
+use crate::records::{dot, Records};
 use std::cmp::Ordering;
 
 /// Images per kernel call: 64 queries' scores against them take 4 MB.
@@ -14,13 +15,21 @@ const QUERIES: usize = 64;
 /// The `k` best images for each query vector, best first (ties by id).
 pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize) -> Vec<Vec<Hit>> {
     let (dim, n) = (records.dim, records.ids.len());
+    let texts = records.has_text_vectors();
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(QUERIES) {
         let x: Vec<f32> = chunk.iter().flat_map(|q| q.iter().copied()).collect();
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); chunk.len()];
         for start in (0..n).step_by(IMAGES) {
             let rows = IMAGES.min(n - start);
-            let scores = nt_slices(&x, &records.vectors[start * dim..(start + rows) * dim], chunk.len(), rows, dim);
+            let mut scores = nt_slices(&x, &records.vectors[start * dim..(start + rows) * dim], chunk.len(), rows, dim);
+            if texts {
+                for (query, row_scores) in chunk.iter().zip(scores.chunks_exact_mut(rows)) {
+                    for (r, score) in row_scores.iter_mut().enumerate() {
+                        *score = records.text_vectors(start + r).map(|t| dot(t, query)).fold(*score, f32::max);
+                    }
+                }
+            }
             for (hits, row) in best.iter_mut().zip(scores.chunks_exact(rows)) {
                 hits.extend(row.iter().zip(&records.ids[start..]).map(|(&score, &id)| Hit { id, score }));
                 if hits.len() > k {

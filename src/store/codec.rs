@@ -1,4 +1,4 @@
-//! Records to bytes and back: ids, keys and caption texts as JSON, vectors as safetensors.
+//! Records to bytes and back: ids, keys, captions and texts as JSON, vectors as safetensors.
 
 use super::Shape;
 use crate::records::{Caption, Records};
@@ -29,6 +29,9 @@ struct ImageEntry {
 const IMAGE_VECTORS: &str = "image_vectors";
 const CAPTION_VECTORS: &str = "caption_vectors";
 const CAPTION_HAS_VECTOR: &str = "caption_has_vector";
+/// Format 4; absent before (texts had no vectors).
+const TEXT_VECTORS: &str = "text_vectors";
+const TEXT_HAS_VECTOR: &str = "text_has_vector";
 const VOKENS: &str = "vokens";
 const PENDING_VOKENS: &str = "pending_vokens";
 
@@ -38,26 +41,21 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
             id: r.ids[row],
             key: r.keys[row].clone(),
             captions: r.captions[row].iter().map(|c| c.text.clone()).collect(),
-            texts: r.texts[row].clone(),
+            texts: r.texts[row].iter().map(|t| t.text.clone()).collect(),
         })
         .collect();
     let json = serde_json::to_vec(&RecordsFile { images }).expect("records serialise");
 
-    let all: Vec<&Caption> = r.captions.iter().flatten().collect();
-    let mut caption_vectors = Vec::with_capacity(all.len() * r.dim);
-    let mut has_vector = Vec::with_capacity(all.len());
-    for c in &all {
-        match &c.vector {
-            Some(v) => caption_vectors.extend_from_slice(v),
-            None => caption_vectors.resize(caption_vectors.len() + r.dim, 0.0),
-        }
-        has_vector.push(c.vector.is_some() as u8);
+    let (caption_vectors, caption_flags) = flat_vectors(&r.captions, r.dim);
+    let (text_vectors, text_flags) = flat_vectors(&r.texts, r.dim);
+    let mut views = vec![(IMAGE_VECTORS, view(Dtype::F32, &r.vectors, vec![r.len(), r.dim]))];
+    for (names, vectors, flags) in [
+        ((CAPTION_VECTORS, CAPTION_HAS_VECTOR), &caption_vectors, &caption_flags),
+        ((TEXT_VECTORS, TEXT_HAS_VECTOR), &text_vectors, &text_flags),
+    ] {
+        views.push((names.0, view(Dtype::F32, vectors, vec![flags.len(), r.dim])));
+        views.push((names.1, view(Dtype::U8, flags, vec![flags.len()])));
     }
-    let mut views = vec![
-        (IMAGE_VECTORS, view(Dtype::F32, &r.vectors, vec![r.len(), r.dim])),
-        (CAPTION_VECTORS, view(Dtype::F32, &caption_vectors, vec![all.len(), r.dim])),
-        (CAPTION_HAS_VECTOR, view(Dtype::U8, &has_vector, vec![all.len()])),
-    ];
     for (name, vokens) in [(VOKENS, &r.vokens), (PENDING_VOKENS, &r.pending_vokens)] {
         if let Some(v) = vokens {
             views.push((name, view(Dtype::U32, v.flat(), vec![r.len(), v.width()])));
@@ -74,28 +72,23 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
     let st = SafeTensors::deserialize(tensors).map_err(|e| corrupt(e.to_string()))?;
     let n = file.images.len();
     let c: usize = file.images.iter().map(|i| i.captions.len()).sum();
+    let t: usize = file.images.iter().map(|i| i.texts.len()).sum();
     let image_vectors = read_f32(&st, IMAGE_VECTORS, n, dim).map_err(corrupt)?;
-    let caption_vectors = read_f32(&st, CAPTION_VECTORS, c, dim).map_err(corrupt)?;
-    let has_vector = read_tensor(&st, CAPTION_HAS_VECTOR, Dtype::U8, &[c]).map_err(corrupt)?;
+    let mut captions = StoredVectors::read(&st, (CAPTION_VECTORS, CAPTION_HAS_VECTOR), c, dim).map_err(corrupt)?;
+    let mut texts = match st.names().contains(&TEXT_VECTORS) {
+        true => StoredVectors::read(&st, (TEXT_VECTORS, TEXT_HAS_VECTOR), t, dim).map_err(corrupt)?,
+        false => StoredVectors::none(),
+    };
 
     let mut records = Records::new(dim);
     records.reserve(n);
-    let mut next_caption = 0;
     for (row, entry) in file.images.into_iter().enumerate() {
         if records.contains(entry.id) {
             return Err(corrupt(format!("image id {} appears twice", entry.id)));
         }
-        let captions = entry
-            .captions
-            .into_iter()
-            .map(|text| {
-                let i = next_caption;
-                next_caption += 1;
-                let vector = (has_vector[i] != 0).then(|| caption_vectors[i * dim..(i + 1) * dim].to_vec());
-                Caption { text, vector }
-            })
-            .collect();
-        records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], captions, entry.texts);
+        let caption_list = entry.captions.into_iter().map(|text| captions.next(text)).collect();
+        let text_list = entry.texts.into_iter().map(|text| texts.next(text)).collect();
+        records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], caption_list, text_list);
     }
     let read_vokens = |name: &str| -> Result<Option<Vokens>> {
         if !st.names().contains(&name) {
@@ -109,6 +102,48 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
     records.vokens = read_vokens(VOKENS)?;
     records.pending_vokens = read_vokens(PENDING_VOKENS)?;
     Ok(records)
+}
+
+/// Texts' vectors as stored: one row per text (zeros where it has none) and a flag.
+fn flat_vectors(texts: &[Vec<Caption>], dim: usize) -> (Vec<f32>, Vec<u8>) {
+    let all: Vec<&Caption> = texts.iter().flatten().collect();
+    let mut vectors = Vec::with_capacity(all.len() * dim);
+    for c in &all {
+        match &c.vector {
+            Some(v) => vectors.extend_from_slice(v),
+            None => vectors.resize(vectors.len() + dim, 0.0),
+        }
+    }
+    (vectors, all.iter().map(|c| c.vector.is_some() as u8).collect())
+}
+
+/// Stored texts' vectors, handed out in storage order.
+struct StoredVectors<'a> {
+    vectors: Vec<f32>,
+    flags: &'a [u8],
+    dim: usize,
+    next: usize,
+}
+
+impl<'a> StoredVectors<'a> {
+    fn read(st: &'a SafeTensors, names: (&str, &str), rows: usize, dim: usize) -> std::result::Result<Self, String> {
+        let vectors = read_f32(st, names.0, rows, dim)?;
+        let flags = read_tensor(st, names.1, Dtype::U8, &[rows])?;
+        Ok(StoredVectors { vectors, flags, dim, next: 0 })
+    }
+
+    /// Texts stored before they had vectors.
+    fn none() -> Self {
+        StoredVectors { vectors: Vec::new(), flags: &[], dim: 0, next: 0 }
+    }
+
+    fn next(&mut self, text: String) -> Caption {
+        let i = self.next;
+        self.next += 1;
+        let vector = (self.flags.get(i).is_some_and(|&f| f != 0))
+            .then(|| self.vectors[i * self.dim..(i + 1) * self.dim].to_vec());
+        Caption { text, vector }
+    }
 }
 
 /// Plain numbers that are stored as their little-endian bytes.

@@ -7,16 +7,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Highest on-disk format this library reads and the one it writes. Format 3 checks data
-/// files with CRC-32 (formats 1 and 2 with a checksum of their own); format 2 added the
-/// texts attached to images. Format 1 and 2 indexes open as they are and are saved in
-/// format 3.
-pub const FORMAT_VERSION: u32 = 3;
+/// Highest on-disk format this library reads and the one it writes. Format 4 stores the
+/// attached texts' vectors; format 3 checks data files with CRC-32 (formats 1 and 2 with
+/// a checksum of their own); format 2 added the texts attached to images. Older indexes
+/// open as they are and are saved in format 4.
+pub const FORMAT_VERSION: u32 = 4;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 /// A manifest names files and model configs only: anything larger is not one.
 pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 << 20;
-/// Room for a vectors file's safetensors header (five tensors' names, shapes and
+/// Room for a vectors file's safetensors header (seven tensors' names, shapes and
 /// offsets, padded): far more than it takes.
 const SAFETENSORS_HEADER_SLACK: u128 = 64 << 10;
 
@@ -138,20 +138,28 @@ impl Manifest {
 
     /// Checks the sizes the manifest declares against its counts and shape before a byte
     /// of a data file is read: a forged size never makes an open read (and allocate)
-    /// gigabytes. The vectors file holds the image and caption vectors, a flag per
-    /// caption and up to two voken tables; a model file is bounded like a checkpoint's.
+    /// gigabytes. The vectors file holds the image, caption and text vectors, a flag per
+    /// caption and text and up to two voken tables; a model file is bounded like a
+    /// checkpoint's.
     pub(crate) fn check_sizes(&self, path: &Path) -> Result<()> {
         crate::limits::check_index_size(self.images).map_err(|e| Error::corrupt(path, e.to_string()))?;
         let s = &self.shape;
-        let rows = (self.images as u128 + self.captions as u128) * s.dim as u128 * 4;
+        let texts = self.captions as u128 + self.texts.unwrap_or(0) as u128;
+        let rows = (self.images as u128 + texts) * s.dim as u128 * 4;
         let vokens = 2 * self.images as u128 * (s.voken_len as u128 + 1) * 4;
-        let most = rows + vokens + self.captions as u128 + SAFETENSORS_HEADER_SLACK;
+        let most = rows + vokens + texts + SAFETENSORS_HEADER_SLACK;
         if self.vectors.bytes as u128 > most {
             return Err(Error::corrupt(
                 path,
                 format!(
-                    "{} is said to hold {} bytes; {} images and {} captions of dimension {} take at most {most}",
-                    self.vectors.file, self.vectors.bytes, self.images, self.captions, s.dim
+                    "{} is said to hold {} bytes; {} images, {} captions and {} texts of dimension {} take at most \
+                     {most}",
+                    self.vectors.file,
+                    self.vectors.bytes,
+                    self.images,
+                    self.captions,
+                    self.texts.unwrap_or(0),
+                    s.dim
                 ),
             ));
         }

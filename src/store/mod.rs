@@ -103,9 +103,10 @@ impl Store {
             crate::log::emit(crate::log::Level::Warn, || {
                 format!(
                     "{} is in format {}: it opens as it is, and its next save writes format {FORMAT_VERSION}, \
-                     which libavg before 0.1.0's format 3 cannot open",
+                     which a libavg reading format {} at most cannot open",
                     self.dir.display(),
-                    m.format_version
+                    m.format_version,
+                    FORMAT_VERSION - 1
                 )
             });
         }

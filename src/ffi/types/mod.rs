@@ -103,7 +103,8 @@ macro_rules! growable {
 pub struct AvgIndexConfig {
     /// `sizeof(AvgIndexConfig)`; `avg_index_config_default` sets it.
     pub struct_size: usize,
-    /// Length of every image and caption vector (1 to 16384).
+    /// Length of every image and caption vector (1 to 16384); 0 with
+    /// `image_encoder_dir`: the encoder's `projection_dim`.
     pub dim: usize,
     /// N, the codebook size (1 to 65536).
     pub codebook_size: usize,
@@ -114,8 +115,8 @@ pub struct AvgIndexConfig {
     /// NULL, or a CLIP checkpoint directory (Hugging Face layout: config.json,
     /// model.safetensors or pytorch_model.bin, tokenizer.json, optionally
     /// preprocessor_config.json) whose `projection_dim` is `dim`. With it, photos are
-    /// added from files or bytes, captions without vectors get text vectors, and a
-    /// rerank computes the query's vector. Name it at every open: the index records
+    /// added from files or bytes, captions and attached texts get text vectors, and
+    /// searches compute the query's vector. Name it at every open: the index records
     /// the first one's fingerprint (a CRC-32 of its files) and refuses a checkpoint of
     /// other bytes with `AVG_STATUS_CONFIG_MISMATCH`.
     pub image_encoder_dir: *const c_char,
