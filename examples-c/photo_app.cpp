@@ -38,11 +38,13 @@ int main(int argc, char** argv) {
         if (avg::abi_version() != AVG_ABI_VERSION) throw std::runtime_error("libavg " + std::string(avg::version()) + " has another C ABI");
         int saves_heard = 0;  // the log, as a host would forward it to its own
         avg::set_log([&](AvgLogLevel, std::string_view message) { saves_heard += message.rfind("saved ", 0) == 0; });
-        AvgIndexConfig cfg = avg::default_index_config();
-        cfg.dim = kDim;
-        cfg.codebook_size = 32;
-        cfg.voken_len = 3;
-        avg::Index index(argv[1], &cfg);
+        // The C++ configs own their strings; the numbers are the C struct's, in `c`.
+        avg::IndexConfig config;
+        config.c.dim = kDim;
+        config.c.codebook_size = 32;
+        config.c.voken_len = 3;
+        const AvgIndexConfig& cfg = config.c;
+        avg::Index index(argv[1], config);
 
         std::vector<std::vector<float>> centres(kTopics, std::vector<float>(kDim));
         for (auto& c : centres)
@@ -107,14 +109,14 @@ int main(int argc, char** argv) {
             codes_ok = codes_ok && vokens[level] < cfg.codebook_size && stats.usage_per_level[level] > 0;
         std::printf("vokens: %zu per image, codes %s, %zu images collided\n", vokens.size(), codes_ok ? "in range" : "OUT OF RANGE",
                     stats.collided_images);
-        AvgGeneratorTrainConfig gcfg = avg::default_generator_config();
-        gcfg.model_dir = argv[2];
-        gcfg.epochs = 80;
-        gcfg.batch_size = 32;
-        gcfg.learning_rate = 3e-3;
-        gcfg.decoder_layers = 1;
-        gcfg.decoder_d_model = 64;
-        gcfg.beam_size = 4;
+        avg::GeneratorConfig gcfg;
+        gcfg.model_dir = std::string(argv[2]);  // owned: a temporary is safe
+        gcfg.c.epochs = 80;
+        gcfg.c.batch_size = 32;
+        gcfg.c.learning_rate = 3e-3;
+        gcfg.c.decoder_layers = 1;
+        gcfg.c.decoder_d_model = 64;
+        gcfg.c.beam_size = 4;
         std::size_t epochs = 0;
         index.train_generator(gcfg, [&](const AvgProgress& p) {
             if (p.step + 1 == p.steps_per_epoch) epochs++;

@@ -1,30 +1,46 @@
-//! Quickstart: index photos by file, learn them through their paths as texts, search.
-//! usage: quickstart INDEX_DIR CLIP_DIR TEXT_MODEL_DIR PHOTO...   (CI runs it on tiny checkpoints)
-use avg::{
-    GeneratorTrainConfig, ImageSource, Index, IndexConfig, NewPhoto, SearchMode, SearchOptions, TokenizerTrainConfig,
-};
+//! Quickstart: index photos by file with a CLIP checkpoint, give each its file name as
+//! its words, and search them.
+//! usage: quickstart INDEX_DIR CLIP_DIR QUERY PHOTO...
+use avg::{ImageSource, Index, IndexConfig, NewPhoto, SearchOptions};
+use std::path::Path;
 
 fn main() -> avg::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, clip, model, photos) = (&args[0], &args[1], &args[2], &args[3..]);
-    let dim = avg::Clip::load(clip, "cpu")?.dim(); // the index dimension is the encoder's
-    let config =
-        IndexConfig { dim, codebook_size: 16, voken_len: 2, image_encoder: Some(clip.into()), ..Default::default() };
-    let index = Index::open(dir, Some(&config))?;
-    let new: Vec<NewPhoto> =
-        (0..).zip(photos).map(|(id, p)| NewPhoto { id, key: Some(p), source: ImageSource::File(p.as_ref()) }).collect();
-    for (photo, added) in new.iter().zip(index.add_photos(&new, |_| true)?) {
-        let path = photo.key.unwrap_or_default(); // its path as its text (an app: title, tags)
-        if let Err(e) = added.and_then(|()| index.attach_texts(photo.id, &[path])) {
-            eprintln!("{path}: {e}"); // a photo that cannot be read is reported, not fatal
-        }
+    if args.len() < 4 {
+        eprintln!("usage: quickstart INDEX_DIR CLIP_DIR QUERY PHOTO...");
+        std::process::exit(2);
     }
-    index.train_tokenizer(&TokenizerTrainConfig { epochs: 5, ..Default::default() }, |_| true)?;
-    let gen = GeneratorTrainConfig { model_dir: model.into(), epochs: 20, ..Default::default() };
-    index.train_generator(&gen, |_| true)?;
-    let opts = SearchOptions { mode: SearchMode::Fused, ..Default::default() }; // query vectors from CLIP
-    for hit in index.search("rotated", &opts, None)? {
-        println!("{:.3}  {}", hit.score, index.image(hit.id)?.key.unwrap_or_default());
+    let (index_dir, clip_dir, query, paths) = (&args[0], &args[1], &args[2], &args[3..]);
+
+    // The default shape (N 1024, M 4) holds libraries of any size; dim 0 takes the
+    // encoder's.
+    let config = IndexConfig { dim: 0, image_encoder: Some(clip_dir.into()), ..Default::default() };
+    let index = Index::open(index_dir, Some(&config))?;
+
+    // Each photo's id is its position and its key its path; one that cannot be read
+    // is reported, not fatal.
+    let photos: Vec<NewPhoto> = (0..)
+        .zip(paths)
+        .map(|(id, path)| NewPhoto { id, key: Some(path), source: ImageSource::File(Path::new(path)) })
+        .collect();
+    let results = index.add_photos(&photos, |_| true)?;
+    let mut added = 0;
+    for (photo, result) in photos.iter().zip(results) {
+        if let Err(e) = result {
+            eprintln!("skipped: {e}");
+            continue;
+        }
+        // Its words: an app attaches a title, tags or an album name.
+        let stem = Path::new(photo.key.unwrap_or_default()).file_stem().unwrap_or_default();
+        index.attach_texts(photo.id, &[&stem.to_string_lossy()])?;
+        added += 1;
+    }
+    index.save()?;
+    println!("{added} photos added, {} in the index", index.image_count());
+
+    // The default mode picks the route: the dense scan for a library this size.
+    for hit in index.search(query, &SearchOptions::default(), None)? {
+        println!("{:.3}  {}", hit.score, paths[hit.id as usize]);
     }
     Ok(())
 }

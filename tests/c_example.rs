@@ -25,13 +25,19 @@ fn lib_dir() -> PathBuf {
 
 /// Compiles an example with the system C compiler (or C++ compiler for `.cpp`).
 fn build_c(source: &str, out: &Path) {
+    build(&Path::new("examples-c").join(source), out)
+}
+
+/// Compiles `source` (relative to the repository) against the header and the library.
+fn build(source: &Path, out: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = source.to_str().unwrap();
     let lib = lib_dir();
     let (compiler, std) = if source.ends_with(".cpp") { ("CXX", "-std=c++17") } else { ("CC", "-std=c11") };
     let default = if compiler == "CXX" { "c++" } else { "cc" };
     let status = Command::new(std::env::var(compiler).unwrap_or_else(|_| default.into()))
         .args([std, "-Wall", "-Wextra", "-Werror", "-O1"])
-        .arg(root.join("examples-c").join(source))
+        .arg(root.join(source))
         .arg(format!("-I{}", root.join("include").display()))
         .arg(format!("-I{}", root.join("bindings/cpp").display()))
         .arg(format!("-L{}", lib.display()))
@@ -122,4 +128,19 @@ fn photo_files_example_adds_photos_through_the_image_encoder() {
     );
     assert!(stdout.contains("photo 2: status 8: I/O error on ") && stdout.contains("nowhere.jpg"), "{stdout}");
     assert!(stdout.contains("2 of 3 photos added"), "{stdout}");
+}
+
+#[test]
+fn a_stopped_cpp_photo_add_returns_every_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("stopped_photo_add");
+    build(Path::new("tests/cpp/stopped_photo_add.cpp"), &exe);
+    let clip = dir.path().join("clip");
+    common::write_clip(&clip, &common::ClipSizes::tiny(), 11);
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/images/rgba.png");
+    let out = Command::new(&exe).arg(dir.path().join("index")).arg(&clip).arg(photo).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    // The first batch of 32 went in before the callback said stop.
+    assert!(stdout.contains("40 results: 32 added, 8 cancelled, 32 in the index"), "{stdout}");
 }

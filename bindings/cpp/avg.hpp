@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -17,6 +18,9 @@
 #include <vector>
 
 namespace avg {
+
+// Called after every step of a training or batch of photos; returning false stops it.
+using Progress = std::function<bool(const AvgProgress&)>;
 
 class Error : public std::runtime_error {
 public:
@@ -43,12 +47,10 @@ void call(F&& f) {
     check(status, err);
 }
 
-using Progress = std::function<bool(const AvgProgress&)>;
-
 // What a progress callback's C user_data points at: the callback and, once it has thrown,
 // its exception, rethrown to the caller when the library call returns.
 struct ProgressState {
-    Progress* fn;
+    avg::Progress* fn;
     std::exception_ptr thrown;
 };
 
@@ -79,6 +81,32 @@ inline AvgIndexConfig default_index_config() { return detail::defaults(avg_index
 inline AvgTokenizerTrainConfig default_tokenizer_config() { return detail::defaults(avg_tokenizer_train_config_default); }
 inline AvgGeneratorTrainConfig default_generator_config() { return detail::defaults(avg_generator_train_config_default); }
 inline AvgSearchOptions default_search_options() { return detail::defaults(avg_search_options_default); }
+
+// An index config that owns its strings: the numbers in `c` (avg.h documents each
+// field; `c.dim` 0 takes the image encoder's), the strings here (`c`'s are ignored).
+struct IndexConfig {
+    AvgIndexConfig c = default_index_config();
+    std::string device = "cpu";
+    std::filesystem::path image_encoder_dir;  // empty: none
+
+    // The C struct, pointing into this object: valid while it lives unchanged.
+    const AvgIndexConfig* get() {
+        c.device = device.c_str();
+        c.image_encoder_dir = image_encoder_dir.empty() ? nullptr : image_encoder_dir.c_str();
+        return &c;
+    }
+};
+
+// A generator training config that owns its model directory; the rest in `c`.
+struct GeneratorConfig {
+    AvgGeneratorTrainConfig c = default_generator_config();
+    std::filesystem::path model_dir;
+
+    const AvgGeneratorTrainConfig* get() {
+        c.model_dir = model_dir.c_str();
+        return &c;
+    }
+};
 
 // The library linked at run time: its version ("0.1.0") and the C ABI it implements,
 // to compare with AVG_ABI_VERSION from the header this code was compiled against.
@@ -115,16 +143,21 @@ inline void set_log(LogFn fn, AvgLogLevel min_level = AVG_LOG_LEVEL_INFO) {
 
 class Index {
 public:
-    // Opens (or, with a config, creates) the index in directory `path`.
-    explicit Index(const std::string& path, const AvgIndexConfig* config = nullptr) {
+    // Opens (or, with a config, creates) the index in directory `path`. Without a
+    // config it opens as stored, with the image encoder it recorded.
+    explicit Index(const std::filesystem::path& path, const AvgIndexConfig* config = nullptr) {
         detail::call([&](AvgError** e) { return avg_index_open(path.c_str(), config, &handle_, e); });
     }
+    Index(const std::filesystem::path& path, IndexConfig config) : Index(path, config.get()) {}
 
     // Opens an existing index for searching and reading only, under a shared lock.
-    static Index open_read_only(const std::string& path, const AvgIndexConfig* config = nullptr) {
+    static Index open_read_only(const std::filesystem::path& path, const AvgIndexConfig* config = nullptr) {
         Index index;
         detail::call([&](AvgError** e) { return avg_index_open_read_only(path.c_str(), config, &index.handle_, e); });
         return index;
+    }
+    static Index open_read_only(const std::filesystem::path& path, IndexConfig config) {
+        return open_read_only(path, config.get());
     }
     Index(const Index&) = delete;
     Index& operator=(const Index&) = delete;
@@ -180,11 +213,13 @@ public:
     };
 
     // Photos from files (JPEG, PNG, WebP), embedded by the index's image encoder
-    // (AvgIndexConfig::image_encoder_dir). Each photo succeeds or fails alone; the call
-    // throws only when it fails as a whole (no encoder, bad arguments, stopped by
-    // `progress`, which is called after every batch of 32).
-    std::vector<PhotoResult> add_image_files(const std::vector<std::uint64_t>& ids, const std::vector<std::string>& paths,
-                                             detail::Progress progress = {}) {
+    // (IndexConfig::image_encoder_dir). Each photo succeeds or fails alone; the call
+    // throws only when it fails as a whole (no encoder, bad arguments, an exception
+    // thrown by `progress`). `progress` is called after every batch of 32; when it
+    // returns false, the photos not reached get AVG_STATUS_CANCELLED and the results
+    // of those added are returned all the same.
+    std::vector<PhotoResult> add_image_files(const std::vector<std::uint64_t>& ids,
+                                             const std::vector<std::filesystem::path>& paths, Progress progress = {}) {
         if (ids.size() != paths.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != paths.size()");
         std::vector<const char*> ptrs;
         for (const auto& p : paths) ptrs.push_back(p.c_str());
@@ -195,7 +230,7 @@ public:
 
     // Photos from encoded bytes, as add_image_files does from files.
     std::vector<PhotoResult> add_image_bytes(const std::vector<std::uint64_t>& ids, const std::vector<std::vector<std::uint8_t>>& photos,
-                                             detail::Progress progress = {}) {
+                                             Progress progress = {}) {
         if (ids.size() != photos.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != photos.size()");
         std::vector<const std::uint8_t*> data;
         std::vector<std::size_t> lens;
@@ -307,13 +342,14 @@ public:
 
     // `progress` is called after every step; returning false stops the training (avg::Error
     // with AVG_STATUS_CANCELLED), and an exception it throws stops it and is rethrown.
-    void train_tokenizer(const AvgTokenizerTrainConfig& config, detail::Progress progress = {}) {
+    void train_tokenizer(const AvgTokenizerTrainConfig& config, Progress progress = {}) {
         with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_tokenizer(handle_, &config, fn, ud, e); }, progress);
     }
 
-    void train_generator(const AvgGeneratorTrainConfig& config, detail::Progress progress = {}) {
+    void train_generator(const AvgGeneratorTrainConfig& config, Progress progress = {}) {
         with_progress([&](AvgProgressFn fn, void* ud, AvgError** e) { return avg_train_generator(handle_, &config, fn, ud, e); }, progress);
     }
+    void train_generator(GeneratorConfig config, Progress progress = {}) { train_generator(*config.get(), std::move(progress)); }
 
     // Query vectors, if any, come through options.query_vectors (one per query).
     std::vector<Hit> search(std::string_view query, const AvgSearchOptions& options = default_search_options()) const {
@@ -407,8 +443,9 @@ private:
     }
 
     // Runs a photo-adding call with a status and an error slot per photo.
+    // Stopped by `progress`, it returns the results all the same.
     template <typename F>
-    std::vector<PhotoResult> add_photos(const std::vector<std::uint64_t>& ids, detail::Progress& progress, F&& f) {
+    std::vector<PhotoResult> add_photos(const std::vector<std::uint64_t>& ids, Progress& progress, F&& f) {
         std::vector<AvgStatus> statuses(ids.size(), AVG_STATUS_OK);
         std::vector<AvgError*> errors(ids.size(), nullptr);
         std::vector<PhotoResult> results;
@@ -419,6 +456,11 @@ private:
                     results.push_back({statuses[i], errors[i] ? avg_error_message(errors[i]) : ""});
                     avg_error_free(errors[i]);
                 }
+                if (st == AVG_STATUS_CANCELLED) {
+                    avg_error_free(*e);
+                    *e = nullptr;
+                    return AVG_STATUS_OK;
+                }
                 return st;
             },
             progress);
@@ -428,7 +470,7 @@ private:
     // Runs a call that takes a progress callback. An exception thrown by `progress` stops
     // the call and is rethrown here, in place of the library's AVG_STATUS_CANCELLED.
     template <typename F>
-    void with_progress(F&& f, detail::Progress& progress) {
+    void with_progress(F&& f, Progress& progress) {
         detail::ProgressState state{&progress, nullptr};
         AvgError* err = nullptr;
         AvgStatus status = progress ? f(detail::progress_trampoline, &state, &err) : f(nullptr, nullptr, &err);

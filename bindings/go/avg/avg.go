@@ -67,9 +67,10 @@ func SetThreads(n int) { C.avg_set_threads(C.size_t(max(n, 0))) }
 
 // Config fixes the shape of a new index and the device it computes on. Zero
 // CodebookSize and VokenLen take the library's defaults (1024 and 4), as a zero
-// SearchOptions does; Dim has no default and must be set.
+// SearchOptions does; a zero Dim is the image encoder's projection_dim (an error
+// without ImageEncoderDir).
 type Config struct {
-	Dim          int    // vector length
+	Dim          int    // vector length (0: the image encoder's)
 	CodebookSize int    // N (0: 1024)
 	VokenLen     int    // M (0: 4)
 	Device       string // "cpu" (default), "cuda", "cuda:N"
@@ -109,8 +110,23 @@ type Index struct {
 	active atomic.Int32
 }
 
-// Open opens the index in dir, creating it when cfg is non-nil and dir holds none.
+// Open opens the index in dir, creating it when cfg is non-nil and dir holds none. A nil
+// cfg opens the index as stored, with the image encoder it recorded where that
+// directory still holds the same checkpoint.
 func Open(dir string, cfg *Config) (*Index, error) {
+	return open(dir, cfg, false)
+}
+
+// OpenReadOnly opens the existing index in dir for searching and reading, under a
+// shared lock: many read-only handles (in any process) may hold it at once, and no
+// writing one meanwhile. Adds, trainings and saves return a StatusWrongState error.
+// cfg is as for Open (a read-only service names its ImageEncoderDir there to turn query
+// texts into vectors); it never creates an index.
+func OpenReadOnly(dir string, cfg *Config) (*Index, error) {
+	return open(dir, cfg, true)
+}
+
+func open(dir string, cfg *Config, readOnly bool) (*Index, error) {
 	if err := noNUL("dir", dir); err != nil {
 		return nil, err
 	}
@@ -147,23 +163,13 @@ func Open(dir string, cfg *Config) (*Index, error) {
 	}
 	var h *C.AvgIndex
 	var cerr *C.AvgError
-	err := check(C.avg_index_open(cdir, ccfg, &h, &cerr), cerr)
-	return wrap(h, err)
-}
-
-// OpenReadOnly opens the existing index in dir for searching and reading, under a
-// shared lock: many read-only handles (in any process) may hold it at once, and no
-// writing one meanwhile. Adds, trainings and saves return a StatusWrongState error.
-func OpenReadOnly(dir string) (*Index, error) {
-	if err := noNUL("dir", dir); err != nil {
-		return nil, err
+	var st C.enum_AvgStatus
+	if readOnly {
+		st = C.avg_index_open_read_only(cdir, ccfg, &h, &cerr)
+	} else {
+		st = C.avg_index_open(cdir, ccfg, &h, &cerr)
 	}
-	cdir := C.CString(dir)
-	defer C.free(unsafe.Pointer(cdir))
-	var h *C.AvgIndex
-	var cerr *C.AvgError
-	err := check(C.avg_index_open_read_only(cdir, nil, &h, &cerr), cerr)
-	return wrap(h, err)
+	return wrap(h, check(st, cerr))
 }
 
 // wrap makes an opened handle an *Index that a finalizer closes if the host forgets.

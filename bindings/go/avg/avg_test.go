@@ -386,12 +386,12 @@ func TestReadOnlyHandlesShareAnIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix.Close()
-	a, err := OpenReadOnly(dir)
+	a, err := OpenReadOnly(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := OpenReadOnly(dir)
+	b, err := OpenReadOnly(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,8 @@ func TestSixteenGoroutinesSearchOneIndex(t *testing.T) {
 func TestAddImageFilesReportsEachPhoto(t *testing.T) {
 	clip := testDir(t, "AVG_TEST_CLIP", "a tiny CLIP checkpoint: cargo run --release --example tiny_checkpoint -- DIR CLIP_DIR")
 	photos := filepath.Join("..", "..", "..", "tests", "data", "images")
-	ix, err := Open(t.TempDir(), &Config{Dim: dim, CodebookSize: 32, VokenLen: 3, ImageEncoderDir: clip})
+	dir := t.TempDir()
+	ix, err := Open(dir, &Config{ImageEncoderDir: clip}) // Dim 0: the encoder's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,6 +535,25 @@ func TestAddImageFilesReportsEachPhoto(t *testing.T) {
 	}
 	if n, _ := ix.ImageCount(); n != 2 || batches != 1 {
 		t.Fatalf("%d images, %d progress reports", n, batches)
+	}
+	// A photo's words are matched by the dense scan, also through a read-only handle
+	// that names the encoder (it turns the query text into a vector).
+	if err := ix.AttachTexts(3, []string{"dog"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := OpenReadOnly(dir, &Config{ImageEncoderDir: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if hits, err := ro.Search(context.Background(), "dog", SearchOptions{}); err != nil || len(hits) != 2 || hits[0].ID != 3 {
+		t.Fatalf("read-only search by words: %v %v", hits, err)
 	}
 	plain, err := Open(t.TempDir(), smallConfig())
 	if err != nil {

@@ -1,5 +1,6 @@
-// Quickstart in Go: index photos by file, learn them by their paths as texts, search.
-// usage: go run ./examples/quickstart INDEX_DIR CLIP_DIR DIM TEXT_MODEL_DIR PHOTO...
+// Quickstart in Go: index photos by file with a CLIP checkpoint, give each its file name
+// as its words, and search them.
+// usage: go run ./examples/quickstart INDEX_DIR CLIP_DIR QUERY PHOTO...
 package main
 
 import (
@@ -7,37 +8,64 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strconv"
+	"path/filepath"
+	"strings"
 
 	"libavg/avg"
 )
 
 func main() {
-	ctx, paths, ids := context.Background(), os.Args[5:], []uint64{}
-	dim := must(strconv.Atoi(os.Args[3]))
-	ix := must(avg.Open(os.Args[1], &avg.Config{Dim: dim, CodebookSize: 16, VokenLen: 2, ImageEncoderDir: os.Args[2]}))
-	defer ix.Close()
-	for i := range paths {
-		ids = append(ids, uint64(i))
+	if len(os.Args) < 5 {
+		log.Fatal("usage: quickstart INDEX_DIR CLIP_DIR QUERY PHOTO...")
 	}
-	for i, photoErr := range must(ix.AddImageFiles(ctx, ids, paths, nil)) {
-		if photoErr == nil { // its path as its text (an app: title, tags)
-			must(0, ix.AttachTexts(ids[i], paths[i:i+1]))
-		}
-	}
-	must(0, ix.TrainTokenizer(ctx, avg.DefaultTokenizerConfig(), nil))
-	g := avg.DefaultGeneratorConfig(os.Args[4])
-	g.Epochs = 20
-	must(0, ix.TrainGenerator(ctx, g, nil))
-	for _, h := range must(ix.Search(ctx, "rotated", avg.SearchOptions{Mode: avg.ModeFused})) { // query vector from CLIP
-		fmt.Printf("%.3f  %s\n", h.Score, paths[h.ID])
-	}
-}
+	indexDir, clipDir, query, paths := os.Args[1], os.Args[2], os.Args[3], os.Args[4:]
+	ctx := context.Background()
 
-// must stops the program on an error (a real program handles it).
-func must[T any](v T, err error) T {
+	// The default shape (N 1024, M 4) holds libraries of any size; a zero Dim takes the
+	// encoder's.
+	ix, err := avg.Open(indexDir, &avg.Config{ImageEncoderDir: clipDir})
 	if err != nil {
 		log.Fatal(err)
 	}
-	return v
+	defer ix.Close()
+
+	// Each photo's id is its position; one that cannot be read is reported, not fatal.
+	ids := make([]uint64, len(paths))
+	for i := range paths {
+		ids[i] = uint64(i)
+	}
+	photoErrs, err := ix.AddImageFiles(ctx, ids, paths, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	added := 0
+	for i, photoErr := range photoErrs {
+		if photoErr != nil {
+			fmt.Fprintln(os.Stderr, "skipped:", photoErr)
+			continue
+		}
+		// Its words: an app attaches a title, tags or an album name.
+		stem := strings.TrimSuffix(filepath.Base(paths[i]), filepath.Ext(paths[i]))
+		if err := ix.AttachTexts(ids[i], []string{stem}); err != nil {
+			log.Fatal(err)
+		}
+		added++
+	}
+	if err := ix.Save(); err != nil {
+		log.Fatal(err)
+	}
+	total, err := ix.ImageCount()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d photos added, %d in the index\n", added, total)
+
+	// The default mode picks the route: the dense scan for a library this size.
+	hits, err := ix.Search(ctx, query, avg.SearchOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range hits {
+		fmt.Printf("%.3f  %s\n", h.Score, paths[h.ID])
+	}
 }
