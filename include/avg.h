@@ -260,6 +260,31 @@ typedef struct AvgProgress {
 typedef bool (*AvgProgressFn)(void *user_data,
                               const struct AvgProgress *progress);
 
+// An index's shape, counts and state (`avg_index_info`).
+typedef struct AvgIndexInfo {
+  // `sizeof(AvgIndexInfo)`; set by `avg_index_info`.
+  size_t struct_size;
+  size_t dim;
+  // N.
+  size_t codebook_size;
+  // M.
+  size_t voken_len;
+  size_t images;
+  size_t captions;
+  // Attached texts, over all images.
+  size_t texts;
+  bool tokenizer_trained;
+  bool generator_trained;
+  // A retrained tokenizer waits for its generator (`avg_index_has_pending_tokenizer`).
+  bool pending_tokenizer;
+  // An image encoder is open: photos can be added and query vectors computed.
+  // `avg_index_image_encoder_dir` names the one the index records.
+  bool image_encoder_open;
+  bool read_only;
+  // Padding, 0: the struct ends without tail padding, so that it can grow.
+  uint8_t reserved[3];
+} AvgIndexInfo;
+
 // How to answer queries. Options are documented on the Rust `SearchOptions`; what
 // the C struct adds or reads otherwise is documented here.
 typedef struct AvgSearchOptions {
@@ -675,6 +700,31 @@ enum AvgStatus avg_index_add_image_bytes(const struct AvgIndex *index,
 enum AvgStatus avg_index_remove_image(const struct AvgIndex *index,
                                       uint64_t image_id,
                                       struct AvgError **err);
+
+// Writes the index's shape, counts and state to `*info` (dim, N, M; images, captions
+// and attached texts; which models are trained; whether an image encoder is open and
+// the handle read-only): one consistent read. `size` is `sizeof(AvgIndexInfo)` (it
+// becomes `info->struct_size`). Thread-safety: any thread.
+//
+// # Safety
+// `index` is NULL or a live handle; `info` is NULL or writable for `size` bytes.
+enum AvgStatus avg_index_info(const struct AvgIndex *index,
+                              struct AvgIndexInfo *info,
+                              size_t size,
+                              struct AvgError **err);
+
+// Copies the image encoder directory the index records into `buf` (see the string
+// convention in the header's introduction): the one it was opened with, or the one
+// recorded before when opened without; "" when it records none. Thread-safety: any
+// thread.
+//
+// # Safety
+// `buf` is NULL or writable for `cap` bytes; `len_out` is NULL or writable.
+enum AvgStatus avg_index_image_encoder_dir(const struct AvgIndex *index,
+                                           char *buf,
+                                           size_t cap,
+                                           size_t *len_out,
+                                           struct AvgError **err);
 
 // Writes the number of images to `*count_out`. Thread-safety: any thread.
 //

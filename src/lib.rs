@@ -31,7 +31,7 @@ pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, Tower
 pub use error::{Error, Result};
 pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use heap::set_heap_tuning;
-pub use index::{Index, IndexConfig, NewPhoto};
+pub use index::{Index, IndexConfig, IndexInfo, NewPhoto};
 pub use kernels::pool::set_threads;
 pub use params::SearchWeights;
 pub use progress::{Progress, Stage};

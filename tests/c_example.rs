@@ -143,4 +143,5 @@ fn a_stopped_cpp_photo_add_returns_every_result() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     // The first batch of 32 went in before the callback said stop.
     assert!(stdout.contains("40 results: 32 added, 8 cancelled, 32 in the index"), "{stdout}");
+    assert!(stdout.contains(&format!("info: dim 16, 32 images, encoder open at {}", clip.display())), "{stdout}");
 }

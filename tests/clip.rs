@@ -386,6 +386,9 @@ fn a_photo_is_found_by_its_attached_words_through_the_dense_scan() {
     index.save().unwrap();
     drop(index);
     let index = Index::open(&path, None).unwrap();
+    let info = index.info();
+    assert_eq!((info.dim, info.images, info.texts, info.image_encoder_open), (16, 12, 12, true));
+    assert_eq!(info.image_encoder_dir.as_deref(), tiny().to_str());
     assert_eq!(index.search("car", &dense, None).unwrap()[0].id, car);
     assert!(index.search("car", &dense, None).unwrap()[0].score > 0.999);
     index.remove_image(car).unwrap();

@@ -579,6 +579,20 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let ssize = size_of::<AvgTokenizerStats>();
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, &mut stats, ssize, e)), WrongState);
         assert_eq!(refused(|e| avg_index_tokenizer_stats(o.index, null_mut(), ssize, e)), NullPointer);
+        // The index's info: the shape and counts, nothing trained, no encoder; a size
+        // short of the first version's is refused, as for every growable struct.
+        let mut info = std::mem::zeroed::<AvgIndexInfo>();
+        let isize = size_of::<AvgIndexInfo>();
+        assert_eq!(refused(|e| avg_index_info(null(), &mut info, isize, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_info(o.index, null_mut(), isize, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_info(o.index, &mut info, 4, e)), InvalidArgument);
+        assert_eq!(refused(|e| avg_index_info(o.index, &mut info, isize, e)), Ok);
+        assert_eq!((info.struct_size, info.dim, info.codebook_size, info.voken_len), (isize, DIM, 16, 2));
+        assert_eq!((info.images, info.captions, info.texts), (1, 1, 0));
+        assert!(!info.tokenizer_trained && !info.generator_trained && !info.image_encoder_open && !info.read_only);
+        let (mut dir, mut len) = ([1 as c_char; 8], 99);
+        assert_eq!(refused(|e| avg_index_image_encoder_dir(o.index, dir.as_mut_ptr(), 8, &mut len, e)), Ok);
+        assert_eq!((len, dir[0]), (0, 0), "no encoder recorded");
         let mut pending = true;
         assert_eq!(refused(|e| avg_index_has_pending_tokenizer(null(), &mut pending, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_has_pending_tokenizer(o.index, null_mut(), e)), NullPointer);

@@ -332,6 +332,20 @@ public:
         return stats;
     }
 
+    // The index's shape, counts and state (avg_index_info in avg.h).
+    AvgIndexInfo info() const {
+        AvgIndexInfo out{};
+        detail::call([&](AvgError** e) { return avg_index_info(handle_, &out, sizeof out, e); });
+        return out;
+    }
+
+    // The image encoder directory the index records, open or not; "" for none.
+    std::string image_encoder_dir() const {
+        return read_string([&](char* buf, std::size_t cap, std::size_t* len, AvgError** e) {
+            return avg_index_image_encoder_dir(handle_, buf, cap, len, e);
+        });
+    }
+
     // Whether a retrained tokenizer's vokens wait for a generator trained on them (searches
     // use the previous ones until a full train_generator ends).
     bool has_pending_tokenizer() const {

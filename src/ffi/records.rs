@@ -1,9 +1,48 @@
 //! C entry points that read an index's records: counts, ids, keys, vectors, captions.
 
-use super::types::{handle, AvgIndex};
+use super::types::{handle, write_sized, AvgIndex, AvgIndexInfo};
 use super::{c_out, guard, write_c_str, AvgError, AvgStatus};
 use crate::{Error, Result};
 use std::ffi::c_char;
+
+/// Writes the index's shape, counts and state to `*info` (dim, N, M; images, captions
+/// and attached texts; which models are trained; whether an image encoder is open and
+/// the handle read-only): one consistent read. `size` is `sizeof(AvgIndexInfo)` (it
+/// becomes `info->struct_size`). Thread-safety: any thread.
+///
+/// # Safety
+/// `index` is NULL or a live handle; `info` is NULL or writable for `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_info(
+    index: *const AvgIndex,
+    info: *mut AvgIndexInfo,
+    size: usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || {
+        // The output is checked (and cleared) before the index is asked.
+        write_sized(info, size, AvgIndexInfo::default(), "info")?;
+        write_sized(info, size, (&handle(index)?.info()).into(), "info")
+    })
+}
+
+/// Copies the image encoder directory the index records into `buf` (see the string
+/// convention in the header's introduction): the one it was opened with, or the one
+/// recorded before when opened without; "" when it records none. Thread-safety: any
+/// thread.
+///
+/// # Safety
+/// `buf` is NULL or writable for `cap` bytes; `len_out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn avg_index_image_encoder_dir(
+    index: *const AvgIndex,
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+    err: *mut *mut AvgError,
+) -> AvgStatus {
+    guard(err, || write_c_str(handle(index)?.info().image_encoder_dir.as_deref().unwrap_or(""), buf, cap, len_out))
+}
 
 /// Writes the number of images to `*count_out`. Thread-safety: any thread.
 ///

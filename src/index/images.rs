@@ -8,6 +8,29 @@ use crate::{limits, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
 
+/// An index's shape, counts and state, from [`Index::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexInfo {
+    pub dim: usize,
+    /// N.
+    pub codebook_size: usize,
+    /// M.
+    pub voken_len: usize,
+    pub images: usize,
+    pub captions: usize,
+    /// Attached texts, over all images.
+    pub texts: usize,
+    pub tokenizer_trained: bool,
+    pub generator_trained: bool,
+    /// A retrained tokenizer waits for its generator ([`Index::has_pending_tokenizer`]).
+    pub pending_tokenizer: bool,
+    /// An image encoder is open: photos can be added and query vectors computed.
+    pub image_encoder_open: bool,
+    /// The image encoder directory the index records (open or not), if any.
+    pub image_encoder_dir: Option<String>,
+    pub read_only: bool,
+}
+
 /// Images' codes and the tokenizer that gave them.
 type Codes = (Vec<Vec<u32>>, Arc<Quantizer>);
 
@@ -99,6 +122,25 @@ impl Index {
     pub fn remove_image(&self, image: u64) -> Result<()> {
         self.writable()?;
         self.state.write().records.remove(image)
+    }
+
+    /// What the index holds and what it can do now, in one read.
+    pub fn info(&self) -> IndexInfo {
+        let st = self.state.read();
+        IndexInfo {
+            dim: self.config.dim,
+            codebook_size: self.config.codebook_size,
+            voken_len: self.config.voken_len,
+            images: st.records.len(),
+            captions: st.records.caption_count(),
+            texts: st.records.text_count(),
+            tokenizer_trained: st.tokenizer.is_some(),
+            generator_trained: st.generator.is_some(),
+            pending_tokenizer: st.pending_tokenizer.is_some(),
+            image_encoder_open: self.clip.is_some(),
+            image_encoder_dir: self.encoder.as_ref().map(|e| e.dir.clone()),
+            read_only: self.is_read_only(),
+        }
     }
 
     pub fn image_count(&self) -> usize {

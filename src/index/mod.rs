@@ -8,6 +8,7 @@ mod photos;
 mod query;
 mod train;
 
+pub use images::IndexInfo;
 pub use photos::NewPhoto;
 
 use crate::encoders::Clip;

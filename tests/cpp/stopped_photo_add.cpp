@@ -1,4 +1,5 @@
-// A photo add stopped by its progress callback returns every photo's result, in C++ too.
+// A photo add stopped by its progress callback returns every photo's result, in C++ too;
+// the index's info reads back.
 // usage: stopped_photo_add INDEX_DIR CLIP_DIR PHOTO  (the photo is added 40 times)
 #include <avg.hpp>
 #include <cstdio>
@@ -24,6 +25,9 @@ int main(int argc, char** argv) try {
         cancelled += r.status == AVG_STATUS_CANCELLED;
     }
     std::printf("%zu results: %zu added, %zu cancelled, %zu in the index\n", results.size(), ok, cancelled, index.image_count());
+    const AvgIndexInfo info = index.info();
+    std::printf("info: dim %zu, %zu images, encoder %s at %s\n", info.dim, info.images, info.image_encoder_open ? "open" : "closed",
+                index.image_encoder_dir().c_str());
     return 0;
 } catch (const avg::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -555,6 +555,10 @@ func TestAddImageFilesReportsEachPhoto(t *testing.T) {
 	if hits, err := ro.Search(context.Background(), "dog", SearchOptions{}); err != nil || len(hits) != 2 || hits[0].ID != 3 {
 		t.Fatalf("read-only search by words: %v %v", hits, err)
 	}
+	info, err := ro.Info()
+	if err != nil || info.Dim != dim || info.Images != 2 || info.Texts != 1 || !info.ImageEncoderOpen || !info.ReadOnly || info.ImageEncoderDir != clip {
+		t.Fatalf("info: %+v %v", info, err)
+	}
 	plain, err := Open(t.TempDir(), smallConfig())
 	if err != nil {
 		t.Fatal(err)

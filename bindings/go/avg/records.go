@@ -150,6 +150,41 @@ func (ix *Index) HasPendingTokenizer() (bool, error) {
 	return bool(pending), err
 }
 
+// Info is an index's shape, counts and state (avg_index_info in avg.h).
+type Info struct {
+	Dim, CodebookSize, VokenLen int
+	Images, Captions, Texts     int // Texts: attached texts, over all images
+	TokenizerTrained            bool
+	GeneratorTrained            bool
+	PendingTokenizer            bool // a retrained tokenizer waits for its generator
+	ImageEncoderOpen            bool // photos can be added and query vectors computed
+	ImageEncoderDir             string
+	ReadOnly                    bool
+}
+
+// Info reads what the index holds and can do now; ImageEncoderDir is the encoder the
+// index records ("" for none), open or not.
+func (ix *Index) Info() (Info, error) {
+	var ci C.AvgIndexInfo
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_info(h, &ci, C.size_t(unsafe.Sizeof(ci)), &cerr), cerr)
+	})
+	if err != nil {
+		return Info{}, err
+	}
+	dir, err := ix.readString(func(h *C.AvgIndex, buf *C.char, room C.size_t, n *C.size_t, cerr **C.AvgError) C.enum_AvgStatus {
+		return C.avg_index_image_encoder_dir(h, buf, room, n, cerr)
+	})
+	return Info{
+		Dim: int(ci.dim), CodebookSize: int(ci.codebook_size), VokenLen: int(ci.voken_len),
+		Images: int(ci.images), Captions: int(ci.captions), Texts: int(ci.texts),
+		TokenizerTrained: bool(ci.tokenizer_trained), GeneratorTrained: bool(ci.generator_trained),
+		PendingTokenizer: bool(ci.pending_tokenizer), ImageEncoderOpen: bool(ci.image_encoder_open),
+		ImageEncoderDir: dir, ReadOnly: bool(ci.read_only),
+	}, err
+}
+
 // TokenizerStats describes the current vokens: how much of the codebook each level
 // uses and how many images share their M codes with another.
 type TokenizerStats struct {

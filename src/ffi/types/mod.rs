@@ -315,7 +315,9 @@ pub(crate) unsafe fn host_logger(
     })
 }
 
+mod info;
 mod search;
 mod train;
+pub use info::*;
 pub use search::*;
 pub use train::*;
