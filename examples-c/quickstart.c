@@ -52,10 +52,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     for (size_t i = 0; i < count; i++) ids[i] = i;
-    size_t added = 0;
-    AvgStatus st =
-        avg_index_add_image_files(index, ids, paths, paths, count, statuses, item_errors, &added, NULL, NULL, &err);
-    if (st != AVG_STATUS_OK) return fail(err);
+    AvgPhotoBatch batch = {0};
+    batch.struct_size = sizeof batch;
+    batch.count = count;
+    batch.ids = ids;
+    batch.keys = paths;
+    batch.paths = paths;
+    batch.statuses = statuses;
+    batch.item_errors = item_errors;
+    if (avg_index_add_photos(index, &batch, &err) != AVG_STATUS_OK) return fail(err);
     for (size_t i = 0; i < count; i++) {
         if (statuses[i] != AVG_STATUS_OK) {
             fprintf(stderr, "skipped: %s\n", avg_error_message(item_errors[i]));
@@ -71,7 +76,7 @@ int main(int argc, char **argv) {
     if (avg_index_save(index, &err) != AVG_STATUS_OK) return fail(err);
     size_t total = 0;
     if (avg_index_image_count(index, &total, &err) != AVG_STATUS_OK) return fail(err);
-    printf("%zu photos added, %zu in the index\n", added, total);
+    printf("%zu photos added, %zu in the index\n", batch.added, total);
 
     /* The default mode picks the route: the dense scan for a library this size. */
     AvgSearchOptions options;

@@ -260,6 +260,33 @@ typedef struct AvgProgress {
 typedef bool (*AvgProgressFn)(void *user_data,
                               const struct AvgProgress *progress);
 
+// Photos to add, from files (`paths`) or from encoded bytes (`data` and `lens`): set
+// exactly one of the two. Zero the struct, set `struct_size` to its `sizeof`, then fill
+// what you use; every array holds `count` entries.
+typedef struct AvgPhotoBatch {
+  // `sizeof(AvgPhotoBatch)`.
+  size_t struct_size;
+  size_t count;
+  // The photos' ids.
+  const uint64_t *ids;
+  // NULL, or each photo's external key (each entry NULL or a string).
+  const char *const *keys;
+  // The photos' files, or NULL when `data` is set.
+  const char *const *paths;
+  // The photos' encoded bytes, `lens[i]` bytes at `data[i]`, or NULL when `paths` is set.
+  const uint8_t *const *data;
+  const size_t *lens;
+  // Receives each photo's status (required when `count` > 0).
+  enum AvgStatus *statuses;
+  // NULL, or receives NULL or an error object per photo (the caller frees each).
+  struct AvgError **item_errors;
+  // NULL, or called after every 32 photos; returning false stops.
+  AvgProgressFn progress;
+  void *user_data;
+  // Receives the number of photos added (also when the call stops early).
+  size_t added;
+} AvgPhotoBatch;
+
 // An index's shape, counts and state (`avg_index_info`).
 typedef struct AvgIndexInfo {
   // `sizeof(AvgIndexInfo)`; set by `avg_index_info`.
@@ -629,6 +656,33 @@ enum AvgStatus avg_index_attach_texts(const struct AvgIndex *index,
                                       size_t count,
                                       struct AvgError **err);
 
+// Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).
+// Thread-safety: any thread.
+//
+// # Safety
+// `index` is NULL or a live handle.
+enum AvgStatus avg_index_remove_image(const struct AvgIndex *index,
+                                      uint64_t image_id,
+                                      struct AvgError **err);
+
+// Adds the photos of `batch`, from files or from encoded bytes, embedded by the index's
+// image encoder (JPEG, PNG or WebP; EXIF orientation applied): photo `ids[i]` from
+// `paths[i]` (or `lens[i]` bytes at `data[i]`), with the optional external key
+// `keys[i]`. `batch->added` receives the number added. Everything else is as
+// `avg_index_add_image_files` says (limits, per-photo statuses and errors, progress and
+// stopping, memory); setting both `paths` and `data` is `AVG_STATUS_INVALID_ARGUMENT`.
+//
+// Ownership: everything is borrowed for the call; `user_data` is passed back untouched.
+// Thread-safety: any thread; searches and other adds go on meanwhile.
+//
+// # Safety
+// `batch` is NULL or a struct of the size its `struct_size` states, whose arrays hold
+// `count` values as its field docs say, with `statuses` (and `item_errors` when
+// non-NULL) writable and `progress` NULL or safe to call with `user_data`.
+enum AvgStatus avg_index_add_photos(const struct AvgIndex *index,
+                                    struct AvgPhotoBatch *batch,
+                                    struct AvgError **err);
+
 // Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
 // WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
 // optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
@@ -691,15 +745,6 @@ enum AvgStatus avg_index_add_image_bytes(const struct AvgIndex *index,
                                          AvgProgressFn progress,
                                          void *user_data,
                                          struct AvgError **err);
-
-// Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).
-// Thread-safety: any thread.
-//
-// # Safety
-// `index` is NULL or a live handle.
-enum AvgStatus avg_index_remove_image(const struct AvgIndex *index,
-                                      uint64_t image_id,
-                                      struct AvgError **err);
 
 // Writes the index's shape, counts and state to `*info` (dim, N, M; images, captions
 // and attached texts; which models are trained; whether an image encoder is open and

@@ -576,6 +576,36 @@ fn the_c_api_adds_photos_with_a_status_and_an_error_each() {
         );
         assert_eq!((st, added), (AvgStatus::Cancelled, 32));
         assert!(forty[32..].iter().all(|&s| s == AvgStatus::Cancelled));
+
+        // The grouped call: files, then bytes; both sources, or a wrong size, refused.
+        let file = [files[0].as_ptr()];
+        let key_200 = [c"two hundred".as_ptr()];
+        let mut one = [AvgStatus::Panic];
+        let mut batch = AvgPhotoBatch {
+            count: 1,
+            ids: &200,
+            keys: key_200.as_ptr(),
+            paths: file.as_ptr(),
+            statuses: one.as_mut_ptr(),
+            ..Default::default()
+        };
+        assert_eq!(avg_index_add_photos(index, &mut batch, std::ptr::null_mut()), AvgStatus::Ok);
+        assert_eq!((one, batch.added), ([AvgStatus::Ok], 1));
+        let mut err = std::ptr::null_mut();
+        let mut both = AvgPhotoBatch { ids: &201, data: data.as_ptr(), lens: lens.as_ptr(), ..batch };
+        assert_eq!(avg_index_add_photos(index, &mut both, &mut err), AvgStatus::InvalidArgument);
+        assert!(message(err).contains("not both"));
+        let mut bytes = AvgPhotoBatch { paths: std::ptr::null(), ..both };
+        assert_eq!(avg_index_add_photos(index, &mut bytes, std::ptr::null_mut()), AvgStatus::Ok);
+        let mut short = AvgPhotoBatch { struct_size: 8, ..bytes };
+        assert_eq!(avg_index_add_photos(index, &mut short, std::ptr::null_mut()), AvgStatus::InvalidArgument);
+        assert_eq!(avg_index_add_photos(index, std::ptr::null_mut(), std::ptr::null_mut()), AvgStatus::NullPointer);
+        let mut key = [0 as std::ffi::c_char; 32];
+        let mut len = 0;
+        avg_index_image_key(index, 200, key.as_mut_ptr(), 32, &mut len, std::ptr::null_mut());
+        assert_eq!(std::ffi::CStr::from_ptr(key.as_ptr()), c"two hundred");
+        avg_index_image_count(index, &mut count, std::ptr::null_mut());
+        assert_eq!(count, 3 + 32 + 2);
         avg_index_free(index);
     }
 }

@@ -223,9 +223,9 @@ public:
         if (ids.size() != paths.size()) throw Error(AVG_STATUS_INVALID_ARGUMENT, "ids.size() != paths.size()");
         std::vector<const char*> ptrs;
         for (const auto& p : paths) ptrs.push_back(p.c_str());
-        return add_photos(ids, progress, [&](AvgStatus* statuses, AvgError** errors, AvgProgressFn fn, void* ud, AvgError** e) {
-            return avg_index_add_image_files(handle_, ids.data(), nullptr, ptrs.data(), ids.size(), statuses, errors, nullptr, fn, ud, e);
-        });
+        AvgPhotoBatch batch{};
+        batch.paths = ptrs.data();
+        return add_photos(ids, batch, progress);
     }
 
     // Photos from encoded bytes, as add_image_files does from files.
@@ -238,10 +238,10 @@ public:
             data.push_back(p.data());
             lens.push_back(p.size());
         }
-        return add_photos(ids, progress, [&](AvgStatus* statuses, AvgError** errors, AvgProgressFn fn, void* ud, AvgError** e) {
-            return avg_index_add_image_bytes(handle_, ids.data(), nullptr, data.data(), lens.data(), ids.size(), statuses, errors, nullptr,
-                                             fn, ud, e);
-        });
+        AvgPhotoBatch batch{};
+        batch.data = data.data();
+        batch.lens = lens.data();
+        return add_photos(ids, batch, progress);
     }
 
     void save() {
@@ -456,16 +456,22 @@ private:
         }
     }
 
-    // Runs a photo-adding call with a status and an error slot per photo.
+    // Adds a batch whose sources are set, with a status and an error slot per photo.
     // Stopped by `progress`, it returns the results all the same.
-    template <typename F>
-    std::vector<PhotoResult> add_photos(const std::vector<std::uint64_t>& ids, Progress& progress, F&& f) {
+    std::vector<PhotoResult> add_photos(const std::vector<std::uint64_t>& ids, AvgPhotoBatch& batch, Progress& progress) {
         std::vector<AvgStatus> statuses(ids.size(), AVG_STATUS_OK);
         std::vector<AvgError*> errors(ids.size(), nullptr);
         std::vector<PhotoResult> results;
+        batch.struct_size = sizeof batch;
+        batch.count = ids.size();
+        batch.ids = ids.data();
+        batch.statuses = statuses.data();
+        batch.item_errors = errors.data();
         with_progress(
             [&](AvgProgressFn fn, void* ud, AvgError** e) {
-                AvgStatus st = f(statuses.data(), errors.data(), fn, ud, e);
+                batch.progress = fn;
+                batch.user_data = ud;
+                AvgStatus st = avg_index_add_photos(handle_, &batch, e);
                 for (std::size_t i = 0; i < ids.size(); ++i) {
                     results.push_back({statuses[i], errors[i] ? avg_error_message(errors[i]) : ""});
                     avg_error_free(errors[i]);

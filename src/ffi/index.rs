@@ -1,9 +1,9 @@
 //! C entry points for opening, saving and changing an index.
 
-use super::types::{handle, host_callback, read_sized, write_sized, AvgIndex, AvgIndexConfig, AvgProgressFn};
+use super::types::{handle, read_sized, write_sized, AvgIndex, AvgIndexConfig};
 use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
-use crate::{Error, ImageSource, Index, NewCaption, NewImage, NewPhoto, Result};
-use std::ffi::{c_char, c_void};
+use crate::{Error, Index, NewCaption, NewImage, Result};
+use std::ffi::c_char;
 
 /// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
 /// `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
@@ -227,152 +227,6 @@ pub unsafe extern "C" fn avg_index_attach_texts(
     })
 }
 
-/// Adds `count` photos from files, embedded by the index's image encoder (JPEG, PNG or
-/// WebP; EXIF orientation applied): photo `ids[i]` from the file `paths[i]`, with the
-/// optional external key `keys[i]` (`keys` may be NULL, and so may any entry).
-/// A path must name a regular file (a link to one is followed) of at most
-/// `AVG_MAX_PHOTO_FILE_BYTES` (1 GiB), decoded to at most 16384 pixels a side. Anything
-/// else is refused without reading it, so that walking a home directory never blocks or
-/// fills memory: a named pipe, device (`/dev/zero`), socket or directory is
-/// `AVG_STATUS_INVALID_ARGUMENT`, a larger file (a sparse one too) `AVG_STATUS_LIMIT`.
-/// Memory: photos are decoded one per core at a time, and the largest accepted (16384
-/// pixels square) takes about 1.5 GB while decoded, so the peak is about that times the
-/// cores (`avg_set_threads` does not bound it); ordinary photos take tens of MB each.
-/// Each photo succeeds or fails alone: `statuses[i]` receives its status (a file that is
-/// missing is `AVG_STATUS_IO`, one that cannot be decoded `AVG_STATUS_INVALID_IMAGE`, a
-/// taken id `AVG_STATUS_DUPLICATE_ID`), and when `item_errors` is non-NULL,
-/// `item_errors[i]` receives NULL or an error object naming the file, which the caller
-/// frees with `avg_error_free`. `*added_out` receives the number added.
-/// `progress` (may be NULL) is called after every batch of 32 photos with stage
-/// `AVG_STAGE_IMAGES`; returning false stops: the photos not reached get
-/// `AVG_STATUS_CANCELLED` and the call returns `AVG_STATUS_CANCELLED`. Otherwise the call
-/// returns `AVG_STATUS_OK` even when some photos failed (should the model fail, the
-/// photos of that batch and after get `AVG_STATUS_MODEL`); it fails as a whole, with
-/// `statuses` untouched and nothing added, for bad arguments or without an image
-/// encoder (`AVG_STATUS_WRONG_STATE`).
-///
-/// Ownership: everything is borrowed for the call; `user_data` is passed back untouched.
-/// Thread-safety: any thread; searches and other adds go on meanwhile.
-///
-/// # Safety
-/// `ids` and `paths` hold `count` values, `keys` is NULL or holds `count` pointers (each
-/// NULL or a string); `statuses` is writable for `count` values, `item_errors` NULL or
-/// writable for `count` pointers; `added_out` is NULL or writable; `progress` is NULL or
-/// safe to call with `user_data`.
-#[no_mangle]
-pub unsafe extern "C" fn avg_index_add_image_files(
-    index: *const AvgIndex,
-    ids: *const u64,
-    keys: *const *const c_char,
-    paths: *const *const c_char,
-    count: usize,
-    statuses: *mut AvgStatus,
-    item_errors: *mut *mut AvgError,
-    added_out: *mut usize,
-    progress: AvgProgressFn,
-    user_data: *mut c_void,
-    err: *mut *mut AvgError,
-) -> AvgStatus {
-    guard(err, || {
-        let paths = c_slice(paths, count, "paths")?;
-        let sources = c_strs(paths, "paths")?.into_iter().map(|p| ImageSource::File(std::path::Path::new(p))).collect();
-        add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
-    })
-}
-
-/// Adds `count` photos from encoded bytes (`lens[i]` bytes at `data[i]`), otherwise as
-/// `avg_index_add_image_files`; an item's error names its position.
-///
-/// # Safety
-/// As `avg_index_add_image_files`, with `data` and `lens` holding `count` values and
-/// each `data[i]` readable for `lens[i]` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn avg_index_add_image_bytes(
-    index: *const AvgIndex,
-    ids: *const u64,
-    keys: *const *const c_char,
-    data: *const *const u8,
-    lens: *const usize,
-    count: usize,
-    statuses: *mut AvgStatus,
-    item_errors: *mut *mut AvgError,
-    added_out: *mut usize,
-    progress: AvgProgressFn,
-    user_data: *mut c_void,
-    err: *mut *mut AvgError,
-) -> AvgStatus {
-    guard(err, || {
-        let data = c_slice(data, count, "data")?;
-        let lens = c_slice(lens, count, "lens")?;
-        let sources = data
-            .iter()
-            .zip(lens)
-            .enumerate()
-            .map(|(i, (&d, &n))| c_slice(d, n, format!("data[{i}]")).map(ImageSource::Bytes))
-            .collect::<Result<_>>()?;
-        add_photos(index, ids, keys, sources, statuses, item_errors, added_out, host_callback(progress, user_data))
-    })
-}
-
-/// The shared body of the two photo adds, after their sources are read.
-#[allow(clippy::too_many_arguments)]
-unsafe fn add_photos(
-    index: *const AvgIndex,
-    ids: *const u64,
-    keys: *const *const c_char,
-    sources: Vec<ImageSource>,
-    statuses: *mut AvgStatus,
-    item_errors: *mut *mut AvgError,
-    added_out: *mut usize,
-    progress: impl FnMut(&crate::Progress) -> bool,
-) -> Result<()> {
-    let index = handle(index)?;
-    let count = sources.len();
-    crate::limits::check_batch(count)?;
-    let ids = c_slice(ids, count, "ids")?;
-    let keys = optional_keys(keys, count)?;
-    if count > 0 && statuses.is_null() {
-        return Err(Error::NullPointer("statuses".into()));
-    }
-    let photos: Vec<NewPhoto> = (0..count).map(|i| NewPhoto { id: ids[i], key: keys[i], source: sources[i] }).collect();
-    let results = index.add_photos(&photos, progress)?;
-    let mut added = 0;
-    let mut cancelled = false;
-    for (i, r) in results.into_iter().enumerate() {
-        *statuses.add(i) = r.as_ref().map_or_else(AvgStatus::from, |_| AvgStatus::Ok);
-        added += r.is_ok() as usize;
-        cancelled |= matches!(r, Err(Error::Cancelled));
-        if !item_errors.is_null() {
-            *item_errors.add(i) = match r {
-                Ok(()) => std::ptr::null_mut(),
-                Err(Error::InvalidImage(m)) if matches!(sources[i], ImageSource::Bytes(_)) => {
-                    AvgError::new_raw(&Error::InvalidImage(format!("data[{i}]: {m}")))
-                }
-                Err(e) => AvgError::new_raw(&e),
-            };
-        }
-    }
-    if let Some(out) = added_out.as_mut() {
-        *out = added;
-    }
-    if cancelled {
-        return Err(Error::Cancelled);
-    }
-    Ok(())
-}
-
-/// `count` optional keys from a NULL-able array of NULL-able strings.
-unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<Vec<Option<&'a str>>> {
-    if keys.is_null() {
-        return Ok(vec![None; count]);
-    }
-    c_slice(keys, count, "keys")?
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| if p.is_null() { Ok(None) } else { c_str(p, format!("keys[{i}]")).map(Some) })
-        .collect()
-}
-
 /// Removes an image and its captions (`AVG_STATUS_UNKNOWN_ID` when absent).
 /// Thread-safety: any thread.
 ///
@@ -385,4 +239,16 @@ pub unsafe extern "C" fn avg_index_remove_image(
     err: *mut *mut AvgError,
 ) -> AvgStatus {
     guard(err, || handle(index)?.remove_image(image_id))
+}
+
+/// `count` optional keys from a NULL-able array of NULL-able strings.
+pub(super) unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<Vec<Option<&'a str>>> {
+    if keys.is_null() {
+        return Ok(vec![None; count]);
+    }
+    c_slice(keys, count, "keys")?
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| if p.is_null() { Ok(None) } else { c_str(p, format!("keys[{i}]")).map(Some) })
+        .collect()
 }

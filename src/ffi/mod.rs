@@ -11,6 +11,7 @@
 
 mod error;
 mod index;
+mod photos;
 mod records;
 mod search;
 mod train;
@@ -18,6 +19,7 @@ mod types;
 
 pub use error::*;
 pub use index::*;
+pub use photos::*;
 pub use records::*;
 pub use search::*;
 pub use train::*;

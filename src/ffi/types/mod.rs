@@ -316,8 +316,10 @@ pub(crate) unsafe fn host_logger(
 }
 
 mod info;
+mod photos;
 mod search;
 mod train;
 pub use info::*;
+pub use photos::*;
 pub use search::*;
 pub use train::*;
