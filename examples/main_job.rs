@@ -145,7 +145,7 @@ fn main() {
     // Exact dense search over the same texts libavg is given: a photo scores the best
     // cosine of its own vector and its training captions' vectors (photos with even
     // ids) with the held-out caption's vector.
-    let known = |j: usize| if j % 2 == 0 { 0..4 } else { 0..1 };
+    let known = |j: usize| if j.is_multiple_of(2) { 0..4 } else { 0..1 };
     let dense_score = |j: usize, q: usize| known(j).map(|k| dot(vec_of(j, k), vec_of(q, 4))).fold(f32::MIN, f32::max);
     let dense_rank = |q: usize| (0..photos.len()).filter(|&j| dense_score(j, q) > dense_score(q, q)).count();
     let recall = |rank: &dyn Fn(usize) -> usize, parity: Option<usize>| {

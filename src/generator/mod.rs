@@ -9,6 +9,7 @@
 //! N + s); decoder token id = `voken_offset` + local number. Logits are only ever
 //! computed over voken rows: generation is always constrained to vokens.
 
+pub(crate) mod beam;
 mod decoding;
 mod load;
 mod loss;

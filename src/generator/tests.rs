@@ -1,11 +1,11 @@
 //! The T5 backbone on a tiny random checkpoint written here: gradients reach every
 //! parameter, training learns caption -> vokens, and both feed-forward kinds load.
 
+use super::beam;
 use super::t5::{Stack, T5Config};
 use super::train::{train, Example, GeneratorTrainConfig};
 use super::{Generator, NewGenerator, SearchWeights};
 use crate::params::{Init, Params};
-use crate::search::beam;
 use crate::vokens::trie::Trie;
 use candle_core::{Device, Tensor};
 use std::path::Path;

@@ -2,11 +2,13 @@
 //! (the generator's codes or the quantiser's), the dense scan.
 
 use super::{not_tokenized, Index, State};
+use crate::generator::beam;
+use crate::quantizer::Prior;
 use crate::quantizer::Quantizer;
 use crate::records::{check_vector, Records};
-use crate::search::quantized::{self, Prior};
+use crate::search::quantized;
 use crate::search::route::{Available, Route};
-use crate::search::{beam, dense, Hit, SearchMode, SearchOptions};
+use crate::search::{dense, Hit, SearchMode, SearchOptions};
 use crate::vokens::trie::Prefix;
 use crate::vokens::Vokens;
 use crate::{limits, Error, ImageSource, Result};

@@ -2,11 +2,11 @@
 
 use super::images::encode_rows;
 use super::{not_tokenized, Index, Model};
+use crate::generator::beam;
 use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, Learned, NewGenerator, TrainedEpochs};
 use crate::progress::Progress;
 use crate::quantizer::{self, Quantizer, TokenizerReport, TokenizerTrainConfig};
 use crate::records::Records;
-use crate::search::beam;
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
 use std::collections::HashMap;

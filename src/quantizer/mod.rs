@@ -10,9 +10,11 @@
 
 mod codebooks;
 mod kmeans;
+mod prior;
 mod train;
 
 pub(crate) use codebooks::{Codebooks, Residual};
+pub(crate) use prior::Prior;
 pub(crate) use train::{train, TrainingSet};
 pub use train::{TokenizerReport, TokenizerTrainConfig};
 

@@ -1,7 +1,6 @@
-//! The query path: the prefix trie of indexed vokens, the constrained beam search, the
-//! quantiser's codes and the dense scan.
+//! The query path: the routes a query takes (dense scan, the quantiser's codes, the
+//! generator's constrained beam in `generator::beam`) and their options.
 
-pub(crate) mod beam;
 pub(crate) mod dense;
 pub(crate) mod quantized;
 pub(crate) mod route;

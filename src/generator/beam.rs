@@ -2,9 +2,8 @@
 //! once: the encoder runs once per query, every live beam of every query goes through
 //! one decoder forward per step, and the self-attention cache follows the beams.
 
-use super::quantized::Prior;
-use crate::generator::{Decoding, Encoded, Generator};
-use crate::quantizer::Residual;
+use super::{Decoding, Encoded, Generator};
+use crate::quantizer::{Prior, Residual};
 use crate::vokens::trie::{Prefix, Trie, ROOT};
 use crate::Result;
 
