@@ -4,6 +4,8 @@
 //! The safe Rust API is [`Index`] and the types around it; [`ffi`] is a thin C ABI over
 //! it, declared in `include/avg.h`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 mod checksum;
 mod device;
 mod encoders;

@@ -17,7 +17,8 @@ pub unsafe extern "C" fn avg_index_config_default(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_sized(config, size, AvgIndexConfig::default(), "config"))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { write_sized(config, size, AvgIndexConfig::default(), "config") })
 }
 
 /// Opens the index in directory `path`, creating it (and the directory) when it holds
@@ -41,21 +42,26 @@ pub unsafe extern "C" fn avg_index_open(
     out: *mut *mut AvgIndex,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || open_handle(path, config, out, false))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { open_handle(path, config, out, false) })
 }
 
 /// `avg_index_open` and `avg_index_open_read_only`.
+///
+/// # Safety
+/// As `avg_index_open`.
 unsafe fn open_handle(
     path: *const c_char,
     config: *const AvgIndexConfig,
     out: *mut *mut AvgIndex,
     read_only: bool,
 ) -> Result<()> {
-    let out = c_out(out, "out")?;
-    let path = c_str(path, "path")?;
+    // SAFETY: the caller's contract.
+    let (out, path) = unsafe { (c_out(out, "out")?, c_str(path, "path")?) };
     let config = match config.is_null() {
         true => None,
-        false => Some(read_sized(config, "config")?.to_rust()?),
+        // SAFETY: a non-NULL config is a host's struct, as the caller vouches.
+        false => Some(unsafe { read_sized(config, "config")?.to_rust()? }),
     };
     let inner =
         if read_only { Index::open_read_only(path, config.as_ref())? } else { Index::open(path, config.as_ref())? };
@@ -81,7 +87,8 @@ pub unsafe extern "C" fn avg_index_open_read_only(
     out: *mut *mut AvgIndex,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || open_handle(path, config, out, true))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { open_handle(path, config, out, true) })
 }
 
 /// Closes an index and releases its directory lock. Changes not saved with
@@ -97,7 +104,8 @@ pub unsafe extern "C" fn avg_index_free(index: *mut AvgIndex) {
     if !index.is_null() {
         // Dropping cannot fail in a way a host could act on; a panic here must not unwind
         // into C, and leaking is the safe answer to one.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(Box::from_raw(index))));
+        // SAFETY: a handle from `avg_index_open`, freed once, as the caller vouches.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(unsafe { Box::from_raw(index) })));
     }
 }
 
@@ -109,7 +117,8 @@ pub unsafe extern "C" fn avg_index_free(index: *mut AvgIndex) {
 /// `index` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn avg_index_save(index: *const AvgIndex, err: *mut *mut AvgError) -> AvgStatus {
-    guard(err, || handle(index)?.save())
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { handle(index)?.save() })
 }
 
 /// Adds `count` images: `ids[i]`, the `dim` floats at `vectors + i * dim`, and the
@@ -132,7 +141,8 @@ pub unsafe extern "C" fn avg_index_add_images(
     dim: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         crate::limits::check_batch(count)?;
         let expected = index.config().dim;
@@ -171,7 +181,8 @@ pub unsafe extern "C" fn avg_index_add_captions(
     dim: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         crate::limits::check_batch(count)?;
         let texts = c_slice(texts, count, "texts")?;
@@ -219,7 +230,8 @@ pub unsafe extern "C" fn avg_index_attach_texts(
     count: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         crate::limits::check_batch(count)?;
         let texts = c_strs(c_slice(texts, count, "texts")?, "texts")?;
@@ -238,17 +250,23 @@ pub unsafe extern "C" fn avg_index_remove_image(
     image_id: u64,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || handle(index)?.remove_image(image_id))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { handle(index)?.remove_image(image_id) })
 }
 
 /// `count` optional keys from a NULL-able array of NULL-able strings.
+///
+/// # Safety
+/// `keys` is NULL or holds `count` pointers, each NULL or a NUL-terminated string.
 pub(super) unsafe fn optional_keys<'a>(keys: *const *const c_char, count: usize) -> Result<Vec<Option<&'a str>>> {
     if keys.is_null() {
         return Ok(vec![None; count]);
     }
-    c_slice(keys, count, "keys")?
-        .iter()
+    // SAFETY: the caller's contract.
+    let keys = unsafe { c_slice(keys, count, "keys") }?;
+    keys.iter()
         .enumerate()
-        .map(|(i, &p)| if p.is_null() { Ok(None) } else { c_str(p, format!("keys[{i}]")).map(Some) })
+        // SAFETY: the caller's contract, for each key.
+        .map(|(i, &p)| if p.is_null() { Ok(None) } else { unsafe { c_str(p, format!("keys[{i}]")) }.map(Some) })
         .collect()
 }

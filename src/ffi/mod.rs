@@ -28,6 +28,7 @@ pub use types::*;
 use crate::{limits, Error, Result};
 use std::borrow::Cow;
 use std::ffi::{c_char, c_void, CStr};
+use std::mem::MaybeUninit;
 
 /// Version of the C ABI declared in `avg.h`; bumped on any incompatible change.
 pub const AVG_ABI_VERSION: u32 = 5;
@@ -95,7 +96,8 @@ pub extern "C" fn avg_set_threads(threads: usize) {
 /// behaviour, as C enums carry no check).
 #[no_mangle]
 pub unsafe extern "C" fn avg_set_log_callback(callback: AvgLogFn, min_level: AvgLogLevel, user_data: *mut c_void) {
-    crate::log::set_logger(callback.map(|f| host_logger(f, user_data)), min_level.into());
+    // SAFETY: the caller vouches for `callback` and `user_data` until they are replaced.
+    crate::log::set_logger(callback.map(|f| unsafe { host_logger(f, user_data) }), min_level.into());
 }
 
 /// A borrowed UTF-8 string from C.
@@ -107,7 +109,8 @@ pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: impl Into<Cow<'static, 
     if ptr.is_null() {
         return Err(Error::NullPointer(what));
     }
-    let Ok(s) = CStr::from_ptr(ptr).to_str() else { return Err(Error::InvalidUtf8(what)) };
+    // SAFETY: non-NULL and NUL-terminated, as the caller vouches.
+    let Ok(s) = unsafe { CStr::from_ptr(ptr) }.to_str() else { return Err(Error::InvalidUtf8(what)) };
     limits::check_text(&what, s)?;
     Ok(s)
 }
@@ -118,7 +121,19 @@ pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, what: impl Into<Cow<'static, 
 /// # Safety
 /// Each pointer is NULL or points to a NUL-terminated string that outlives the slices.
 pub(crate) unsafe fn c_strs<'a>(ptrs: &[*const c_char], array: &str) -> Result<Vec<&'a str>> {
-    ptrs.iter().enumerate().map(|(i, &p)| c_str(p, format!("{array}[{i}]"))).collect()
+    // SAFETY: the caller's contract, for each element.
+    ptrs.iter().enumerate().map(|(i, &p)| unsafe { c_str(p, format!("{array}[{i}]")) }).collect()
+}
+
+/// Checks a host array's pointer and length before it is borrowed.
+fn check_array<T>(ptr: *const T, len: usize, what: Cow<'static, str>) -> Result<()> {
+    if ptr.is_null() {
+        return Err(Error::NullPointer(what));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(Error::InvalidArgument(format!("{what}: {len} elements is too many")));
+    }
+    Ok(())
 }
 
 /// A borrowed array from C; NULL is allowed only when `len` is 0.
@@ -129,14 +144,41 @@ pub(crate) unsafe fn c_slice<'a, T>(ptr: *const T, len: usize, what: impl Into<C
     if len == 0 {
         return Ok(&[]);
     }
-    let what = what.into();
-    if ptr.is_null() {
-        return Err(Error::NullPointer(what));
+    check_array(ptr, len, what.into())?;
+    // SAFETY: non-NULL, aligned and `len` values long, as the caller vouches.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A host's array to write into, whose values may be uninitialised; NULL is allowed only
+/// when `len` is 0. The one place an entry point's output arrays are made.
+///
+/// # Safety
+/// `ptr` is NULL or valid for writes of `len` values for as long as the slice lives.
+pub(crate) unsafe fn c_slice_mut<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    what: impl Into<Cow<'static, str>>,
+) -> Result<&'a mut [MaybeUninit<T>]> {
+    if len == 0 {
+        return Ok(&mut []);
     }
-    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
-        return Err(Error::InvalidArgument(format!("{what}: {len} elements is too many")));
+    check_array(ptr, len, what.into())?;
+    // SAFETY: non-NULL, aligned and writable for `len` values, as the caller vouches;
+    // `MaybeUninit` asks nothing of what is there now.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), len) })
+}
+
+/// Writes `values` to the start of a host array.
+///
+/// # Safety
+/// As [`c_slice_mut`] for `values.len()` values.
+pub(crate) unsafe fn c_write<T: Copy>(ptr: *mut T, values: &[T], what: &'static str) -> Result<()> {
+    // SAFETY: the caller's contract.
+    let out = unsafe { c_slice_mut(ptr, values.len(), what) }?;
+    for (o, &v) in out.iter_mut().zip(values) {
+        o.write(v);
     }
-    Ok(std::slice::from_raw_parts(ptr, len))
+    Ok(())
 }
 
 /// A `count * dim` element count, checked against overflow.
@@ -149,7 +191,8 @@ pub(crate) fn matrix_len(count: usize, dim: usize) -> Result<usize> {
 /// # Safety
 /// `ptr` is NULL or valid for writes.
 pub(crate) unsafe fn c_out<'a, T>(ptr: *mut T, what: &'static str) -> Result<&'a mut T> {
-    ptr.as_mut().ok_or(Error::NullPointer(what.into()))
+    // SAFETY: NULL or writable, as the caller vouches.
+    unsafe { ptr.as_mut() }.ok_or(Error::NullPointer(what.into()))
 }
 
 /// Copies `s` into a caller buffer of `cap` bytes with a NUL, writing its length to
@@ -158,15 +201,16 @@ pub(crate) unsafe fn c_out<'a, T>(ptr: *mut T, what: &'static str) -> Result<&'a
 /// # Safety
 /// `buf` is NULL or valid for `cap` bytes of writes; `len_out` as for [`c_out`].
 pub(crate) unsafe fn write_c_str(s: &str, buf: *mut c_char, cap: usize, len_out: *mut usize) -> Result<()> {
-    *c_out(len_out, "len_out")? = s.len();
+    // SAFETY: the caller's contract.
+    *unsafe { c_out(len_out, "len_out") }? = s.len();
     if cap < s.len() + 1 {
         return Err(Error::BufferTooSmall { needed: s.len() + 1, got: cap });
     }
-    if buf.is_null() {
-        return Err(Error::NullPointer("buf".into()));
+    // SAFETY: `buf` holds `cap` bytes, at least these.
+    let out = unsafe { c_slice_mut(buf.cast::<u8>(), s.len() + 1, "buf") }?;
+    for (o, &b) in out.iter_mut().zip(s.as_bytes().iter().chain(&[0])) {
+        o.write(b);
     }
-    std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
-    *buf.add(s.len()) = 0;
     Ok(())
 }
 

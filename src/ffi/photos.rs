@@ -2,7 +2,7 @@
 
 use super::index::optional_keys;
 use super::types::{handle, host_callback, read_sized, AvgIndex, AvgPhotoBatch, AvgProgressFn};
-use super::{c_slice, c_strs, guard, AvgError, AvgStatus};
+use super::{c_slice, c_slice_mut, c_strs, guard, AvgError, AvgStatus};
 use crate::{Error, ImageSource, NewPhoto, Result};
 use std::ffi::{c_char, c_void};
 
@@ -26,7 +26,8 @@ pub unsafe extern "C" fn avg_index_add_photos(
     batch: *mut AvgPhotoBatch,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let b = read_sized(batch, "batch")?;
         let (added, cancelled) = add_photos(index, &b)?;
         (*batch).added = added;
@@ -85,7 +86,8 @@ pub unsafe extern "C" fn avg_index_add_image_files(
 ) -> AvgStatus {
     let batch =
         AvgPhotoBatch { count, ids, keys, paths, statuses, item_errors, progress, user_data, ..Default::default() };
-    add_batch(index, batch, added_out, err)
+    // SAFETY: the caller's contract, the same as the batch call's.
+    unsafe { add_batch(index, batch, added_out, err) }
 }
 
 /// Adds `count` photos from encoded bytes (`lens[i]` bytes at `data[i]`), otherwise as
@@ -121,7 +123,8 @@ pub unsafe extern "C" fn avg_index_add_image_bytes(
         user_data,
         ..Default::default()
     };
-    add_batch(index, batch, added_out, err)
+    // SAFETY: the caller's contract, the same as the batch call's.
+    unsafe { add_batch(index, batch, added_out, err) }
 }
 
 /// The argument-list calls as one batch, `added` copied out where the batch ran.
@@ -134,8 +137,9 @@ unsafe fn add_batch(
     added_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    let status = avg_index_add_photos(index, &mut batch, err);
-    if let (AvgStatus::Ok | AvgStatus::Cancelled, Some(out)) = (status, added_out.as_mut()) {
+    // SAFETY: the caller's contract.
+    let (status, added_out) = unsafe { (avg_index_add_photos(index, &mut batch, err), added_out.as_mut()) };
+    if let (AvgStatus::Ok | AvgStatus::Cancelled, Some(out)) = (status, added_out) {
         *out = batch.added;
     }
     status
@@ -146,19 +150,19 @@ unsafe fn add_batch(
 /// # Safety
 /// As `avg_index_add_photos`.
 unsafe fn sources<'a>(b: &AvgPhotoBatch) -> Result<Vec<ImageSource<'a>>> {
+    // SAFETY: the caller's contract: the arrays set hold `count` values.
     match (b.paths.is_null(), b.data.is_null()) {
         (false, false) => Err(Error::InvalidArgument("batch: set paths or data, not both".into())),
         (true, true) if b.count > 0 => Err(Error::NullPointer("paths (or data)".into())),
         (true, true) => Ok(Vec::new()),
         (false, true) => {
-            let paths = c_strs(c_slice(b.paths, b.count, "paths")?, "paths")?;
+            let paths = unsafe { c_strs(c_slice(b.paths, b.count, "paths")?, "paths")? };
             Ok(paths.into_iter().map(|p| ImageSource::File(std::path::Path::new(p))).collect())
         }
         (true, false) => {
-            let data = c_slice(b.data, b.count, "data")?;
-            let lens = c_slice(b.lens, b.count, "lens")?;
+            let (data, lens) = unsafe { (c_slice(b.data, b.count, "data")?, c_slice(b.lens, b.count, "lens")?) };
             let bytes = data.iter().zip(lens).enumerate();
-            bytes.map(|(i, (&d, &n))| c_slice(d, n, format!("data[{i}]")).map(ImageSource::Bytes)).collect()
+            bytes.map(|(i, (&d, &n))| unsafe { c_slice(d, n, format!("data[{i}]")) }.map(ImageSource::Bytes)).collect()
         }
     }
 }
@@ -169,31 +173,35 @@ unsafe fn sources<'a>(b: &AvgPhotoBatch) -> Result<Vec<ImageSource<'a>>> {
 /// # Safety
 /// As `avg_index_add_photos`.
 unsafe fn add_photos(index: *const AvgIndex, b: &AvgPhotoBatch) -> Result<(usize, bool)> {
-    let index = handle(index)?;
-    let sources = sources(b)?;
     let count = b.count;
     crate::limits::check_batch(count)?;
-    let ids = c_slice(b.ids, count, "ids")?;
-    let keys = optional_keys(b.keys, count)?;
-    if count > 0 && b.statuses.is_null() {
-        return Err(Error::NullPointer("statuses".into()));
-    }
+    // SAFETY: the caller's contract: a live handle, and arrays of `count` values.
+    let (index, sources, ids, keys) =
+        unsafe { (handle(index)?, sources(b)?, c_slice(b.ids, count, "ids")?, optional_keys(b.keys, count)?) };
+    // SAFETY: as above; `statuses` and a non-NULL `item_errors` are writable.
+    let statuses = unsafe { c_slice_mut(b.statuses, count, "statuses")? };
+    let mut item_errors = match b.item_errors.is_null() {
+        true => None,
+        false => Some(unsafe { c_slice_mut(b.item_errors, count, "item_errors")? }),
+    };
     let photos: Vec<NewPhoto> = (0..count).map(|i| NewPhoto { id: ids[i], key: keys[i], source: sources[i] }).collect();
-    let results = index.add_photos(&photos, host_callback(b.progress, b.user_data))?;
+    // SAFETY: `progress` is NULL or safe to call with `user_data`, as the caller vouches.
+    let progress = unsafe { host_callback(b.progress, b.user_data) };
+    let results = index.add_photos(&photos, progress)?;
     let mut added = 0;
     let mut cancelled = false;
     for (i, r) in results.into_iter().enumerate() {
-        *b.statuses.add(i) = r.as_ref().map_or_else(AvgStatus::from, |_| AvgStatus::Ok);
+        statuses[i].write(r.as_ref().map_or_else(AvgStatus::from, |_| AvgStatus::Ok));
         added += r.is_ok() as usize;
         cancelled |= matches!(r, Err(Error::Cancelled));
-        if !b.item_errors.is_null() {
-            *b.item_errors.add(i) = match r {
+        if let Some(errors) = item_errors.as_deref_mut() {
+            errors[i].write(match r {
                 Ok(()) => std::ptr::null_mut(),
                 Err(Error::InvalidImage(m)) if !b.data.is_null() => {
                     AvgError::new_raw(&Error::InvalidImage(format!("data[{i}]: {m}")))
                 }
                 Err(e) => AvgError::new_raw(&e),
-            };
+            });
         }
     }
     Ok((added, cancelled))

@@ -1,7 +1,7 @@
 //! C entry points that read an index's records: counts, ids, keys, vectors, captions.
 
 use super::types::{handle, write_sized, AvgIndex, AvgIndexInfo};
-use super::{c_out, guard, write_c_str, AvgError, AvgStatus};
+use super::{c_out, c_write, guard, write_c_str, AvgError, AvgStatus};
 use crate::{Error, Result};
 use std::ffi::c_char;
 
@@ -19,7 +19,8 @@ pub unsafe extern "C" fn avg_index_info(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         // The output is checked (and cleared) before the index is asked.
         write_sized(info, size, AvgIndexInfo::default(), "info")?;
         write_sized(info, size, (&handle(index)?.info()).into(), "info")
@@ -41,7 +42,10 @@ pub unsafe extern "C" fn avg_index_image_encoder_dir(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_c_str(handle(index)?.info().image_encoder_dir.as_deref().unwrap_or(""), buf, cap, len_out))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
+        write_c_str(handle(index)?.info().image_encoder_dir.as_deref().unwrap_or(""), buf, cap, len_out)
+    })
 }
 
 /// Writes the number of images to `*count_out`. Thread-safety: any thread.
@@ -54,7 +58,8 @@ pub unsafe extern "C" fn avg_index_image_count(
     count_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         *c_out(count_out, "count_out")? = handle(index)?.image_count();
         Ok(())
     })
@@ -70,7 +75,8 @@ pub unsafe extern "C" fn avg_index_caption_count(
     count_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         *c_out(count_out, "count_out")? = handle(index)?.caption_count();
         Ok(())
     })
@@ -90,17 +96,15 @@ pub unsafe extern "C" fn avg_index_image_ids(
     count_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let count_out = c_out(count_out, "count_out")?;
         let ids = handle(index)?.image_ids();
         *count_out = ids.len();
         if cap < ids.len() {
             return Err(Error::BufferTooSmall { needed: ids.len(), got: cap });
         }
-        if !ids.is_empty() {
-            std::slice::from_raw_parts_mut(c_out(ids_out, "ids_out")?, ids.len()).copy_from_slice(&ids);
-        }
-        Ok(())
+        c_write(ids_out, &ids, "ids_out")
     })
 }
 
@@ -117,7 +121,8 @@ pub unsafe extern "C" fn avg_index_image_vector(
     dim: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || copy_vector(&handle(index)?.image(image_id)?.vector, out, dim))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { copy_vector(&handle(index)?.image(image_id)?.vector, out, dim) })
 }
 
 /// Copies the external key of image `image_id` into `buf` (see the string convention
@@ -135,7 +140,8 @@ pub unsafe extern "C" fn avg_index_image_key(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let image = handle(index)?.image(image_id)?;
         write_c_str(image.key.as_deref().unwrap_or(""), buf, cap, len_out)
     })
@@ -153,7 +159,8 @@ pub unsafe extern "C" fn avg_index_image_caption_count(
     count_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let count_out = c_out(count_out, "count_out")?;
         *count_out = handle(index)?.image(image_id)?.captions.len();
         Ok(())
@@ -175,7 +182,8 @@ pub unsafe extern "C" fn avg_index_caption_text(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_c_str(&caption(index, image_id, i)?.text, buf, cap, len_out))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { write_c_str(&caption(index, image_id, i)?.text, buf, cap, len_out) })
 }
 
 /// Copies the text vector of caption `i` of image `image_id` into `out` (`dim` floats)
@@ -194,7 +202,8 @@ pub unsafe extern "C" fn avg_index_caption_vector(
     has_vector: *mut bool,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let has_vector = c_out(has_vector, "has_vector")?;
         let c = caption(index, image_id, i)?;
         *has_vector = c.vector.is_some();
@@ -205,7 +214,8 @@ pub unsafe extern "C" fn avg_index_caption_vector(
 /// # Safety
 /// `index` is NULL or a live handle.
 unsafe fn caption(index: *const AvgIndex, image_id: u64, i: usize) -> Result<crate::Caption> {
-    let mut captions = handle(index)?.image(image_id)?.captions;
+    // SAFETY: the caller's contract.
+    let mut captions = unsafe { handle(index) }?.image(image_id)?.captions;
     let n = captions.len();
     match i < n {
         true => Ok(captions.swap_remove(i)),
@@ -217,7 +227,6 @@ unsafe fn copy_vector(v: &[f32], out: *mut f32, dim: usize) -> Result<()> {
     if dim != v.len() {
         return Err(Error::DimensionMismatch { expected: v.len(), got: dim });
     }
-    let out = c_out(out, "out")?;
-    std::slice::from_raw_parts_mut(out, dim).copy_from_slice(v);
-    Ok(())
+    // SAFETY: the caller's contract.
+    unsafe { c_write(out, v, "out") }
 }

@@ -1,9 +1,10 @@
 //! C entry points for queries.
 
 use super::types::{handle, read_sized, write_sized, AvgHit, AvgIndex, AvgSearchOptions};
-use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
+use super::{c_out, c_slice, c_slice_mut, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
 use crate::{Error, Hit, ImageSource, Result, SearchOptions};
 use std::ffi::c_char;
+use std::mem::MaybeUninit;
 
 /// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
 /// fused searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
@@ -19,32 +20,43 @@ pub unsafe extern "C" fn avg_search_options_default(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_sized(options, size, AvgSearchOptions::default(), "options"))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { write_sized(options, size, AvgSearchOptions::default(), "options") })
 }
 
 /// The host's options (NULL: the defaults), as given and as the Rust options.
+///
+/// # Safety
+/// `options` is NULL or a host's struct of the size it states.
 unsafe fn read_options(options: *const AvgSearchOptions) -> Result<(AvgSearchOptions, SearchOptions)> {
     let o = match options.is_null() {
         true => AvgSearchOptions::default(),
-        false => read_sized(options, "options")?,
+        // SAFETY: the caller's contract.
+        false => unsafe { read_sized(options, "options")? },
     };
     Ok((o, o.to_rust()?))
 }
 
+/// Runs `queries` with the host's options and vectors; also gives the options' k.
+///
+/// # Safety
+/// `index` is NULL or a live handle; `options` as for [`read_options`], its
+/// `query_vectors` NULL or holding `queries.len() * dim` floats.
 unsafe fn run(
     index: *const AvgIndex,
     queries: &[&str],
     options: *const AvgSearchOptions,
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
-    let index = handle(index)?;
-    let (o, opts) = read_options(options)?;
+    // SAFETY: the caller's contract.
+    let (index, (o, opts)) = unsafe { (handle(index)?, read_options(options)?) };
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // leaves them to the index, which computes or refuses them.
     let vectors = if !o.query_vectors.is_null() {
         if o.dim != index.config().dim {
             return Err(Error::DimensionMismatch { expected: index.config().dim, got: o.dim });
         }
-        let flat = c_slice(o.query_vectors, matrix_len(queries.len(), o.dim)?, "options.query_vectors")?;
+        // SAFETY: the caller's contract.
+        let flat = unsafe { c_slice(o.query_vectors, matrix_len(queries.len(), o.dim)?, "options.query_vectors")? };
         Some(flat.chunks(o.dim.max(1)).collect::<Vec<_>>())
     } else {
         None
@@ -76,7 +88,8 @@ pub unsafe extern "C" fn avg_search(
     n_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let query = c_str(query, "query")?;
         answer_one(out, cap, n_out, || Ok(run(index, &[query], options)?.0.remove(0)))
     })
@@ -90,13 +103,11 @@ unsafe fn answer_one(
     n_out: *mut usize,
     search: impl FnOnce() -> Result<Vec<Hit>>,
 ) -> Result<()> {
-    let n_out = c_out(n_out, "n_out")?;
-    let out: *mut AvgHit = if cap > 0 { c_out(out, "out")? } else { out };
+    // SAFETY: the caller's contract.
+    let (n_out, out) = unsafe { (c_out(n_out, "n_out")?, c_slice_mut(out, cap, "out")?) };
     let hits = search()?;
     let n = hits.len().min(cap);
-    if n > 0 {
-        write_hits(std::slice::from_raw_parts_mut(out, n), &hits[..n]);
-    }
+    write_hits(&mut out[..n], &hits[..n]);
     *n_out = n;
     Ok(())
 }
@@ -122,7 +133,8 @@ pub unsafe extern "C" fn avg_search_by_image(
     n_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         let (_, opts) = read_options(options)?;
         answer_one(out, cap, n_out, || index.search_by_image(image_id, &opts))
@@ -148,7 +160,8 @@ pub unsafe extern "C" fn avg_search_by_photo_file(
     n_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         let path = std::path::Path::new(c_str(path, "path")?);
         let (_, opts) = read_options(options)?;
@@ -173,7 +186,8 @@ pub unsafe extern "C" fn avg_search_by_photo_bytes(
     n_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         let bytes = c_slice(data, len, "data")?;
         let (_, opts) = read_options(options)?;
@@ -199,26 +213,29 @@ pub unsafe extern "C" fn avg_search_batch(
     counts_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         crate::limits::check_batch(count)?;
         let texts = c_strs(c_slice(queries, count, "queries")?, "queries")?;
         if count == 0 {
             return Ok(());
         }
-        let counts = std::slice::from_raw_parts_mut(c_out(counts_out, "counts_out")?, count);
-        let out: *mut AvgHit = c_out(out, "out")?;
+        let counts = c_slice_mut(counts_out, count, "counts_out")?;
+        if out.is_null() {
+            return Err(Error::NullPointer("out".into()));
+        }
         let (hits, k) = run(index, &texts, options)?;
-        let out = std::slice::from_raw_parts_mut(out, matrix_len(count, k)?);
+        let out = c_slice_mut(out, matrix_len(count, k)?, "out")?;
         for (i, h) in hits.iter().enumerate() {
             write_hits(&mut out[i * k..][..h.len()], h);
-            counts[i] = h.len();
+            counts[i].write(h.len());
         }
         Ok(())
     })
 }
 
-fn write_hits(out: &mut [AvgHit], hits: &[Hit]) {
+fn write_hits(out: &mut [MaybeUninit<AvgHit>], hits: &[Hit]) {
     for (o, h) in out.iter_mut().zip(hits) {
-        *o = h.into();
+        o.write(h.into());
     }
 }

@@ -4,7 +4,7 @@ use super::types::{
     handle, host_callback, read_sized, write_sized, AvgGeneratorTrainConfig, AvgIndex, AvgProgressFn,
     AvgTokenizerStats, AvgTokenizerTrainConfig,
 };
-use super::{c_out, guard, AvgError, AvgStatus};
+use super::{c_out, c_write, guard, AvgError, AvgStatus};
 use crate::Error;
 use std::ffi::c_void;
 
@@ -21,7 +21,8 @@ pub unsafe extern "C" fn avg_tokenizer_train_config_default(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_sized(config, size, AvgTokenizerTrainConfig::default(), "config"))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { write_sized(config, size, AvgTokenizerTrainConfig::default(), "config") })
 }
 
 /// Trains the tokenizer on the images and captions in the index (with alignment on,
@@ -57,7 +58,8 @@ pub unsafe extern "C" fn avg_train_tokenizer(
     user_data: *mut c_void,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         let cfg = match config.is_null() {
             true => AvgTokenizerTrainConfig::default(),
@@ -83,15 +85,15 @@ pub unsafe extern "C" fn avg_index_image_vokens(
     len_out: *mut usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let len_out = c_out(len_out, "len_out")?;
         let vokens = handle(index)?.vokens(image_id)?;
         *len_out = vokens.len();
         if cap < vokens.len() {
             return Err(Error::BufferTooSmall { needed: vokens.len(), got: cap });
         }
-        std::slice::from_raw_parts_mut(c_out(out, "out")?, vokens.len()).copy_from_slice(&vokens);
-        Ok(())
+        c_write(out, &vokens, "out")
     })
 }
 
@@ -109,7 +111,8 @@ pub unsafe extern "C" fn avg_index_tokenizer_stats(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         // The output is checked (and cleared) before the index is asked.
         write_sized(stats, size, AvgTokenizerStats::default(), "stats")?;
         let s = handle(index)?.tokenizer_stats()?;
@@ -128,7 +131,8 @@ pub unsafe extern "C" fn avg_index_has_pending_tokenizer(
     pending_out: *mut bool,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         *c_out(pending_out, "pending_out")? = handle(index)?.has_pending_tokenizer();
         Ok(())
     })
@@ -149,7 +153,8 @@ pub unsafe extern "C" fn avg_generator_train_config_default(
     size: usize,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || write_sized(config, size, AvgGeneratorTrainConfig::default(), "config"))
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe { write_sized(config, size, AvgGeneratorTrainConfig::default(), "config") })
 }
 
 /// Trains the generator on every caption and attached text in the index, each paired
@@ -180,7 +185,8 @@ pub unsafe extern "C" fn avg_train_generator(
     user_data: *mut c_void,
     err: *mut *mut AvgError,
 ) -> AvgStatus {
-    guard(err, || {
+    // SAFETY: the caller keeps the contract in # Safety above.
+    guard(err, || unsafe {
         let index = handle(index)?;
         let cfg = read_sized(config, "config")?.to_rust()?;
         index.train_generator(&cfg, host_callback(progress, user_data))?;

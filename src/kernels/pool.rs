@@ -67,7 +67,8 @@ pub(crate) fn for_each_block<F: Fn(usize) + Sync>(blocks: usize, f: F) {
 /// # Safety
 /// `data` points to an `F` that is alive.
 unsafe fn run_erased<F: Fn(usize)>(data: *const (), block: usize) {
-    (*data.cast::<F>())(block)
+    // SAFETY: the caller's contract.
+    unsafe { (*data.cast::<F>())(block) }
 }
 
 struct Job {

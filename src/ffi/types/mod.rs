@@ -29,7 +29,8 @@ pub struct AvgIndex {
 /// # Safety
 /// `ptr` is NULL or a live handle.
 pub(crate) unsafe fn handle<'a>(ptr: *const AvgIndex) -> Result<&'a Index> {
-    ptr.as_ref().map(|i| &i.inner).ok_or(Error::NullPointer("index".into()))
+    // SAFETY: NULL or live, as the caller vouches.
+    unsafe { ptr.as_ref() }.map(|i| &i.inner).ok_or(Error::NullPointer("index".into()))
 }
 
 /// A struct that begins with `struct_size` and only grows at its end.
@@ -60,10 +61,12 @@ pub(crate) unsafe fn read_sized<T: Growable>(ptr: *const T, what: &'static str) 
     if ptr.is_null() {
         return Err(Error::NullPointer(what.into()));
     }
-    let size = ptr.cast::<usize>().read();
+    // SAFETY: every such struct begins with its size, a `usize`.
+    let size = unsafe { ptr.cast::<usize>().read() };
     check_size::<T>(size, what)?;
     let mut value = T::default();
-    std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&raw mut value).cast::<u8>(), size);
+    // SAFETY: the host's struct holds `size` bytes, and `value` at least as many.
+    unsafe { std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&raw mut value).cast::<u8>(), size) };
     Ok(value)
 }
 
@@ -76,8 +79,12 @@ pub(crate) unsafe fn write_sized<T: Growable>(ptr: *mut T, size: usize, value: T
         return Err(Error::NullPointer(what.into()));
     }
     check_size::<T>(size, what)?;
-    std::ptr::copy_nonoverlapping((&raw const value).cast::<u8>(), ptr.cast::<u8>(), size);
-    ptr.cast::<usize>().write(size);
+    // SAFETY: the host's struct is writable for `size` bytes, at most `value`'s, and
+    // begins with its size.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&raw const value).cast::<u8>(), ptr.cast::<u8>(), size);
+        ptr.cast::<usize>().write(size);
+    }
     Ok(())
 }
 
@@ -155,10 +162,11 @@ impl AvgIndexConfig {
     /// # Safety
     /// The strings are NULL or NUL-terminated.
     pub(crate) unsafe fn to_rust(self) -> Result<IndexConfig> {
-        let device = if self.device.is_null() { "cpu" } else { c_str(self.device, "config.device")? };
+        // SAFETY: the strings are NULL or NUL-terminated, as the caller vouches.
+        let device = if self.device.is_null() { "cpu" } else { unsafe { c_str(self.device, "config.device") }? };
         let encoder = match self.image_encoder_dir.is_null() {
             true => None,
-            false => Some(c_str(self.image_encoder_dir, "config.image_encoder_dir")?.into()),
+            false => Some(unsafe { c_str(self.image_encoder_dir, "config.image_encoder_dir") }?.into()),
         };
         let search_weights = match self.search_weights {
             AVG_SEARCH_WEIGHTS_DEFAULT => SearchWeights::default(),

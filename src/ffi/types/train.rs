@@ -228,7 +228,8 @@ impl AvgGeneratorTrainConfig {
     pub(crate) unsafe fn to_rust(self) -> Result<GeneratorTrainConfig> {
         let model_dir = match self.incremental && self.model_dir.is_null() {
             true => Default::default(),
-            false => c_str(self.model_dir, "config.model_dir")?.into(),
+            // SAFETY: NULL or NUL-terminated, as the caller vouches.
+            false => unsafe { c_str(self.model_dir, "config.model_dir") }?.into(),
         };
         let balance_images = match self.balance_images {
             AVG_BALANCE_IMAGES_DEFAULT => GeneratorTrainConfig::default().balance_images,

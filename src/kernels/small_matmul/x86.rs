@@ -28,7 +28,8 @@ pub(super) fn kernels() -> Option<Kernels> {
 /// `p` points to 16 readable bytes.
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn load_int8_512(p: *const i8) -> __m512 {
-    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast())))
+    // SAFETY: 16 readable bytes (the caller's contract); the features are enabled.
+    unsafe { _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))) }
 }
 
 /// 8 int8 weights at `p`, widened to f32.
@@ -37,7 +38,8 @@ unsafe fn load_int8_512(p: *const i8) -> __m512 {
 /// `p` points to 8 readable bytes.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn load_int8_256(p: *const i8) -> __m256 {
-    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast())))
+    // SAFETY: 8 readable bytes (the caller's contract); the features are enabled.
+    unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast()))) }
 }
 
 #[target_feature(enable = "avx2,fma")]
