@@ -4,6 +4,7 @@
 //! `train` (both trainings and indexing passes), `query` (search).
 
 mod images;
+mod pairs;
 mod photos;
 mod query;
 mod train;

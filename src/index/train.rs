@@ -1,9 +1,10 @@
 //! Training the tokenizer and the generator, and indexing passes.
 
 use super::images::encode_rows;
+use super::pairs::{balanced, images_in, replay_set};
 use super::{not_tokenized, Index, Model};
 use crate::generator::beam;
-use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, Learned, NewGenerator, TrainedEpochs};
+use crate::generator::{self, Generator, GeneratorReport, GeneratorTrainConfig, NewGenerator, TrainedEpochs};
 use crate::progress::Progress;
 use crate::quantizer::{self, Quantizer, TokenizerReport, TokenizerTrainConfig};
 use crate::records::Records;
@@ -111,16 +112,72 @@ impl Index {
     ) -> Result<GeneratorReport> {
         self.writable()?;
         cfg.validate()?;
-        // The step's voken logits: every caption's M+1 positions over 2N vokens, for
-        // L_gen and, with L_dis, for each of its beam + 1 candidates.
+        self.check_step_size(cfg)?;
+        let _heap = crate::heap::retain();
+        let plan = self.generator_plan(cfg)?;
+        if plan.resumed.is_some() && plan.start >= cfg.epochs {
+            return Ok(GeneratorReport { epochs: plan.start, ..Default::default() });
+        }
+        let data = self.generator_data(cfg, &plan)?;
+        let (examples, learned, new_images) = match &plan.base {
+            None => {
+                let n = images_in(&data.owners);
+                let pairs = data.examples.iter().zip(&data.owners).map(|(e, &id)| e.fingerprint(id)).collect();
+                (data.examples, pairs, n)
+            }
+            Some(b) => match replay_set(b.learned(), data.examples, &data.owners, cfg) {
+                Some(set) => set,
+                None => return Ok(GeneratorReport::default()),
+            },
+        };
+        let mut g = match plan.continued() {
+            Some(b) => b.trainable_copy()?,
+            None => self.new_generator(cfg, data.codebook)?,
+        };
+        g.set_learned(learned);
+        let candidates =
+            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, data.vokens.trie(), enc, cfg.beam_size);
+        // A full training installs every epoch's model; an indexing pass or one that
+        // learns waiting vokens only its end, so that a stopped one leaves the previous
+        // model serving.
+        let every_epoch = plan.base.is_none() && !plan.staged;
+        let install = |g: &Generator, done| self.install_generator(g, done, cfg.epochs, &data.tokenizer);
+        let mut checkpoint = |g: &Generator, done| if every_epoch { install(g, Some(done)) } else { Ok(()) };
+        let mut report = generator::train(&g, &examples, cfg, plan.start, &candidates, &mut progress, &mut checkpoint)?;
+        match (&plan.base, plan.staged) {
+            (Some(_), _) => install(&g, None)?,
+            (None, true) => install(&g, Some(report.epochs))?,
+            (None, false) => {}
+        }
+        report.new_images = new_images;
+        crate::log::emit(crate::log::Level::Info, || match plan.base {
+            Some(_) => format!(
+                "indexing pass: {} new images, {} epochs in {:.1} s, L_gen {:.3}",
+                report.new_images, report.epochs, report.seconds, report.loss_gen
+            ),
+            None => format!(
+                "generator trained: epochs {}..{} of {}, {:.1} s, L_gen {:.3}, L_dis {:.3}",
+                plan.start, report.epochs, cfg.epochs, report.seconds, report.loss_gen, report.loss_dis
+            ),
+        });
+        Ok(report)
+    }
+
+    /// Refuses a step whose voken logits would not fit: every caption's M+1 positions
+    /// over 2N vokens, for L_gen and, with L_dis, for each of its beam + 1 candidates.
+    fn check_step_size(&self, cfg: &GeneratorTrainConfig) -> Result<()> {
         let candidates = if cfg.dis { (cfg.dis_fraction * (cfg.beam_size + 1) as f32).ceil() as usize } else { 0 };
         let c = &self.config;
         limits::check_tensor(
             "a training step's voken logits",
             &[cfg.batch_size, 1 + candidates, c.voken_len + 1, 2 * c.codebook_size],
             "lower batch_size, beam_size or dis_fraction",
-        )?;
-        let _heap = crate::heap::retain();
+        )
+    }
+
+    /// Which training this call is: an indexing pass, a full training of waiting vokens,
+    /// one resumed, or a new one.
+    fn generator_plan(&self, cfg: &GeneratorTrainConfig) -> Result<GeneratorPlan> {
         let base = match cfg.incremental {
             true => Some(self.generator_model().ok_or_else(|| {
                 Error::WrongState("an indexing pass needs a trained generator (train without incremental first)".into())
@@ -140,188 +197,131 @@ impl Index {
             return Err(Error::ConfigMismatch(why));
         }
         let start = resumed.as_ref().map_or(0, |g| g.epochs().done);
-        if start >= cfg.epochs && resumed.is_some() {
-            return Ok(GeneratorReport { epochs: start, ..Default::default() });
-        }
-        let continued = base.as_ref().or(resumed.as_ref());
+        Ok(GeneratorPlan { base, staged, resumed, start })
+    }
+
+    /// The pairs to learn (each caption and attached text with its image's vokens), read
+    /// under the lock with the vokens and tokenizer they belong to.
+    fn generator_data(&self, cfg: &GeneratorTrainConfig, plan: &GeneratorPlan) -> Result<GeneratorData> {
         // The architecture of the model being trained decides whether pairs carry vectors.
-        let with_vectors = continued.map_or(cfg.index_vectors, |b| b.reads_vectors());
-        let (examples, owners, vokens, codebook, tokenizer) = {
-            let st = self.state.read();
-            let r = &st.records;
-            let target = match staged {
-                true => (&r.pending_vokens, &st.pending_tokenizer),
-                false => (&r.vokens, &st.tokenizer),
+        let with_vectors = plan.continued().map_or(cfg.index_vectors, |b| b.reads_vectors());
+        let st = self.state.read();
+        let r = &st.records;
+        let target = match plan.staged {
+            true => (&r.pending_vokens, &st.pending_tokenizer),
+            false => (&r.vokens, &st.tokenizer),
+        };
+        let (Some(v), Some(t)) = target else { return Err(not_tokenized()) };
+        let mut examples = Vec::with_capacity(r.caption_count() + r.text_count());
+        let mut owners = Vec::with_capacity(examples.capacity());
+        for row in 0..r.len() {
+            let vokens = v.local(v.row(row));
+            let example = |text: &str, vector: Option<&[f32]>| generator::Example {
+                text: text.to_owned(),
+                vector: vector.filter(|_| with_vectors).map(<[f32]>::to_vec),
+                vokens: vokens.clone(),
             };
-            let (Some(v), Some(t)) = target else { return Err(not_tokenized()) };
-            let mut examples = Vec::with_capacity(r.caption_count() + r.text_count());
-            let mut owners = Vec::with_capacity(examples.capacity());
-            for row in 0..r.len() {
-                let vokens = v.local(v.row(row));
-                let example = |text: &str, vector: Option<&[f32]>| generator::Example {
-                    text: text.to_owned(),
-                    vector: vector.filter(|_| with_vectors).map(<[f32]>::to_vec),
-                    vokens: vokens.clone(),
-                };
-                examples.extend(r.captions[row].iter().map(|c| example(&c.text, c.vector.as_deref())));
-                let texts = if cfg.index_texts { r.texts[row].as_slice() } else { &[] };
-                examples.extend(texts.iter().map(|t| example(&t.text, None)));
-                if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
-                    // An image with no text at all is learned from its own vector.
-                    examples.push(example("", Some(r.vector(row))));
-                }
-                owners.resize(examples.len(), r.ids[row]);
+            examples.extend(r.captions[row].iter().map(|c| example(&c.text, c.vector.as_deref())));
+            let texts = if cfg.index_texts { r.texts[row].as_slice() } else { &[] };
+            examples.extend(texts.iter().map(|t| example(&t.text, None)));
+            if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
+                // An image with no text at all is learned from its own vector.
+                examples.push(example("", Some(r.vector(row))));
             }
-            if cfg.balance_images {
-                (examples, owners) = balanced(examples, &owners);
-            }
-            let codebook =
-                if cfg.init_from_codebook && continued.is_none() { Some(t.model.codebook_embeddings()?) } else { None };
-            (examples, owners, v.clone(), codebook, t.model.clone())
-        };
-        let (examples, learned, new_images) = match &base {
-            None => {
-                let n = images_in(&owners);
-                let pairs = examples.iter().zip(&owners).map(|(e, &id)| e.fingerprint(id)).collect();
-                (examples, pairs, n)
-            }
-            Some(b) => match replay_set(b.learned(), examples, &owners, cfg) {
-                Some(set) => set,
-                None => return Ok(GeneratorReport::default()),
-            },
-        };
-        let mut g = match continued {
-            Some(b) => b.trainable_copy()?,
-            None => Generator::from_pretrained(
-                &NewGenerator {
-                    model_dir: &cfg.model_dir,
-                    codebook_size: c.codebook_size,
-                    voken_len: c.voken_len,
-                    codebook,
-                    decoder_layers: cfg.decoder_layers,
-                    decoder_d_model: cfg.decoder_d_model,
-                    max_text_tokens: cfg.max_text_tokens,
-                    seed: cfg.seed,
-                    vector_dim: cfg.index_vectors.then_some(c.dim),
-                },
-                &self.device,
-            )?,
-        };
-        g.set_learned(learned);
-        let candidates =
-            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, vokens.trie(), enc, cfg.beam_size);
-        // Epochs done of this training, recorded with a full training's model so that it
-        // can resume; a pass keeps its base's.
-        let install = |g: &Generator, done: Option<usize>| -> Result<()> {
-            let mut snapshot = g.frozen(Some(self.config.search_weights))?;
-            if let Some(done) = done {
-                snapshot.set_epochs(TrainedEpochs { done, planned: cfg.epochs });
-            }
-            // Candle queues CUDA work on the calling thread's stream: finish the copies
-            // before searches on other threads read them.
-            self.device.synchronize()?;
-            let mut st = self.state.write();
-            let learned = |t: &Option<Model<Quantizer>>| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, &tokenizer));
-            if learned(&st.pending_tokenizer) {
-                // The vokens that waited serve from now on, with this model.
-                let t = st.pending_tokenizer.take().map(|t| Model { saved: None, ..t });
-                st.tokenizer = t; // saved again under its own name
-                st.records.vokens = st.records.pending_vokens.take();
-            } else if !learned(&st.tokenizer) {
-                // A tokenizer retrained meanwhile gave the images other vokens: this
-                // model answers for the old ones and must never serve beside the new.
-                return Err(Error::WrongState(
-                    "the tokenizer was retrained while the generator trained; the generator was not installed \
-                     (train it again for the new vokens)"
-                        .into(),
-                ));
-            }
-            st.generator = Some(Model { model: Arc::new(snapshot), saved: None });
-            drop(st);
-            self.save()
-        };
-        // A full training installs every epoch's model; an indexing pass or one that
-        // learns waiting vokens only its end, so that a stopped one leaves the previous
-        // model serving.
-        let every_epoch = base.is_none() && !staged;
-        let mut checkpoint = |g: &Generator, done| if every_epoch { install(g, Some(done)) } else { Ok(()) };
-        let mut report = generator::train(&g, &examples, cfg, start, &candidates, &mut progress, &mut checkpoint)?;
-        match (&base, staged) {
-            (Some(_), _) => install(&g, None)?,
-            (None, true) => install(&g, Some(report.epochs))?,
-            (None, false) => {}
+            owners.resize(examples.len(), r.ids[row]);
         }
-        report.new_images = new_images;
-        crate::log::emit(crate::log::Level::Info, || match base {
-            Some(_) => format!(
-                "indexing pass: {} new images, {} epochs in {:.1} s, L_gen {:.3}",
-                report.new_images, report.epochs, report.seconds, report.loss_gen
-            ),
-            None => format!(
-                "generator trained: epochs {start}..{} of {}, {:.1} s, L_gen {:.3}, L_dis {:.3}",
-                report.epochs, cfg.epochs, report.seconds, report.loss_gen, report.loss_dis
-            ),
-        });
-        Ok(report)
+        if cfg.balance_images {
+            (examples, owners) = balanced(examples, &owners);
+        }
+        let codebook = match cfg.init_from_codebook && plan.continued().is_none() {
+            true => Some(t.model.codebook_embeddings()?),
+            false => None,
+        };
+        Ok(GeneratorData { examples, owners, vokens: v.clone(), codebook, tokenizer: t.model.clone() })
+    }
+
+    /// A new generator from the backbone checkpoint `cfg.model_dir`.
+    fn new_generator(&self, cfg: &GeneratorTrainConfig, codebook: Option<candle_core::Tensor>) -> Result<Generator> {
+        let c = &self.config;
+        let new = NewGenerator {
+            model_dir: &cfg.model_dir,
+            codebook_size: c.codebook_size,
+            voken_len: c.voken_len,
+            codebook,
+            decoder_layers: cfg.decoder_layers,
+            decoder_d_model: cfg.decoder_d_model,
+            max_text_tokens: cfg.max_text_tokens,
+            seed: cfg.seed,
+            vector_dim: cfg.index_vectors.then_some(c.dim),
+        };
+        Generator::from_pretrained(&new, &self.device)
+    }
+
+    /// Serves a snapshot of `g` (trained on `tokenizer`'s vokens) and saves the index.
+    /// `done`: the epochs done of this training, recorded with a full training's model
+    /// so that it can resume; a pass keeps its base's.
+    fn install_generator(
+        &self,
+        g: &Generator,
+        done: Option<usize>,
+        planned: usize,
+        tokenizer: &Arc<Quantizer>,
+    ) -> Result<()> {
+        let mut snapshot = g.frozen(Some(self.config.search_weights))?;
+        if let Some(done) = done {
+            snapshot.set_epochs(TrainedEpochs { done, planned });
+        }
+        // Candle queues CUDA work on the calling thread's stream: finish the copies
+        // before searches on other threads read them.
+        self.device.synchronize()?;
+        let mut st = self.state.write();
+        let learned = |t: &Option<Model<Quantizer>>| t.as_ref().is_some_and(|t| Arc::ptr_eq(&t.model, tokenizer));
+        if learned(&st.pending_tokenizer) {
+            // The vokens that waited serve from now on, with this model.
+            let t = st.pending_tokenizer.take().map(|t| Model { saved: None, ..t });
+            st.tokenizer = t; // saved again under its own name
+            st.records.vokens = st.records.pending_vokens.take();
+        } else if !learned(&st.tokenizer) {
+            // A tokenizer retrained meanwhile gave the images other vokens: this
+            // model answers for the old ones and must never serve beside the new.
+            return Err(Error::WrongState(
+                "the tokenizer was retrained while the generator trained; the generator was not installed \
+                 (train it again for the new vokens)"
+                    .into(),
+            ));
+        }
+        st.generator = Some(Model { model: Arc::new(snapshot), saved: None });
+        drop(st);
+        self.save()
     }
 }
 
-/// Each image's pairs (contiguous, `owners` naming their image) cycled up to the median
-/// count per image (the upper one); images with more keep theirs. The median, not the
-/// largest count, so that one image with many captions does not multiply the epoch.
-fn balanced(examples: Vec<generator::Example>, owners: &[u64]) -> (Vec<generator::Example>, Vec<u64>) {
-    let groups: Vec<&[u64]> = owners.chunk_by(|a, b| a == b).collect();
-    let mut counts: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    counts.sort_unstable();
-    let target = counts.get(counts.len() / 2).copied().unwrap_or(0);
-    let (mut out, mut out_owners) = (Vec::new(), Vec::new());
-    let mut start = 0;
-    for g in groups {
-        let n = g.len().max(target);
-        out.extend(examples[start..start + g.len()].iter().cycle().take(n).cloned());
-        out_owners.extend(std::iter::repeat_n(g[0], n));
-        start += g.len();
+/// What a `train_generator` call does, decided before any work.
+struct GeneratorPlan {
+    /// An indexing pass's model, which the pass continues.
+    base: Option<Arc<Generator>>,
+    /// A full training that learns the pending tokenizer's vokens.
+    staged: bool,
+    /// The model a training cut short goes on from.
+    resumed: Option<Arc<Generator>>,
+    /// The first epoch to train.
+    start: usize,
+}
+
+impl GeneratorPlan {
+    /// The model trained further, if not a new one.
+    fn continued(&self) -> Option<&Arc<Generator>> {
+        self.base.as_ref().or(self.resumed.as_ref())
     }
-    (out, out_owners)
 }
 
-/// The number of distinct ids in `owners` (each image's examples are consecutive).
-fn images_in(owners: &[u64]) -> usize {
-    owners.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!owners.is_empty())
-}
-
-/// An indexing pass's pairs: those the base generator has not learned (of images added
-/// since, of images removed and added again, texts attached since), and as many learned
-/// ones again (at least a batch), drawn at random, replayed so that they are not
-/// forgotten. With the fingerprints of every pair now in the index (all learned after
-/// the pass) and the number of images with new pairs; `None` when every pair is learned.
-fn replay_set(
-    learned: &Learned,
+/// A training's pairs (`owners` naming each one's image) and what they were made from.
+struct GeneratorData {
     examples: Vec<generator::Example>,
-    owners: &[u64],
-    cfg: &GeneratorTrainConfig,
-) -> Option<(Vec<generator::Example>, Vec<u64>, usize)> {
-    let (mut fresh, mut old) = (Vec::new(), Vec::new());
-    let (mut pairs, mut new_ids) = (Vec::with_capacity(examples.len()), Vec::new());
-    for (e, &id) in examples.into_iter().zip(owners) {
-        let pair = e.fingerprint(id);
-        pairs.push(pair);
-        if learned.knows(pair, id) {
-            old.push(e);
-        } else {
-            fresh.push(e);
-            new_ids.push(id);
-        }
-    }
-    if fresh.is_empty() {
-        return None;
-    }
-    let new_images = images_in(&new_ids);
-    let mut rng = crate::rng::Rng::new(cfg.seed ^ 0x1d3a);
-    rng.shuffle(&mut old);
-    old.truncate(fresh.len().max(cfg.batch_size));
-    fresh.extend(old);
-    Some((fresh, pairs, new_images))
+    owners: Vec<u64>,
+    vokens: Vokens,
+    codebook: Option<candle_core::Tensor>,
+    tokenizer: Arc<Quantizer>,
 }
 
 /// Every caption paired with its image; images without captions appear alone. With
@@ -344,22 +344,4 @@ fn training_set(r: &Records, align: bool) -> Result<quantizer::TrainingSet> {
         }
     }
     Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.clone(), pairs })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn balancing_repeats_the_pairs_of_images_with_fewer() {
-        let pair = |text: &str| generator::Example { text: text.into(), vector: None, vokens: vec![0] };
-        // Counts 5, 1, 2, 3: the upper median is 3. Image 7 keeps its 5.
-        let texts = ["a1", "a2", "a3", "a4", "a5", "b1", "c1", "c2", "d1", "d2", "d3"];
-        let owners = [7, 7, 7, 7, 7, 8, 9, 9, 10, 10, 10];
-        let (out, owners) = balanced(texts.iter().map(|t| pair(t)).collect(), &owners);
-        let texts: Vec<&str> = out.iter().map(|e| e.text.as_str()).collect();
-        assert_eq!(texts, ["a1", "a2", "a3", "a4", "a5", "b1", "b1", "b1", "c1", "c2", "c1", "d1", "d2", "d3"]);
-        assert_eq!(owners, [7, 7, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10, 10]);
-        assert_eq!(balanced(Vec::new(), &[]).0.len(), 0);
-    }
 }
