@@ -30,3 +30,59 @@ pub struct Progress {
     pub loss_dis: f32,
     pub samples_per_second: f32,
 }
+
+/// What the training loops share: a report to the host after every step (which may stop
+/// the training with `Error::Cancelled`) and each epoch's mean losses. `K` losses a step,
+/// which `put` writes into the report's fields of its stage.
+pub(crate) struct StepLog<'a, const K: usize> {
+    host: &'a mut dyn FnMut(&Progress) -> bool,
+    /// Stage, epochs, steps per epoch and the epoch now.
+    now: Progress,
+    put: fn(&mut Progress, [f32; K]),
+    sums: [f32; K],
+}
+
+impl<'a, const K: usize> StepLog<'a, K> {
+    pub(crate) fn new(
+        host: &'a mut dyn FnMut(&Progress) -> bool,
+        stage: Stage,
+        epochs: usize,
+        steps_per_epoch: usize,
+        put: fn(&mut Progress, [f32; K]),
+    ) -> Self {
+        let now = Progress { stage, epochs, steps_per_epoch, ..Default::default() };
+        StepLog { host, now, put, sums: [0.0; K] }
+    }
+
+    pub(crate) fn start_epoch(&mut self, epoch: usize) {
+        self.now.epoch = epoch;
+        self.sums = [0.0; K];
+    }
+
+    /// Reports step `step` of `samples` examples, begun at `began`: the weighted `total`
+    /// and its parts.
+    pub(crate) fn step(
+        &mut self,
+        step: usize,
+        samples: usize,
+        began: std::time::Instant,
+        total: f32,
+        losses: [f32; K],
+    ) -> crate::Result<()> {
+        for (s, l) in self.sums.iter_mut().zip(losses) {
+            *s += l;
+        }
+        let rate = samples as f32 / began.elapsed().as_secs_f32().max(1e-9);
+        let mut p = Progress { step, loss: total, samples_per_second: rate, ..self.now };
+        (self.put)(&mut p, losses);
+        match (self.host)(&p) {
+            true => Ok(()),
+            false => Err(crate::Error::Cancelled),
+        }
+    }
+
+    /// The epoch's mean losses.
+    pub(crate) fn means(&self) -> [f32; K] {
+        self.sums.map(|s| s / self.now.steps_per_epoch as f32)
+    }
+}

@@ -10,6 +10,7 @@
 //! computed over voken rows: generation is always constrained to vokens.
 
 pub(crate) mod beam;
+mod config;
 mod decoding;
 mod load;
 mod loss;
@@ -18,10 +19,10 @@ pub(crate) mod t5;
 mod tests;
 mod train;
 
+pub use config::{GeneratorReport, GeneratorTrainConfig};
 pub(crate) use decoding::Decoding;
 pub(crate) use load::NewGenerator;
 pub(crate) use train::{train, Example};
-pub use train::{GeneratorReport, GeneratorTrainConfig};
 
 use crate::encoders::tokenize;
 use crate::kernels::small_matmul::{self, Int8Rows};

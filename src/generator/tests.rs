@@ -3,7 +3,8 @@
 
 use super::beam;
 use super::t5::{Stack, T5Config};
-use super::train::{train, Example, GeneratorTrainConfig};
+use super::train::{train, Example};
+use super::GeneratorTrainConfig;
 use super::{Generator, NewGenerator, SearchWeights};
 use crate::params::{Init, Params};
 use crate::vokens::trie::Trie;

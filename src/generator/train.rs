@@ -4,157 +4,13 @@
 //! gradient clipping.
 
 use super::loss::{dis_loss, gen_loss, Context};
-use super::{Encoded, Generator, StepRows};
+use super::{Encoded, Generator, GeneratorReport, GeneratorTrainConfig, StepRows};
 use crate::optim::AdamW;
-use crate::progress::{Progress, Stage};
+use crate::progress::{Progress, Stage, StepLog};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::Tensor;
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// How to train the generator.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GeneratorTrainConfig {
-    /// A Hugging Face checkpoint directory: a T5 (`model_type` "t5") or a BERT-family
-    /// sentence encoder (`model_type` "bert") in front of a voken decoder.
-    pub model_dir: PathBuf,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-    /// Global gradient-norm clip (0 = off).
-    pub max_grad_norm: f64,
-    pub gen_weight: f32,
-    /// L_dis on or off (the paper's ablation).
-    pub dis: bool,
-    pub dis_weight: f32,
-    /// Beam size b of the L_dis candidates.
-    pub beam_size: usize,
-    /// Share of each batch that also gets L_dis (0 to 1]. Scoring b+1 candidates costs
-    /// about b+1 times a caption's L_gen; a share keeps CPU training affordable.
-    pub dis_fraction: f32,
-    /// Candidate scores are divided by this before the softmax (the reference uses 0.5).
-    pub dis_temperature: f32,
-    /// Code embeddings start from the tokenizer's codebook (true) or at random (ablation).
-    pub init_from_codebook: bool,
-    /// Voken decoder size, for the "bert" backbone.
-    pub decoder_layers: usize,
-    pub decoder_d_model: usize,
-    /// Captions and queries are cut to this many tokens.
-    pub max_text_tokens: usize,
-    pub seed: u64,
-    /// Also learn every image's attached texts (`Index::attach_texts`) as pseudo-queries
-    /// of it (true), or captions alone (the ablation).
-    pub index_texts: bool,
-    /// Give the generator a vector memory slot: captions enter with their text vectors,
-    /// queries with theirs, and every image with no text at all is learned from its own
-    /// vector (true); or text only (the ablation).
-    pub index_vectors: bool,
-    /// Repeat the pairs of images that have fewer than the median number per image (a
-    /// photo with one attached text beside photos with four captions) up to it, so that
-    /// the generator does not learn to prefer the captioned photos' codes; images with
-    /// more keep theirs. Off by default: measured in the smaller setting only
-    /// (docs/benchmarks.md, "Balancing the pairs per image"). C:
-    /// `AvgGeneratorTrainConfig.balance_images`.
-    pub balance_images: bool,
-    /// Go on with a training that was cut short (killed, or stopped by `progress`): when
-    /// the index's generator comes from a training that completed fewer than `epochs`
-    /// epochs, train it on from there (the data in the same order and the learning rate
-    /// where it was; the optimiser's moments start afresh); one that completed `epochs`
-    /// trains no more. Without such a generator (none, or one saved before libavg
-    /// recorded epochs), a training from the checkpoint. A resume trains the model's
-    /// shape: `model_dir`, the decoder sizes, `index_vectors` or `max_text_tokens`
-    /// other than the model's are `Error::ConfigMismatch`, naming the option. Not read
-    /// by an indexing pass.
-    pub resume: bool,
-    /// An indexing pass instead of a training from the checkpoint: the index's current
-    /// generator goes on learning, for `epochs`, the pairs it has not learned yet (of
-    /// images added since it trained, images removed and added again, texts attached
-    /// since), mixed with as many replayed pairs it has learned (at least a batch). The result is installed only when the pass
-    /// ends; a stopped pass leaves the previous generator serving. `model_dir`,
-    /// `init_from_codebook`, the decoder sizes and `index_vectors` are the trained
-    /// model's and are not read.
-    pub incremental: bool,
-}
-
-impl Default for GeneratorTrainConfig {
-    fn default() -> Self {
-        GeneratorTrainConfig {
-            model_dir: PathBuf::new(),
-            epochs: 10,
-            batch_size: 64,
-            learning_rate: 1e-3,
-            weight_decay: 0.01,
-            max_grad_norm: 1.0,
-            gen_weight: 1.0,
-            dis: true,
-            dis_weight: 1.0,
-            beam_size: 5,
-            dis_fraction: 1.0,
-            dis_temperature: 0.5,
-            init_from_codebook: true,
-            decoder_layers: 2,
-            decoder_d_model: 256,
-            max_text_tokens: 32,
-            seed: 42,
-            index_texts: true,
-            index_vectors: true,
-            balance_images: false,
-            resume: false,
-            incremental: false,
-        }
-    }
-}
-
-impl GeneratorTrainConfig {
-    pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidArgument(format!("generator training: {m}")));
-        if self.epochs == 0
-            || self.batch_size == 0
-            || self.beam_size == 0
-            || self.decoder_layers == 0
-            || self.max_text_tokens == 0
-        {
-            return bad("epochs, batch_size, beam_size, decoder_layers and max_text_tokens must be at least 1");
-        }
-        if self.decoder_d_model == 0 || !self.decoder_d_model.is_multiple_of(64) && self.decoder_d_model > 64 {
-            return bad("decoder_d_model must be a multiple of 64 (or at most 64)");
-        }
-        crate::limits::cap("generator batch size", self.batch_size, 4096)?;
-        crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
-        crate::limits::cap("max_text_tokens", self.max_text_tokens, 512)?;
-        crate::limits::cap("decoder_d_model", self.decoder_d_model, 4096)?;
-        crate::limits::cap("decoder_layers", self.decoder_layers, 48)?;
-        let w = [self.gen_weight, self.dis_weight, self.dis_temperature];
-        if !(self.learning_rate.is_finite()
-            && self.learning_rate > 0.0
-            && self.weight_decay.is_finite()
-            && self.max_grad_norm.is_finite())
-            || w.iter().any(|x| !x.is_finite() || *x < 0.0)
-            || self.dis_temperature == 0.0
-            || !(self.dis_fraction > 0.0 && self.dis_fraction <= 1.0)
-        {
-            return bad("learning rate, weights and temperature must be finite, positive where they divide");
-        }
-        Ok(())
-    }
-}
-
-/// What a finished training reports.
-#[derive(Debug, Clone, Default)]
-pub struct GeneratorReport {
-    pub epochs: usize,
-    pub steps: usize,
-    pub seconds: f64,
-    /// Last epoch's mean losses.
-    pub loss_gen: f32,
-    pub loss_dis: f32,
-    /// Images with pairs this call learned for the first time: new images, images
-    /// removed and added again, images given new texts (0: an indexing pass found
-    /// nothing new to learn and trained nothing).
-    pub new_images: usize,
-}
 
 /// One training example: a caption (or an attached text, or nothing) with its vector
 /// (a caption's text vector, an image's own vector, or none), and its image's vokens
@@ -220,9 +76,9 @@ pub(crate) fn train(
     // L_dis's beam search needs no gradient: it runs on a graph-free view of the weights,
     // made only when L_dis is on.
     let searcher = if cfg.dis && cfg.dis_weight > 0.0 { Some(g.frozen(None)?) } else { None };
+    let trainer = Trainer { g, examples, prepared, cfg, searcher, candidates };
     let mut opt = AdamW::new(g.trainable(), cfg.learning_rate, cfg.weight_decay, cfg.max_grad_norm)?;
-    let total = steps_per_epoch * cfg.epochs;
-    let warmup = (total / 20).max(1);
+    let schedule = Schedule { total: steps_per_epoch * cfg.epochs, warmup: (steps_per_epoch * cfg.epochs / 20).max(1) };
     let mut rng = Rng::new(cfg.seed.wrapping_add(2));
     // Its own stream, so that a text-only training shuffles exactly as before.
     let mut hide = Rng::new(cfg.seed.wrapping_add(3));
@@ -233,71 +89,86 @@ pub(crate) fn train(
     // data in the order the uninterrupted one would have, at the same learning rate.
     for _ in 0..start {
         rng.shuffle(&mut order);
-        if g.reads_vectors() {
-            for _ in order.iter().filter(|&&i| !prepared[i].textless) {
-                hide.uniform();
-            }
-        }
+        trainer.shown(&order, &mut hide);
     }
+    let put = |p: &mut Progress, [gen, dis]: [f32; 2]| (p.loss_gen, p.loss_dis) = (gen, dis);
+    let mut log = StepLog::new(progress, Stage::Generator, cfg.epochs, steps_per_epoch, put);
     for epoch in start..cfg.epochs {
         rng.shuffle(&mut order);
-        let mut sums = [0f32; 2];
+        log.start_epoch(epoch);
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let t0 = Instant::now();
-            let s = report.steps;
-            opt.lr = cfg.learning_rate
-                * if s < warmup {
-                    (s + 1) as f64 / warmup as f64
-                } else {
-                    let p = (s - warmup) as f64 / (total - warmup).max(1) as f64;
-                    0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
-                };
-            // A captioned example's vector is hidden at random, so that queries without
-            // a vector are answered too; a vector-only example always keeps its own.
-            let shown: Vec<bool> = match g.reads_vectors() {
-                true => chunk.iter().map(|&i| prepared[i].textless || hide.uniform() >= VECTOR_DROPOUT).collect(),
-                false => vec![false; chunk.len()],
-            };
-            let (enc, rows) = batch_encoding(g, &prepared, chunk, &shown)?;
-            let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| examples[i].vokens.clone()).collect();
-            let ctx = Context::new(g, &enc)?;
-            let gen = gen_loss(g, &ctx, &targets, Some(&rows))?;
-            let mut loss = (&gen * cfg.gen_weight as f64)?;
-            let mut dis_value = 0.0;
-            if let Some(searcher) = &searcher {
-                let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
-                let beams = candidates(searcher, &enc.first(n)?.detached()?)?;
-                let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature, Some(&rows))?;
-                dis_value = dis.to_scalar::<f32>()?;
-                loss = (loss + (dis * cfg.dis_weight as f64)?)?;
-            }
-            opt.backward_step(&loss, &rows.gathered().collect::<Vec<_>>())?;
-            let gen_value = gen.to_scalar::<f32>()?;
-            sums[0] += gen_value;
-            sums[1] += dis_value;
+            let began = Instant::now();
+            opt.lr = cfg.learning_rate * schedule.factor(report.steps);
+            let (total, losses) = trainer.step(&mut opt, chunk, &trainer.shown(chunk, &mut hide))?;
             report.steps += 1;
-            let p = Progress {
-                stage: Stage::Generator,
-                epoch,
-                epochs: cfg.epochs,
-                step,
-                steps_per_epoch,
-                loss: loss.to_scalar::<f32>()?,
-                loss_gen: gen_value,
-                loss_dis: dis_value,
-                samples_per_second: chunk.len() as f32 / t0.elapsed().as_secs_f32().max(1e-9),
-                ..Default::default()
-            };
-            if !progress(&p) {
-                return Err(Error::Cancelled);
-            }
+            log.step(step, chunk.len(), began, total, losses)?;
         }
-        [report.loss_gen, report.loss_dis] = sums.map(|s| s / steps_per_epoch as f32);
+        [report.loss_gen, report.loss_dis] = log.means();
         report.epochs = epoch + 1;
         checkpoint(g, epoch + 1)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The learning rate's factor: linear warm-up over `warmup` steps, then a cosine decay
+/// to a tenth at step `total`.
+struct Schedule {
+    total: usize,
+    warmup: usize,
+}
+
+impl Schedule {
+    fn factor(&self, s: usize) -> f64 {
+        if s < self.warmup {
+            return (s + 1) as f64 / self.warmup as f64;
+        }
+        let p = (s - self.warmup) as f64 / (self.total - self.warmup).max(1) as f64;
+        0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+    }
+}
+
+/// What every step of one training reads.
+struct Trainer<'a> {
+    g: &'a Generator,
+    examples: &'a [Example],
+    prepared: Vec<Prepared>,
+    cfg: &'a GeneratorTrainConfig,
+    /// L_dis's beam searcher, when L_dis is on.
+    searcher: Option<Generator>,
+    candidates: &'a Candidates<'a>,
+}
+
+impl Trainer<'_> {
+    /// Which examples of `chunk` show their vector: a captioned example's is hidden at
+    /// random, so that queries without a vector are answered too; a vector-only example
+    /// always keeps its own. Draws from `hide` only for a model that reads vectors.
+    fn shown(&self, chunk: &[usize], hide: &mut Rng) -> Vec<bool> {
+        match self.g.reads_vectors() {
+            true => chunk.iter().map(|&i| self.prepared[i].textless || hide.uniform() >= VECTOR_DROPOUT).collect(),
+            false => vec![false; chunk.len()],
+        }
+    }
+
+    /// One optimiser step on the examples `chunk`: the weighted total, L_gen and L_dis.
+    fn step(&self, opt: &mut AdamW, chunk: &[usize], shown: &[bool]) -> Result<(f32, [f32; 2])> {
+        let (g, cfg) = (self.g, self.cfg);
+        let (enc, rows) = batch_encoding(g, &self.prepared, chunk, shown)?;
+        let targets: Vec<Vec<u32>> = chunk.iter().map(|&i| self.examples[i].vokens.clone()).collect();
+        let ctx = Context::new(g, &enc)?;
+        let gen = gen_loss(g, &ctx, &targets, Some(&rows))?;
+        let mut loss = (&gen * cfg.gen_weight as f64)?;
+        let mut dis_value = 0.0;
+        if let Some(searcher) = &self.searcher {
+            let n = ((chunk.len() as f32 * cfg.dis_fraction).ceil() as usize).clamp(1, chunk.len());
+            let beams = (self.candidates)(searcher, &enc.first(n)?.detached()?)?;
+            let dis = dis_loss(g, &ctx, &targets[..n], &beams, cfg.dis_temperature, Some(&rows))?;
+            dis_value = dis.to_scalar::<f32>()?;
+            loss = (loss + (dis * cfg.dis_weight as f64)?)?;
+        }
+        opt.backward_step(&loss, &rows.gathered().collect::<Vec<_>>())?;
+        Ok((loss.to_scalar::<f32>()?, [gen.to_scalar::<f32>()?, dis_value]))
+    }
 }
 
 /// Token ids of every caption and, for a frozen encoder, its states, computed once.

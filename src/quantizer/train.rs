@@ -1,8 +1,8 @@
 //! Training the tokenizer: k-means start, then L_recon + L_commit + L_align with AdamW,
 //! re-seeding dead codes after every epoch.
 
-use super::{kmeans, Quantizer, QuantizerConfig};
-use crate::progress::{Progress, Stage};
+use super::{kmeans, Forward, Quantizer, QuantizerConfig};
+use crate::progress::{Progress, Stage, StepLog};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
@@ -117,60 +117,31 @@ pub(crate) fn train(
     let books = model.codebooks.len();
     let started = Instant::now();
     let mut report = TokenizerReport::default();
+    let put = |p: &mut Progress, [recon, commit, align]: [f32; 3]| {
+        (p.loss_recon, p.loss_commit, p.loss_align) = (recon, commit, align);
+    };
+    let mut log = StepLog::new(progress, Stage::Tokenizer, cfg.epochs, steps_per_epoch, put);
     for epoch in 0..cfg.epochs {
         rng.shuffle(&mut order);
+        log.start_epoch(epoch);
         let mut used = vec![vec![false; codebook_size]; books];
-        let mut sums = [0f32; 3];
         let mut last_residuals = Vec::new();
         for (step, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let t0 = Instant::now();
+            let began = Instant::now();
             let (x, t, mask) = batch(data, chunk, device)?;
             let f = model.forward(&x)?;
-            let recon = sq_dist(&f.reconstruction, &x)?.mean_all()?;
-            let mut codebook = Tensor::zeros((), candle_core::DType::F32, device)?;
-            let mut commit = codebook.clone();
-            for s in &f.partial_sums {
-                codebook = (codebook + sq_dist(s, &f.z.detach())?.mean_all()?)?;
-                commit = (commit + sq_dist(&f.z, &s.detach())?.mean_all()?)?;
-            }
-            let align = (sq_dist(&f.reconstruction, &t)?.mul(&mask)?.sum_all()?
-                / (mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64))?;
-            let mut total = ((recon.affine(cfg.recon_weight as f64, 0.0)? + codebook)?
-                + commit.affine(cfg.commit_weight as f64, 0.0)?)?;
-            if cfg.align {
-                total = (total + align.affine(cfg.align_weight as f64, 0.0)?)?;
-            }
+            let (total, losses) = step_losses(&f, &x, &t, &mask, cfg)?;
             opt.backward_step(&total)?;
-
             for row in f.codes.to_vec2::<u32>()? {
                 for (level, &c) in row.iter().enumerate() {
                     used[if books == 1 { 0 } else { level }][c as usize] = true;
                 }
             }
             last_residuals = f.residuals;
-            let losses = [recon.to_scalar::<f32>()?, (commit.to_scalar::<f32>()?), align.to_scalar::<f32>()?];
-            for (s, l) in sums.iter_mut().zip(losses) {
-                *s += l;
-            }
             report.steps += 1;
-            let p = Progress {
-                stage: Stage::Tokenizer,
-                epoch,
-                epochs: cfg.epochs,
-                step,
-                steps_per_epoch,
-                loss: total.to_scalar::<f32>()?,
-                loss_recon: losses[0],
-                loss_commit: losses[1],
-                loss_align: losses[2],
-                samples_per_second: chunk.len() as f32 / t0.elapsed().as_secs_f32().max(1e-9),
-                ..Default::default()
-            };
-            if !progress(&p) {
-                return Err(Error::Cancelled);
-            }
+            log.step(step, chunk.len(), began, total.to_scalar::<f32>()?, losses)?;
         }
-        [report.loss_recon, report.loss_commit, report.loss_align] = sums.map(|s| s / steps_per_epoch as f32);
+        [report.loss_recon, report.loss_commit, report.loss_align] = log.means();
         report.epochs = epoch + 1;
         // After the last epoch a re-seeded code would never be trained: keep the codebook.
         if epoch + 1 < cfg.epochs {
@@ -179,6 +150,34 @@ pub(crate) fn train(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok((model, report))
+}
+
+/// A step's weighted total (minimised) and its reconstruction, commitment and
+/// alignment losses. The codebook term pulls each partial sum towards the (fixed)
+/// latent; the commitment term the latent towards the (fixed) partial sums.
+fn step_losses(
+    f: &Forward,
+    x: &Tensor,
+    t: &Tensor,
+    mask: &Tensor,
+    cfg: &TokenizerTrainConfig,
+) -> Result<(Tensor, [f32; 3])> {
+    let recon = sq_dist(&f.reconstruction, x)?.mean_all()?;
+    let mut codebook = Tensor::zeros((), candle_core::DType::F32, x.device())?;
+    let mut commit = codebook.clone();
+    for s in &f.partial_sums {
+        codebook = (codebook + sq_dist(s, &f.z.detach())?.mean_all()?)?;
+        commit = (commit + sq_dist(&f.z, &s.detach())?.mean_all()?)?;
+    }
+    let align =
+        (sq_dist(&f.reconstruction, t)?.mul(mask)?.sum_all()? / (mask.sum_all()?.to_scalar::<f32>()?.max(1.0) as f64))?;
+    let mut total =
+        ((recon.affine(cfg.recon_weight as f64, 0.0)? + codebook)? + commit.affine(cfg.commit_weight as f64, 0.0)?)?;
+    if cfg.align {
+        total = (total + align.affine(cfg.align_weight as f64, 0.0)?)?;
+    }
+    let losses = [recon.to_scalar::<f32>()?, commit.to_scalar::<f32>()?, align.to_scalar::<f32>()?];
+    Ok((total, losses))
 }
 
 /// Sum over the vector of squared differences, per row: [B].
