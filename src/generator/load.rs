@@ -88,84 +88,105 @@ impl Generator {
     pub(crate) fn from_pretrained(o: &NewGenerator, device: &Device) -> Result<Self> {
         let config_path = o.model_dir.join("config.json");
         let raw = model_config(o.model_dir)?;
-        let text_tokenizer_json = read(&o.model_dir.join("tokenizer.json"))?;
+        let tokenizer_json = read(&o.model_dir.join("tokenizer.json"))?;
         let weights = model_tensors(o.model_dir, device)?;
-        let n2 = 2 * o.codebook_size;
         let mut rng = Rng::new(o.seed ^ 0x5eed);
         match raw.get("model_type").and_then(|v| v.as_str()) {
             Some("t5") => {
-                let t5: T5Config =
-                    serde_json::from_value(raw).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
-                let mut weights = weights;
-                let offset = t5.vocab_size as u32;
-                let mut ext = t5.clone();
-                ext.vocab_size += n2;
-                for name in ["shared.weight", "lm_head.weight"] {
-                    if name == "lm_head.weight" && t5.tie_word_embeddings {
-                        continue;
-                    }
-                    let w = weights.remove(name).ok_or_else(|| Error::Model(format!("checkpoint lacks {name}")))?;
-                    let w = w.to_dtype(DType::F32)?;
-                    let rms = w.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
-                    let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, t5.d_model, rms, &mut rng, device)?;
-                    weights.insert(name.into(), Tensor::cat(&[&w, &rows], 0)?);
-                }
-                if let Some(dim) = o.vector_dim {
-                    let w =
-                        Tensor::from_vec(rng.normals(t5.d_model * dim, VECTOR_PROJ_STD), (t5.d_model, dim), device)?;
-                    weights.insert("vector_proj.weight".into(), w);
-                }
-                let config = GeneratorConfig {
-                    start_token: t5.decoder_start_token_id,
-                    backbone: Backbone::T5 { t5: ext },
-                    codebook_size: o.codebook_size,
-                    voken_len: o.voken_len,
-                    voken_offset: offset,
-                    pad_token: 0,
-                    max_text_tokens: o.max_text_tokens,
-                    vector_dim: o.vector_dim,
-                };
-                Self::build(config, Params::stored(weights, device), HashMap::new(), text_tokenizer_json)
+                let t5 = serde_json::from_value(raw).map_err(|e| Error::corrupt(&config_path, e.to_string()))?;
+                Self::from_t5(o, t5, weights, tokenizer_json, &mut rng, device)
             }
-            Some("bert") => {
-                let heads = (o.decoder_d_model / 64).max(1);
-                let decoder = T5Config {
-                    vocab_size: n2 + 1,
-                    d_model: o.decoder_d_model,
-                    d_kv: o.decoder_d_model / heads,
-                    d_ff: 4 * o.decoder_d_model,
-                    num_layers: o.decoder_layers,
-                    num_decoder_layers: None,
-                    num_heads: heads,
-                    relative_attention_num_buckets: 32,
-                    relative_attention_max_distance: 128,
-                    layer_norm_epsilon: 1e-6,
-                    feed_forward_proj: "relu".into(),
-                    tie_word_embeddings: true,
-                    decoder_start_token_id: n2 as u32,
-                };
-                let pad = raw.get("pad_token_id").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-                let config = GeneratorConfig {
-                    backbone: Backbone::Bert { bert: raw, decoder },
-                    codebook_size: o.codebook_size,
-                    voken_len: o.voken_len,
-                    voken_offset: 0,
-                    start_token: n2 as u32,
-                    pad_token: pad,
-                    max_text_tokens: o.max_text_tokens,
-                    vector_dim: o.vector_dim,
-                };
-                let g = Self::build(config, Params::fresh(o.seed, device), weights, text_tokenizer_json)?;
-                let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, o.decoder_d_model, 1.0, &mut rng, device)?;
-                let start = Tensor::from_vec(rng.normals(o.decoder_d_model, 1.0), (1, o.decoder_d_model), device)?;
-                g.params.var("shared.weight").expect("embedding").set(&Tensor::cat(&[&rows, &start], 0)?)?;
-                Ok(g)
-            }
+            Some("bert") => Self::from_bert(o, raw, weights, tokenizer_json, &mut rng, device),
             other => Err(Error::InvalidArgument(format!(
                 "{}: model_type {other:?} is not supported (expected \"t5\" or \"bert\")",
                 config_path.display()
             ))),
         }
+    }
+
+    /// A T5 trained whole: its vocabulary extended by the 2N vokens, whose embedding
+    /// rows start from the codebook at the scale of the text tokens' rows.
+    fn from_t5(
+        o: &NewGenerator,
+        t5: T5Config,
+        mut weights: HashMap<String, Tensor>,
+        tokenizer_json: Vec<u8>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Self> {
+        let offset = t5.vocab_size as u32;
+        let mut ext = t5.clone();
+        ext.vocab_size += 2 * o.codebook_size;
+        for name in ["shared.weight", "lm_head.weight"] {
+            if name == "lm_head.weight" && t5.tie_word_embeddings {
+                continue;
+            }
+            let w = weights.remove(name).ok_or_else(|| Error::Model(format!("checkpoint lacks {name}")))?;
+            let w = w.to_dtype(DType::F32)?;
+            let rms = w.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
+            let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, t5.d_model, rms, rng, device)?;
+            weights.insert(name.into(), Tensor::cat(&[&w, &rows], 0)?);
+        }
+        if let Some(dim) = o.vector_dim {
+            let w = Tensor::from_vec(rng.normals(t5.d_model * dim, VECTOR_PROJ_STD), (t5.d_model, dim), device)?;
+            weights.insert("vector_proj.weight".into(), w);
+        }
+        let config = GeneratorConfig {
+            start_token: t5.decoder_start_token_id,
+            backbone: Backbone::T5 { t5: ext },
+            codebook_size: o.codebook_size,
+            voken_len: o.voken_len,
+            voken_offset: offset,
+            pad_token: 0,
+            max_text_tokens: o.max_text_tokens,
+            vector_dim: o.vector_dim,
+        };
+        Self::build(config, Params::stored(weights, device), HashMap::new(), tokenizer_json)
+    }
+
+    /// A frozen BERT-family sentence encoder in front of a small voken decoder that
+    /// trains, whose code embeddings start from the codebook.
+    fn from_bert(
+        o: &NewGenerator,
+        raw: serde_json::Value,
+        weights: HashMap<String, Tensor>,
+        tokenizer_json: Vec<u8>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Self> {
+        let n2 = 2 * o.codebook_size;
+        let heads = (o.decoder_d_model / 64).max(1);
+        let decoder = T5Config {
+            vocab_size: n2 + 1,
+            d_model: o.decoder_d_model,
+            d_kv: o.decoder_d_model / heads,
+            d_ff: 4 * o.decoder_d_model,
+            num_layers: o.decoder_layers,
+            num_decoder_layers: None,
+            num_heads: heads,
+            relative_attention_num_buckets: 32,
+            relative_attention_max_distance: 128,
+            layer_norm_epsilon: 1e-6,
+            feed_forward_proj: "relu".into(),
+            tie_word_embeddings: true,
+            decoder_start_token_id: n2 as u32,
+        };
+        let pad = raw.get("pad_token_id").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let config = GeneratorConfig {
+            backbone: Backbone::Bert { bert: raw, decoder },
+            codebook_size: o.codebook_size,
+            voken_len: o.voken_len,
+            voken_offset: 0,
+            start_token: n2 as u32,
+            pad_token: pad,
+            max_text_tokens: o.max_text_tokens,
+            vector_dim: o.vector_dim,
+        };
+        let g = Self::build(config, Params::fresh(o.seed, device), weights, tokenizer_json)?;
+        let rows = voken_rows(o.codebook.as_ref(), o.codebook_size, o.decoder_d_model, 1.0, rng, device)?;
+        let start = Tensor::from_vec(rng.normals(o.decoder_d_model, 1.0), (1, o.decoder_d_model), device)?;
+        g.params.var("shared.weight").expect("embedding").set(&Tensor::cat(&[&rows, &start], 0)?)?;
+        Ok(g)
     }
 
     /// A generator read back from the index, for search (its parameters are frozen and

@@ -2,7 +2,7 @@
 //! (the generator's codes or the quantiser's), the dense scan.
 
 use super::{not_tokenized, Index, State};
-use crate::generator::beam;
+use crate::generator::{beam, Generator};
 use crate::quantizer::Prior;
 use crate::quantizer::Quantizer;
 use crate::records::{check_vector, Records};
@@ -97,12 +97,7 @@ impl Index {
         opts: &SearchOptions,
         query_vectors: Option<&[&[f32]]>,
     ) -> Result<Vec<Vec<Hit>>> {
-        let current = || {
-            self.generator_model().ok_or_else(|| {
-                Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
-            })
-        };
-        let generator = if route.uses_generator() { Some(current()?) } else { None };
+        let generator = if route.uses_generator() { Some(self.current_generator()?) } else { None };
         // Query vectors: the host's, else the image encoder's text tower's when the
         // route or the generator reads them.
         let reads_vectors = route.needs_vectors() || generator.as_ref().is_some_and(|g| g.reads_vectors());
@@ -114,26 +109,40 @@ impl Index {
         let query_vectors = query_vectors.or(computed.as_deref());
         if let Some(vs) = query_vectors {
             if vs.len() != queries.len() {
-                return Err(Error::InvalidArgument(format!(
-                    "{} queries but {} query vectors",
-                    queries.len(),
-                    vs.len()
-                )));
+                let (q, v) = (queries.len(), vs.len());
+                return Err(Error::InvalidArgument(format!("{q} queries but {v} query vectors")));
             }
             for v in vs {
                 check_vector(self.config.dim, v, || "query vector".into())?;
             }
         }
         // Past the checks above, a route that needs vectors has them (or no queries).
-        let Some(mut g) = generator else {
-            let vectors = query_vectors.unwrap_or_default();
-            return match route {
-                Route::Quantizer { dense_weight, min_images } => {
-                    self.by_quantization(vectors, opts.beam_size, min_images, dense_weight, opts.k)
-                }
-                _ => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
-            };
-        };
+        let vectors = query_vectors.unwrap_or_default();
+        match (generator, route) {
+            (Some(g), _) => self.by_generator(g, queries, route, opts, query_vectors),
+            (None, Route::Quantizer { dense_weight, min_images }) => {
+                self.by_quantization(vectors, opts.beam_size, min_images, dense_weight, opts.k)
+            }
+            (None, _) => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
+        }
+    }
+
+    fn current_generator(&self) -> Result<Arc<Generator>> {
+        self.generator_model().ok_or_else(|| {
+            Error::WrongState("the generator has not been trained yet (call train_generator first)".into())
+        })
+    }
+
+    /// The routes through the generator `g`: its beam over the indexed vokens (`Beam`,
+    /// `Rerank`) or its best code prefixes (`Fused`).
+    fn by_generator(
+        &self,
+        mut g: Arc<Generator>,
+        queries: &[&str],
+        route: Route,
+        opts: &SearchOptions,
+        query_vectors: Option<&[&[f32]]>,
+    ) -> Result<Vec<Vec<Hit>>> {
         if queries.is_empty() {
             return Ok(Vec::new());
         }
@@ -150,7 +159,7 @@ impl Index {
                 Some(now) if Arc::ptr_eq(&now.model, &g) => break (st, enc),
                 _ => {
                     drop(st);
-                    g = current()?;
+                    g = self.current_generator()?;
                 }
             }
         };
@@ -165,19 +174,16 @@ impl Index {
             return Ok(fused_hits(&st.records, vokens, prefixes, dense_weight, vectors, opts.k));
         }
         let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
-        Ok(found
-            .into_iter()
-            .enumerate()
-            .map(|(q, f)| {
-                let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
-                if route == Route::Rerank {
-                    hits.iter_mut().for_each(|h| h.score = similarity(&st.records, h.id, vectors[q]));
-                    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-                }
-                hits.truncate(opts.k);
-                hits
-            })
-            .collect())
+        let hits = |(q, f): (usize, Vec<beam::Found>)| {
+            let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
+            if route == Route::Rerank {
+                hits.iter_mut().for_each(|h| h.score = similarity(&st.records, h.id, vectors[q]));
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            }
+            hits.truncate(opts.k);
+            hits
+        };
+        Ok(found.into_iter().enumerate().map(hits).collect())
     }
 
     /// `SearchMode::Quantizer`: the tokenizer's own quantisation of each query vector
