@@ -538,8 +538,8 @@ const char *avg_error_message(const struct AvgError *err);
 // `err` is NULL or an error object from this library, freed only here and only once.
 void avg_error_free(struct AvgError *err);
 
-// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
-// `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
+// Fills `config` with the library's defaults, those of the Rust API's
+// `IndexConfig::default()` (src/index/mod.rs), and no image encoder. `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
 // Thread-safety: any thread.
 //
 // # Safety
@@ -860,8 +860,8 @@ enum AvgStatus avg_index_caption_vector(const struct AvgIndex *index,
                                         bool *has_vector,
                                         struct AvgError **err);
 
-// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
-// fused searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+// Fills `options` with the library's defaults, those of the Rust API's
+// `SearchOptions::default()` (src/search/mod.rs; `AVG_SEARCH_MODE_AUTO`). `size` is
 // `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`; an older header's size
 // gets that header's defaults: plain beam search).
 // Thread-safety: any thread.
@@ -961,8 +961,8 @@ enum AvgStatus avg_search_batch(const struct AvgIndex *index,
                                 size_t *counts_out,
                                 struct AvgError **err);
 
-// Fills `config` with the defaults: 20 epochs, batch 256, lr 1e-3, weights 1 / 0.25 / 1,
-// alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42. `size` is
+// Fills `config` with the library's defaults, those of the Rust API's
+// `TokenizerTrainConfig::default()` (src/quantizer/train.rs). `size` is
 // `sizeof(AvgTokenizerTrainConfig)` (it becomes `config->struct_size`).
 // Thread-safety: any thread.
 //
@@ -1037,10 +1037,9 @@ enum AvgStatus avg_index_has_pending_tokenizer(const struct AvgIndex *index,
                                                bool *pending_out,
                                                struct AvgError **err);
 
-// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
-// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
-// `model_dir` NULL, which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
+// Fills `config` with the library's defaults, those of the Rust API's
+// `GeneratorTrainConfig::default()` (src/generator/config.rs), and `model_dir` NULL,
+// which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
 // becomes `config->struct_size`).
 // Thread-safety: any thread.
 //

@@ -1,8 +1,8 @@
 //! libavg: generative text-to-image retrieval (autoregressive voken generation) that
 //! embeds in other programs.
 //!
-//! The safe Rust API is [`Index`] and the types around it; [`ffi`] is a thin C ABI over
-//! it, declared in `include/avg.h`.
+//! The safe Rust API is [`Index`] and the types around it; the C ABI over it is declared
+//! in `include/avg.h`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -10,6 +10,9 @@ mod checksum;
 mod device;
 mod encoders;
 mod error;
+// The C ABI (include/avg.h): public so that the integration tests can call it from Rust,
+// hidden because Rust hosts use the safe API.
+#[doc(hidden)]
 pub mod ffi;
 mod file;
 mod generator;
@@ -29,7 +32,7 @@ mod store;
 mod vokens;
 
 pub use encoders::image::{decode as decode_image, Preprocess};
-pub use encoders::{Activation, Clip, ClipConfig, ImageSource, TextEncoder, TowerConfig};
+pub use encoders::{Clip, ImageSource, TextEncoder};
 pub use error::{Error, Result};
 pub use generator::{GeneratorReport, GeneratorTrainConfig};
 pub use heap::set_heap_tuning;

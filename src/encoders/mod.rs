@@ -6,7 +6,7 @@ mod clip;
 pub mod image;
 mod text;
 
-pub use clip::{Activation, Clip, ClipConfig, ImageSource, TowerConfig};
+pub use clip::{Clip, ImageSource};
 pub use text::TextEncoder;
 
 use crate::{file, Error, Result};

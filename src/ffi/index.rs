@@ -5,8 +5,8 @@ use super::{c_out, c_slice, c_str, c_strs, guard, matrix_len, AvgError, AvgStatu
 use crate::{Error, Index, NewCaption, NewImage, Result};
 use std::ffi::c_char;
 
-/// Fills `config` with the defaults: dim 512, N 1024, M 4, device "cpu", no image encoder.
-/// `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
+/// Fills `config` with the library's defaults, those of the Rust API's
+/// `IndexConfig::default()` (src/index/mod.rs), and no image encoder. `size` is `sizeof(AvgIndexConfig)` (it becomes `config->struct_size`).
 /// Thread-safety: any thread.
 ///
 /// # Safety

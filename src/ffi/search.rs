@@ -6,8 +6,8 @@ use crate::{Error, Hit, ImageSource, Result, SearchOptions};
 use std::ffi::c_char;
 use std::mem::MaybeUninit;
 
-/// Fills `options` with the defaults: k 10, beam 20, `AVG_SEARCH_MODE_AUTO`, and for
-/// fused searches `AVG_DEFAULT_DENSE_WEIGHT` and `AVG_DEFAULT_MIN_CANDIDATES`. `size` is
+/// Fills `options` with the library's defaults, those of the Rust API's
+/// `SearchOptions::default()` (src/search/mod.rs; `AVG_SEARCH_MODE_AUTO`). `size` is
 /// `sizeof(AvgSearchOptions)` (it becomes `options->struct_size`; an older header's size
 /// gets that header's defaults: plain beam search).
 /// Thread-safety: any thread.

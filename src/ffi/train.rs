@@ -8,8 +8,8 @@ use super::{c_out, c_write, guard, AvgError, AvgStatus};
 use crate::Error;
 use std::ffi::c_void;
 
-/// Fills `config` with the defaults: 20 epochs, batch 256, lr 1e-3, weights 1 / 0.25 / 1,
-/// alignment on, shared codebook, hidden 1024, 10 k-means iterations, seed 42. `size` is
+/// Fills `config` with the library's defaults, those of the Rust API's
+/// `TokenizerTrainConfig::default()` (src/quantizer/train.rs). `size` is
 /// `sizeof(AvgTokenizerTrainConfig)` (it becomes `config->struct_size`).
 /// Thread-safety: any thread.
 ///
@@ -138,10 +138,9 @@ pub unsafe extern "C" fn avg_index_has_pending_tokenizer(
     })
 }
 
-/// Fills `config` with the defaults (10 epochs, batch 64, lr 1e-3, weight decay 0.01,
-/// clip 1, L_dis on the whole batch with beam 5 and temperature 0.5, codebook init, a 2-layer 256-wide
-/// decoder, 32 text tokens, seed 42, attached texts learned, vector slot on, no resume) and
-/// `model_dir` NULL, which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
+/// Fills `config` with the library's defaults, those of the Rust API's
+/// `GeneratorTrainConfig::default()` (src/generator/config.rs), and `model_dir` NULL,
+/// which must be set. `size` is `sizeof(AvgGeneratorTrainConfig)` (it
 /// becomes `config->struct_size`).
 /// Thread-safety: any thread.
 ///

@@ -6,7 +6,7 @@
 
 mod model;
 
-pub use model::{Activation, ClipConfig, TowerConfig};
+use model::ClipConfig;
 
 use super::image::{decode, decode_file, Preprocess};
 use super::{model_config, padded_ids, read, read_json, text_tokenizer};
@@ -95,10 +95,6 @@ impl Clip {
     /// bytes is refused.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
-    }
-
-    pub fn config(&self) -> &ClipConfig {
-        &self.config
     }
 
     /// Length of the joint-space vectors (`projection_dim`).
