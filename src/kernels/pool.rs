@@ -3,8 +3,8 @@
 //!
 //! Candle's pool, which the kernels used before, waits for its workers by spinning
 //! without end: when another program holds a core and a worker is descheduled in the
-//! middle of a call, the caller spins through its own time slice waiting for it, and a
-//! 70 ms query took 419-629 ms on two busy cores. Here every thread that runs, the
+//! middle of a call, the caller spins through its own time slice waiting for it, and
+//! queries took several times longer on busy cores (docs/benchmarks.md). Here every thread that runs, the
 //! caller included, claims blocks from a shared counter, so a descheduled worker delays
 //! only the block it holds; waits spin for microseconds, then yield the core, and idle
 //! workers park. A call that finds the pool busy with another host thread's call runs on

@@ -55,13 +55,13 @@ pub enum SearchMode {
     /// trained tokenizer, no generator.
     Quantizer,
     /// The exact dense scan: every image scored by the dot product of its vector with
-    /// the query vector. Needs no training; its time grows with the index (about 0.08
-    /// ms per thousand images on 2 cores).
+    /// the query vector. Needs no training; its time grows with the index
+    /// (docs/results.md, "Query speed").
     Dense,
 }
 
-/// `SearchMode::Auto` scans every vector up to this many images (under 4 ms a query on
-/// 2 cores), and takes the quantiser's codes beyond, whose time hardly grows.
+/// `SearchMode::Auto` scans every vector up to this many images, and takes the
+/// quantiser's codes beyond, whose time hardly grows (docs/results.md, "Query speed").
 pub const AUTO_DENSE_MAX_IMAGES: usize = 50_000;
 
 impl Default for SearchOptions {
@@ -77,15 +77,11 @@ impl Default for SearchOptions {
     }
 }
 
-/// The fused score's default dense weight: with 400 candidates (the default then), the
-/// best of 0, 40, 100 and 200 on the Flickr8k validation split (docs/benchmarks.md,
-/// Indexing).
+/// The fused score's default dense weight, chosen on a validation split
+/// (docs/benchmarks.md, "Indexing").
 pub const DEFAULT_DENSE_WEIGHT: f32 = 100.0;
 
-/// Fused search's default `min_candidates`. On the validation split among its 1,000
-/// images, 400 beat no widening by 5.8 points of R@1. Among 3,000 (the training images
-/// too), 1000 beat 400 by 1.3 points of R@1 and 3.0 of R@10 on the generator's codes
-/// (0.2 and 2.0 on the quantiser's) for a fraction of a millisecond more
+/// Fused search's default `min_candidates`, chosen on a validation split
 /// (docs/benchmarks.md, "Widening in a larger pool"). A fixed count, not a share of the
 /// index, so that widening costs the same in any index.
 pub const DEFAULT_MIN_CANDIDATES: usize = 1000;
