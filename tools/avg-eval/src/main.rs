@@ -48,10 +48,13 @@
 //! `avg-eval --help` lists every option with its default.
 
 use avg::{
-    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, SearchMode, SearchOptions, SearchWeights,
+    GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, Progress, SearchMode, SearchOptions, SearchWeights,
     TextEncoder, TokenizerTrainConfig,
 };
 use clap::Parser;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
 use std::time::Instant;
 
 mod args;
@@ -59,7 +62,7 @@ mod data;
 mod report;
 mod score;
 
-use args::{own_texts, split, train_on, Args, WORDS};
+use args::{own_texts, split, train_on, Args, Images, WORDS};
 use data::embed_all;
 use report::{DENSE, DENSE_WORDS};
 use score::{dense_baseline, dense_with_words, fused, level_accuracy, run_search, Recall, Task};
@@ -67,6 +70,25 @@ use score::{dense_baseline, dense_with_words, fused, level_accuracy, run_search,
 fn die(msg: &str) -> ! {
     eprintln!("avg-eval: {msg}");
     std::process::exit(2)
+}
+
+/// Test images get ids from here on, training images count from 0.
+const TEST_BASE: u64 = 1 << 32;
+
+/// What every phase of a run reads: the options, the index, every caption's vector, and
+/// the split.
+struct Eval<'a> {
+    a: &'a Args,
+    index: &'a Index,
+    vec: &'a HashMap<String, Vec<f32>>,
+    train: &'a Images,
+    /// (id, captions) of each test image.
+    test_ids: Vec<(u64, &'a [String])>,
+    /// Which captions of a test image are its queries.
+    queries: Range<usize>,
+    /// The first `held` test images enter after training (the unseen track, or an
+    /// incremental run's new images).
+    held: usize,
 }
 
 fn main() {
@@ -82,227 +104,43 @@ fn main() {
         a.track,
         a.seed
     );
-
     let encoder = TextEncoder::load(&a.model, "cpu").unwrap_or_else(|e| die(&e.to_string()));
     let all: Vec<&String> = train.iter().chain(&test).flat_map(|(_, c)| c.iter()).collect();
     let vec = embed_all(&encoder, &all, &a.out.join("embeddings-cache.safetensors"));
-    let dim = encoder.dim();
 
     let dir = a.out.join(format!("index-{}", a.label));
     if !a.reuse {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let search_weights = if a.search_weights == "f32" { SearchWeights::F32 } else { SearchWeights::Int8 };
-    let config = IndexConfig { dim, codebook_size: a.n, voken_len: a.m, search_weights, ..Default::default() };
+    let config =
+        IndexConfig { dim: encoder.dim(), codebook_size: a.n, voken_len: a.m, search_weights, ..Default::default() };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
-    const TEST_BASE: u64 = 1 << 32;
-    let test_ids: Vec<(u64, &[String])> =
-        test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
-    // A test image enters with its vector; on the indexed track also with its own text
-    // (its first caption, its vector's source), never one of its query captions.
-    let add_test = |images: &[(u64, &[String])]| {
-        for &(id, caps) in images.iter().filter(|(id, _)| !index.contains(*id)) {
-            index.add_images(&[NewImage { id, key: None, vector: &vec[&caps[0]] }]).unwrap();
-            if let Some(own) = own_texts(&a.track, caps) {
-                index.attach_texts(id, &own.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-            }
-        }
-    };
+    let test_ids = test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
     // Queries: the captions after the image's own text and its attached words.
     let first = if a.test_set.starts_with("nocaps") || a.track == "words" { 1 + WORDS } else { 1 };
     let queries = first..first.saturating_add(a.queries_per_image);
-    // Unseen: the test images are added after training (their codes from the trained
-    // tokenizer). The incremental run withholds its new images likewise.
     let held = match (a.track.as_str(), a.incremental) {
-        ("unseen", _) => test_ids.len(),
-        (_, Some(n)) => n.min(test_ids.len()),
+        ("unseen", _) => test.len(),
+        (_, Some(n)) => n.min(test.len()),
         _ => 0,
     };
+    let e = Eval { a: &a, index: &index, vec: &vec, train: &train, test_ids, queries, held };
 
-    let gen = GeneratorTrainConfig {
-        model_dir: a.generator_model.clone().unwrap_or_else(|| a.model.clone()),
-        epochs: a.gen_epochs,
-        dis: a.dis,
-        dis_fraction: a.dis_fraction,
-        init_from_codebook: a.init,
-        index_texts: a.index_texts,
-        index_vectors: a.index_vectors,
-        balance_images: a.balance_images,
-        seed: a.train_seed,
-        ..Default::default()
-    };
-    let mut last = Instant::now();
-    let mut report = |p: &avg::Progress| {
-        if last.elapsed().as_secs() >= 30 || p.step + 1 == p.steps_per_epoch {
-            eprintln!(
-                "generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s",
-                p.epoch + 1,
-                p.epochs,
-                p.step + 1,
-                p.steps_per_epoch,
-                p.loss_gen,
-                p.loss_dis,
-                p.samples_per_second
-            );
-            last = Instant::now();
-        }
-        true
-    };
+    let gen = generator_config(&a);
+    let mut progress = progress_printer();
     // (tokenizer seconds, generator seconds, what each training reported)
-    let (tok_secs, gen_secs, trained) = if a.reuse {
-        if index.image_count() == 0 {
-            die(&format!("--reuse: nothing saved in {}; run once without it", dir.display()));
-        }
-        eprintln!("reusing {}: {} images, training skipped", dir.display(), index.image_count());
-        (0.0, 0.0, serde_json::json!({"reused": dir}))
-    } else {
-        for (i, (_, caps)) in train.iter().enumerate() {
-            index.add_images(&[NewImage { id: i as u64, key: None, vector: &vec[&caps[0]] }]).unwrap();
-            let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
-            index.add_captions(i as u64, &nc).unwrap();
-        }
-        add_test(&test_ids[held..]);
-
-        let t0 = Instant::now();
-        let tok =
-            TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, seed: a.train_seed, ..Default::default() };
-        let tr = index.train_tokenizer(&tok, |_| true).unwrap_or_else(|e| die(&e.to_string()));
-        let tok_secs = t0.elapsed().as_secs_f64();
-        eprintln!(
-            "tokenizer: {tok_secs:.0} s, usage {:?}, {} collided",
-            tr.stats.usage_per_level, tr.stats.collided_images
-        );
-
-        let t0 = Instant::now();
-        // No generator epochs: the routes that need none (a tokenizer seed's check).
-        let gr = (a.gen_epochs > 0)
-            .then(|| index.train_generator(&gen, &mut report).unwrap_or_else(|e| die(&e.to_string())));
-        let gen_secs = t0.elapsed().as_secs_f64();
-        let trained = serde_json::json!({
-            "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
-            "generator": gr.map(|gr| serde_json::json!({"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs})),
-        });
-        // Saved as trained, training images included, for a later `--reuse`.
-        index.save().unwrap_or_else(|e| die(&e.to_string()));
-        (tok_secs, gen_secs, trained)
+    let (tok_secs, gen_secs, trained) = match a.reuse {
+        true => e.reused(&dir),
+        false => e.train(&gen, &mut progress),
     };
-    add_test(&test_ids[..held]);
-
-    // (id, vector) of the test images, and of every indexed image.
-    let test_pool = || test_ids.iter().map(|&(id, c)| (id, vec[&c[0]].as_slice()));
-    let whole_pool = || -> Vec<(u64, &[f32])> {
-        train.iter().enumerate().map(|(i, (_, c))| (i as u64, vec[&c[0]].as_slice())).chain(test_pool()).collect()
-    };
+    e.add_test(&e.test_ids[..e.held]);
     let mut extra = serde_json::Map::new();
     let rows = match a.incremental {
         Some(_) if a.track == "unseen" => die("--incremental needs the indexed or caption-free track"),
         Some(_) if a.reuse => die("--incremental trains; it cannot --reuse"),
-        Some(_) => {
-            // Pool: the whole index (training images stay: the pass replays their pairs).
-            let pool = whole_pool();
-            let tasks = [
-                ("old", Task::new(&test_ids[held..], pool.clone(), queries.clone())),
-                ("new", Task::new(&test_ids[..held], pool, queries.clone())),
-            ];
-            let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
-            let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
-            let mut rows: Vec<(String, Recall)> = Vec::new();
-            for (set, task) in &tasks {
-                rows.push((format!("dense baseline, {set} images"), dense_baseline(task, &vec)));
-                rows.push((
-                    format!("{name}, {set} images, before the pass"),
-                    run_search(&index, task, &vec, &name, &opts).0,
-                ));
-            }
-            let t0 = Instant::now();
-            let pass = GeneratorTrainConfig { incremental: true, epochs: a.pass_epochs, ..gen.clone() };
-            let pr = index.train_generator(&pass, &mut report).unwrap_or_else(|e| die(&e.to_string()));
-            let pass_secs = t0.elapsed().as_secs_f64();
-            for (set, task) in &tasks {
-                rows.push((
-                    format!("{name}, {set} images, after the pass"),
-                    run_search(&index, task, &vec, &name, &opts).0,
-                ));
-            }
-            let per_1000 = pass_secs / pr.new_images.max(1) as f64 * 1000.0;
-            eprintln!(
-                "indexing pass: {} new images, {} steps, {pass_secs:.0} s ({per_1000:.0} s per 1,000 new images)",
-                pr.new_images, pr.steps
-            );
-            extra.insert("pass".into(), serde_json::json!({"new_images": pr.new_images, "epochs": a.pass_epochs, "steps": pr.steps, "seconds": pass_secs, "seconds_per_1000_new_images": per_1000}));
-            rows
-        }
-        None => {
-            // The dense baseline searches the same pool as libavg.
-            let pool = if a.pool == "all" {
-                whole_pool()
-            } else {
-                for i in 0..train.len() {
-                    index.remove_image(i as u64).unwrap();
-                }
-                test_pool().collect()
-            };
-            let task = Task::new(&test_ids, pool, queries.clone());
-            let mut rows: Vec<(String, Recall)> =
-                vec![(format!("{DENSE} (exact cosine, MiniLM)"), dense_baseline(&task, &vec))];
-            if a.track == "words" {
-                let words = test_ids
-                    .iter()
-                    .map(|&(id, caps)| (id, caps[1..=WORDS].iter().map(|c| vec[c].as_slice()).collect()))
-                    .collect();
-                rows.push((
-                    format!("{DENSE_WORDS} (the best of the image's and its {WORDS} texts' cosines)"),
-                    dense_with_words(&task, &vec, &words),
-                ));
-            }
-            let mut runs: Vec<(String, SearchOptions)> = Vec::new();
-            let generator = a.gen_epochs > 0 || a.reuse;
-            for &beam in a.beams.iter().filter(|_| generator) {
-                if !a.fused_only {
-                    runs.push((
-                        format!("libavg beam {beam}"),
-                        SearchOptions { k: beam, beam_size: beam, mode: SearchMode::Beam, ..Default::default() },
-                    ));
-                }
-                if beam == 20 {
-                    if !a.fused_only {
-                        runs.push((
-                            format!("libavg beam {beam} + rerank"),
-                            SearchOptions { k: beam, beam_size: beam, mode: SearchMode::Rerank, ..Default::default() },
-                        ));
-                    }
-                    for &c in &a.min_candidates {
-                        let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-                        for &p in &a.quantizer_weights {
-                            let prior = if p > 0.0 { format!(", quantizer prior {p}") } else { String::new() };
-                            runs.extend(a.dense_weights.iter().map(|&w| {
-                                let opts = SearchOptions { quantizer_weight: p, ..fused(beam, w, c) };
-                                (format!("libavg fused beam {beam}, dense weight {w}{widen}{prior}"), opts)
-                            }));
-                        }
-                    }
-                }
-            }
-            // The quantiser's rows, with or without a generator.
-            for &c in &a.min_candidates {
-                let widen = if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-                runs.extend(a.dense_weights.iter().map(|&w| {
-                    let opts = SearchOptions { mode: SearchMode::Quantizer, ..fused(20, w, c) };
-                    (format!("tokenizer reference (no generator), dense weight {w}{widen}"), opts)
-                }));
-            }
-            for (name, opts) in runs {
-                let (r, ranked) = run_search(&index, &task, &vec, &name, &opts);
-                if name == "libavg beam 20" {
-                    extra.insert(
-                        "top1_code_prefix_accuracy".into(),
-                        serde_json::json!(level_accuracy(&index, &ranked, &task.truth(), a.m)),
-                    );
-                }
-                rows.push((name, r));
-            }
-            rows
-        }
+        Some(_) => e.incremental_rows(&gen, &mut progress, &mut extra),
+        None => e.route_rows(&mut extra),
     };
 
     // A reused index was trained by an earlier run, whose settings its JSON holds.
@@ -322,4 +160,225 @@ fn main() {
         "training": trained,
     });
     report::write(&a.out, &a.label, &setting, head, &rows, extra);
+}
+
+fn generator_config(a: &Args) -> GeneratorTrainConfig {
+    GeneratorTrainConfig {
+        model_dir: a.generator_model.clone().unwrap_or_else(|| a.model.clone()),
+        epochs: a.gen_epochs,
+        dis: a.dis,
+        dis_fraction: a.dis_fraction,
+        init_from_codebook: a.init,
+        index_texts: a.index_texts,
+        index_vectors: a.index_vectors,
+        balance_images: a.balance_images,
+        seed: a.train_seed,
+        ..Default::default()
+    }
+}
+
+/// Prints the generator's progress every 30 s and at the end of each epoch.
+fn progress_printer() -> impl FnMut(&Progress) -> bool {
+    let mut last = Instant::now();
+    move |p: &Progress| {
+        if last.elapsed().as_secs() >= 30 || p.step + 1 == p.steps_per_epoch {
+            eprintln!(
+                "generator epoch {}/{} step {}/{} L_gen {:.3} L_dis {:.3} {:.0} samples/s",
+                p.epoch + 1,
+                p.epochs,
+                p.step + 1,
+                p.steps_per_epoch,
+                p.loss_gen,
+                p.loss_dis,
+                p.samples_per_second
+            );
+            last = Instant::now();
+        }
+        true
+    }
+}
+
+/// The searches of a run without `--incremental`: plain beam and rerank (unless
+/// `--fused-only`), fused for every candidate count, prior and dense weight, with a
+/// generator; the quantiser's route always.
+fn route_runs(a: &Args) -> Vec<(String, SearchOptions)> {
+    let widen = |c: usize| if c > 0 { format!(", at least {c} candidates") } else { String::new() };
+    let mut runs: Vec<(String, SearchOptions)> = Vec::new();
+    let generator = a.gen_epochs > 0 || a.reuse;
+    for &beam in a.beams.iter().filter(|_| generator) {
+        let plain = |mode| SearchOptions { k: beam, beam_size: beam, mode, ..Default::default() };
+        if !a.fused_only {
+            runs.push((format!("libavg beam {beam}"), plain(SearchMode::Beam)));
+        }
+        if beam != 20 {
+            continue;
+        }
+        if !a.fused_only {
+            runs.push((format!("libavg beam {beam} + rerank"), plain(SearchMode::Rerank)));
+        }
+        for &c in &a.min_candidates {
+            for &p in &a.quantizer_weights {
+                let prior = if p > 0.0 { format!(", quantizer prior {p}") } else { String::new() };
+                runs.extend(a.dense_weights.iter().map(|&w| {
+                    let opts = SearchOptions { quantizer_weight: p, ..fused(beam, w, c) };
+                    (format!("libavg fused beam {beam}, dense weight {w}{}{prior}", widen(c)), opts)
+                }));
+            }
+        }
+    }
+    for &c in &a.min_candidates {
+        runs.extend(a.dense_weights.iter().map(|&w| {
+            let opts = SearchOptions { mode: SearchMode::Quantizer, ..fused(20, w, c) };
+            (format!("tokenizer reference (no generator), dense weight {w}{}", widen(c)), opts)
+        }));
+    }
+    runs
+}
+
+impl Eval<'_> {
+    /// Adds test images: each with its vector, and on the indexed track its own text
+    /// (its first caption, its vector's source), never one of its query captions.
+    fn add_test(&self, images: &[(u64, &[String])]) {
+        for &(id, caps) in images.iter().filter(|(id, _)| !self.index.contains(*id)) {
+            self.index.add_images(&[NewImage { id, key: None, vector: &self.vec[&caps[0]] }]).unwrap();
+            if let Some(own) = own_texts(&self.a.track, caps) {
+                self.index.attach_texts(id, &own.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+            }
+        }
+    }
+
+    /// A `--reuse` run: the saved index, nothing trained.
+    fn reused(&self, dir: &Path) -> (f64, f64, serde_json::Value) {
+        if self.index.image_count() == 0 {
+            die(&format!("--reuse: nothing saved in {}; run once without it", dir.display()));
+        }
+        eprintln!("reusing {}: {} images, training skipped", dir.display(), self.index.image_count());
+        (0.0, 0.0, serde_json::json!({"reused": dir}))
+    }
+
+    /// Indexes the training images with their captions and the test images not held,
+    /// trains both stages and saves the index (for a later `--reuse`).
+    fn train(
+        &self,
+        gen: &GeneratorTrainConfig,
+        progress: &mut impl FnMut(&Progress) -> bool,
+    ) -> (f64, f64, serde_json::Value) {
+        let (a, index, vec) = (self.a, self.index, self.vec);
+        for (i, (_, caps)) in self.train.iter().enumerate() {
+            index.add_images(&[NewImage { id: i as u64, key: None, vector: &vec[&caps[0]] }]).unwrap();
+            let nc: Vec<NewCaption> = caps[1..].iter().map(|c| NewCaption { text: c, vector: Some(&vec[c]) }).collect();
+            index.add_captions(i as u64, &nc).unwrap();
+        }
+        self.add_test(&self.test_ids[self.held..]);
+
+        let t0 = Instant::now();
+        let tok =
+            TokenizerTrainConfig { epochs: a.tok_epochs, align: a.align, seed: a.train_seed, ..Default::default() };
+        let tr = index.train_tokenizer(&tok, |_| true).unwrap_or_else(|e| die(&e.to_string()));
+        let tok_secs = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "tokenizer: {tok_secs:.0} s, usage {:?}, {} collided",
+            tr.stats.usage_per_level, tr.stats.collided_images
+        );
+        let t0 = Instant::now();
+        // No generator epochs: the routes that need none (a tokenizer seed's check).
+        let gr = (a.gen_epochs > 0)
+            .then(|| index.train_generator(gen, &mut *progress).unwrap_or_else(|e| die(&e.to_string())));
+        let gen_secs = t0.elapsed().as_secs_f64();
+        let trained = serde_json::json!({
+            "tokenizer": {"usage_per_level": tr.stats.usage_per_level, "collided_images": tr.stats.collided_images, "seconds": tok_secs},
+            "generator": gr.map(|gr| serde_json::json!({"loss_gen": gr.loss_gen, "loss_dis": gr.loss_dis, "seconds": gen_secs})),
+        });
+        index.save().unwrap_or_else(|e| die(&e.to_string()));
+        (tok_secs, gen_secs, trained)
+    }
+
+    /// (id, vector) of the test images.
+    fn test_pool(&self) -> Vec<(u64, &[f32])> {
+        self.test_ids.iter().map(|&(id, c)| (id, self.vec[&c[0]].as_slice())).collect()
+    }
+
+    /// (id, vector) of every indexed image, training images first.
+    fn whole_pool(&self) -> Vec<(u64, &[f32])> {
+        let train = self.train.iter().enumerate().map(|(i, (_, c))| (i as u64, self.vec[&c[0]].as_slice()));
+        train.chain(self.test_pool()).collect()
+    }
+
+    /// `--incremental`: the old and the new test images' recall before and after an
+    /// indexing pass, searched among the whole index (training images stay: the pass
+    /// replays their pairs).
+    fn incremental_rows(
+        &self,
+        gen: &GeneratorTrainConfig,
+        progress: &mut impl FnMut(&Progress) -> bool,
+        extra: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<(String, Recall)> {
+        let (a, held) = (self.a, self.held);
+        let pool = self.whole_pool();
+        let tasks = [
+            ("old", Task::new(&self.test_ids[held..], pool.clone(), self.queries.clone())),
+            ("new", Task::new(&self.test_ids[..held], pool, self.queries.clone())),
+        ];
+        let opts = fused(20, a.dense_weights[0], a.min_candidates[0]);
+        let name = format!("libavg fused beam 20, dense weight {}", a.dense_weights[0]);
+        let search = |task| run_search(self.index, task, self.vec, &name, &opts).0;
+        let mut rows: Vec<(String, Recall)> = Vec::new();
+        for (set, task) in &tasks {
+            rows.push((format!("dense baseline, {set} images"), dense_baseline(task, self.vec)));
+            rows.push((format!("{name}, {set} images, before the pass"), search(task)));
+        }
+        let t0 = Instant::now();
+        let pass = GeneratorTrainConfig { incremental: true, epochs: a.pass_epochs, ..gen.clone() };
+        let pr = self.index.train_generator(&pass, &mut *progress).unwrap_or_else(|e| die(&e.to_string()));
+        let pass_secs = t0.elapsed().as_secs_f64();
+        for (set, task) in &tasks {
+            rows.push((format!("{name}, {set} images, after the pass"), search(task)));
+        }
+        let per_1000 = pass_secs / pr.new_images.max(1) as f64 * 1000.0;
+        eprintln!(
+            "indexing pass: {} new images, {} steps, {pass_secs:.0} s ({per_1000:.0} s per 1,000 new images)",
+            pr.new_images, pr.steps
+        );
+        extra.insert("pass".into(), serde_json::json!({"new_images": pr.new_images, "epochs": a.pass_epochs, "steps": pr.steps, "seconds": pass_secs, "seconds_per_1000_new_images": per_1000}));
+        rows
+    }
+
+    /// Every route's recall on the test images, beside the dense baseline of the same
+    /// pool (`--pool all`: the whole index; else the test images alone).
+    fn route_rows(&self, extra: &mut serde_json::Map<String, serde_json::Value>) -> Vec<(String, Recall)> {
+        let (a, vec) = (self.a, self.vec);
+        let pool = if a.pool == "all" {
+            self.whole_pool()
+        } else {
+            for i in 0..self.train.len() {
+                self.index.remove_image(i as u64).unwrap();
+            }
+            self.test_pool()
+        };
+        let task = Task::new(&self.test_ids, pool, self.queries.clone());
+        let mut rows: Vec<(String, Recall)> =
+            vec![(format!("{DENSE} (exact cosine, MiniLM)"), dense_baseline(&task, vec))];
+        if a.track == "words" {
+            let words = self
+                .test_ids
+                .iter()
+                .map(|&(id, caps)| (id, caps[1..=WORDS].iter().map(|c| vec[c].as_slice()).collect()))
+                .collect();
+            rows.push((
+                format!("{DENSE_WORDS} (the best of the image's and its {WORDS} texts' cosines)"),
+                dense_with_words(&task, vec, &words),
+            ));
+        }
+        for (name, opts) in route_runs(a) {
+            let (r, ranked) = run_search(self.index, &task, vec, &name, &opts);
+            if name == "libavg beam 20" {
+                extra.insert(
+                    "top1_code_prefix_accuracy".into(),
+                    serde_json::json!(level_accuracy(self.index, &ranked, &task.truth(), a.m)),
+                );
+            }
+            rows.push((name, r));
+        }
+        rows
+    }
 }
