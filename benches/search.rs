@@ -114,7 +114,7 @@ impl Latency {
 }
 
 /// k 10, beam 20, with the other options at their defaults.
-fn beam_20() -> SearchOptions {
+fn beam_20() -> SearchOptions<'static> {
     SearchOptions { k: 10, beam_size: 20, mode: SearchMode::Beam, ..Default::default() }
 }
 

@@ -308,6 +308,10 @@ typedef struct AvgIndexInfo {
   uint8_t reserved[3];
 } AvgIndexInfo;
 
+// A filtered search's predicate: true when image `id` may be returned.
+typedef bool (*AvgAllowFn)(void *user_data,
+                           uint64_t id);
+
 // How to answer queries. Options are documented on the Rust `SearchOptions`; what
 // the C struct adds or reads otherwise is documented here.
 typedef struct AvgSearchOptions {
@@ -346,6 +350,16 @@ typedef struct AvgSearchOptions {
   // `_FUSED`, `_QUANTIZER` or `_DENSE` (Rust `SearchMode`). Supersedes `rerank`,
   // `fused` and `candidates`, which are then not read.
   uint64_t mode;
+  // Filtered search (Rust `Filter`): NULL, or the ids of the only images the search
+  // may return, `allow_count` of them (unknown ids are skipped; a non-NULL list with
+  // a count of 0 allows none: no hits, not an error).
+  const uint64_t *allow_ids;
+  size_t allow_count;
+  // NULL, or a predicate: the search may return the images whose id it accepts. It is
+  // called with `allow_user_data` once per indexed image, on the calling thread, before
+  // the search takes the index's lock. Set `allow_ids` or `allow_fn`, not both.
+  AvgAllowFn allow_fn;
+  void *allow_user_data;
 } AvgSearchOptions;
 
 // One search result: an indexed image and its score, best first. Filled into arrays,
@@ -881,7 +895,9 @@ enum AvgStatus avg_search_options_default(struct AvgSearchOptions *options,
 //
 // # Safety
 // `query` is a NUL-terminated string; `out` is NULL or writable for `cap` hits;
-// `n_out` is NULL or writable.
+// `n_out` is NULL or writable; `options` is NULL or valid, its `allow_ids` NULL or
+// holding `allow_count` ids, its `allow_fn` NULL or safe to call with
+// `allow_user_data` during the call.
 enum AvgStatus avg_search(const struct AvgIndex *index,
                           const char *query,
                           const struct AvgSearchOptions *options,

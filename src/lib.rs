@@ -42,7 +42,7 @@ pub use params::SearchWeights;
 pub use progress::{Progress, Stage};
 pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
-pub use search::{Hit, SearchMode, SearchOptions, AUTO_DENSE_MAX_IMAGES};
+pub use search::{Filter, Hit, SearchMode, SearchOptions, AUTO_DENSE_MAX_IMAGES};
 pub use store::{file_checksum, FORMAT_VERSION};
 pub use vokens::VokenStats;
 

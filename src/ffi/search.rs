@@ -2,8 +2,8 @@
 
 use super::types::{handle, read_sized, write_sized, AvgHit, AvgIndex, AvgSearchOptions};
 use super::{c_out, c_slice, c_slice_mut, c_str, c_strs, guard, matrix_len, AvgError, AvgStatus};
-use crate::{Error, Hit, ImageSource, Result, SearchOptions};
-use std::ffi::c_char;
+use crate::{Error, Filter, Hit, ImageSource, Result, SearchOptions};
+use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
 
 /// Fills `options` with the library's defaults, those of the Rust API's
@@ -24,17 +24,71 @@ pub unsafe extern "C" fn avg_search_options_default(
     guard(err, || unsafe { write_sized(options, size, AvgSearchOptions::default(), "options") })
 }
 
-/// The host's options (NULL: the defaults), as given and as the Rust options.
+/// The host's options (NULL: the defaults): as given, as the Rust options, and the
+/// filter they name.
 ///
 /// # Safety
-/// `options` is NULL or a host's struct of the size it states.
-unsafe fn read_options(options: *const AvgSearchOptions) -> Result<(AvgSearchOptions, SearchOptions)> {
-    let o = match options.is_null() {
+/// `options` is NULL or a host's struct of the size it states, whose `allow_ids` holds
+/// `allow_count` ids and whose `allow_fn` is NULL or safe to call with
+/// `allow_user_data` for the call.
+unsafe fn read_options(options: *const AvgSearchOptions) -> Result<HostOptions> {
+    let raw = match options.is_null() {
         true => AvgSearchOptions::default(),
         // SAFETY: the caller's contract.
         false => unsafe { read_sized(options, "options")? },
     };
-    Ok((o, o.to_rust()?))
+    let filter = match (raw.allow_ids.is_null(), raw.allow_fn) {
+        (true, None) => HostFilter::All,
+        // SAFETY: the caller's contract; a count of 0 reads nothing.
+        (false, None) => HostFilter::Ids(unsafe { c_slice(raw.allow_ids, raw.allow_count, "options.allow_ids")? }),
+        (true, Some(f)) => {
+            let host = HostPredicate { f, user_data: raw.allow_user_data };
+            HostFilter::Predicate(Box::new(move |id| host.accepts(id)))
+        }
+        (false, Some(_)) => return Err(Error::InvalidArgument("options: set allow_ids or allow_fn, not both".into())),
+    };
+    Ok(HostOptions { opts: raw.to_rust()?, raw, filter })
+}
+
+/// A host's filter, owned for the call.
+enum HostFilter {
+    All,
+    Ids(&'static [u64]),
+    Predicate(Box<dyn Fn(u64) -> bool + Sync>),
+}
+
+struct HostOptions {
+    raw: AvgSearchOptions,
+    opts: SearchOptions<'static>,
+    filter: HostFilter,
+}
+
+impl HostOptions {
+    fn get(&self) -> SearchOptions<'_> {
+        let filter = match &self.filter {
+            HostFilter::All => Filter::All,
+            HostFilter::Ids(ids) => Filter::Ids(ids),
+            HostFilter::Predicate(accepts) => Filter::Predicate(accepts.as_ref()),
+        };
+        SearchOptions { filter, ..self.opts }
+    }
+}
+
+/// The host's predicate and its `user_data`.
+struct HostPredicate {
+    f: unsafe extern "C" fn(*mut c_void, u64) -> bool,
+    user_data: *mut c_void,
+}
+
+// SAFETY: the predicate is called only during the search call, on its calling thread
+// (`Filter::Predicate` runs before the search and never on a worker).
+unsafe impl Sync for HostPredicate {}
+
+impl HostPredicate {
+    fn accepts(&self, id: u64) -> bool {
+        // SAFETY: the host vouches for `f` with `user_data` during the call.
+        unsafe { (self.f)(self.user_data, id) }
+    }
 }
 
 /// Runs `queries` with the host's options and vectors; also gives the options' k.
@@ -48,7 +102,8 @@ unsafe fn run(
     options: *const AvgSearchOptions,
 ) -> Result<(Vec<Vec<Hit>>, usize)> {
     // SAFETY: the caller's contract.
-    let (index, (o, opts)) = unsafe { (handle(index)?, read_options(options)?) };
+    let (index, host) = unsafe { (handle(index)?, read_options(options)?) };
+    let o = host.raw;
     // Given vectors always go in (a generator with a vector slot reads them too); NULL
     // leaves them to the index, which computes or refuses them.
     let vectors = if !o.query_vectors.is_null() {
@@ -61,7 +116,7 @@ unsafe fn run(
     } else {
         None
     };
-    Ok((index.search_batch(queries, &opts, vectors.as_deref())?, o.k))
+    Ok((index.search_batch(queries, &host.get(), vectors.as_deref())?, o.k))
 }
 
 /// Answers one text query: writes up to `cap` hits (image id and score, best first) to
@@ -77,7 +132,9 @@ unsafe fn run(
 ///
 /// # Safety
 /// `query` is a NUL-terminated string; `out` is NULL or writable for `cap` hits;
-/// `n_out` is NULL or writable.
+/// `n_out` is NULL or writable; `options` is NULL or valid, its `allow_ids` NULL or
+/// holding `allow_count` ids, its `allow_fn` NULL or safe to call with
+/// `allow_user_data` during the call.
 #[no_mangle]
 pub unsafe extern "C" fn avg_search(
     index: *const AvgIndex,
@@ -136,8 +193,8 @@ pub unsafe extern "C" fn avg_search_by_image(
     // SAFETY: the caller keeps the contract in # Safety above.
     guard(err, || unsafe {
         let index = handle(index)?;
-        let (_, opts) = read_options(options)?;
-        answer_one(out, cap, n_out, || index.search_by_image(image_id, &opts))
+        let host = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_image(image_id, &host.get()))
     })
 }
 
@@ -164,8 +221,8 @@ pub unsafe extern "C" fn avg_search_by_photo_file(
     guard(err, || unsafe {
         let index = handle(index)?;
         let path = std::path::Path::new(c_str(path, "path")?);
-        let (_, opts) = read_options(options)?;
-        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::File(path), &opts))
+        let host = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::File(path), &host.get()))
     })
 }
 
@@ -190,8 +247,8 @@ pub unsafe extern "C" fn avg_search_by_photo_bytes(
     guard(err, || unsafe {
         let index = handle(index)?;
         let bytes = c_slice(data, len, "data")?;
-        let (_, opts) = read_options(options)?;
-        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::Bytes(bytes), &opts))
+        let host = read_options(options)?;
+        answer_one(out, cap, n_out, || index.search_by_photo(ImageSource::Bytes(bytes), &host.get()))
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Decoding, Encoded, Generator};
 use crate::quantizer::{Prior, Residual};
-use crate::vokens::trie::{Prefix, Trie, ROOT};
+use crate::vokens::trie::{Prefix, View, ROOT};
 use crate::Result;
 
 /// A finished beam: the image it reached, its voken sequence (local numbers) and the
@@ -30,12 +30,12 @@ struct Beam {
 }
 
 /// The voken sequences of `search`'s results, per query, best first (L_dis's candidates).
-pub(crate) fn sequences(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Vec<u32>>>> {
+pub(crate) fn sequences(g: &Generator, trie: View, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Vec<u32>>>> {
     Ok(search(g, trie, enc, beam)?.into_iter().map(|f| f.into_iter().map(|x| x.seq).collect()).collect())
 }
 
 /// Up to `beam` images per query, best first, for encoded queries `enc` [B, S, D].
-pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
+pub(crate) fn search(g: &Generator, trie: View, enc: &Encoded, beam: usize) -> Result<Vec<Vec<Found>>> {
     let (out, _) = run(g, trie, enc, beam, trie.depth(), false, None)?;
     Ok(out
         .into_iter()
@@ -52,7 +52,7 @@ pub(crate) fn search(g: &Generator, trie: &Trie, enc: &Encoded, beam: usize) -> 
 /// quantiser's distances join the scores (see [`Prior`]).
 pub(crate) fn search_codes(
     g: &Generator,
-    trie: &Trie,
+    trie: View,
     enc: &Encoded,
     beam: usize,
     min_images: usize,
@@ -76,7 +76,7 @@ pub(crate) fn search_codes(
 #[allow(clippy::type_complexity)]
 fn run(
     g: &Generator,
-    trie: &Trie,
+    trie: View,
     enc: &Encoded,
     beam: usize,
     depth: usize,
@@ -91,7 +91,7 @@ fn run(
         })
         .collect();
     let mut pruned: Vec<Vec<Prefix>> = (0..b).map(|_| Vec::new()).collect();
-    if trie.len() == 0 || depth == 0 {
+    if trie.is_empty() || depth == 0 {
         return Ok(((0..b).map(|_| Vec::new()).collect(), pruned));
     }
     let mut decoding = Decoding::begin(g, enc)?;
@@ -106,8 +106,7 @@ fn run(
         for (q, dropped_by_q) in pruned.iter_mut().enumerate() {
             let mut cands: Vec<(usize, Beam)> = Vec::new();
             for (r, x) in beams.iter().enumerate().filter(|(_, x)| x.query == q) {
-                let (toks, nexts) = trie.children(x.node);
-                for (&tok, &n) in toks.iter().zip(nexts) {
+                for (tok, n) in trie.children(x.node, level) {
                     let mut seq = x.seq.clone();
                     seq.push(tok);
                     let (node, id) = if leaf { (ROOT, n) } else { (n as u32, 0) };

@@ -171,12 +171,12 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     let t = trie(&ex);
     let cfg =
         GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
-    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
+    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, (&t).into(), enc, 3);
     let view = g.frozen(None).unwrap();
     let report = train(&g, &ex, &cfg, 0, &candidates, &mut |_| true, &mut |_, _| Ok(())).unwrap();
     assert!(report.loss_gen < 0.5, "L_gen {}", report.loss_gen);
     let texts: Vec<&str> = ex.iter().map(|e| e.text.as_str()).collect();
-    let found = beam::search(&g, &t, &g.encode(&texts, &[]).unwrap(), 5).unwrap();
+    let found = beam::search(&g, (&t).into(), &g.encode(&texts, &[]).unwrap(), 5).unwrap();
     let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
     assert!(right >= 20, "{right}/24 captions generate their own vokens first");
 
@@ -185,7 +185,7 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     // inference-only kernels; both find the same.
     for frozen in [g.frozen(Some(SearchWeights::F32)).unwrap(), view] {
         assert!(frozen.named_tensors().unwrap().iter().all(|(_, t)| !t.track_op()));
-        let again = beam::search(&frozen, &t, &frozen.encode(&texts, &[]).unwrap(), 5).unwrap();
+        let again = beam::search(&frozen, (&t).into(), &frozen.encode(&texts, &[]).unwrap(), 5).unwrap();
         for (a, b) in found.iter().zip(&again) {
             assert_eq!(a.iter().map(|f| f.id).collect::<Vec<_>>(), b.iter().map(|f| f.id).collect::<Vec<_>>());
             assert!(a.iter().zip(b).all(|(x, y)| (x.score - y.score).abs() < 1e-4));
@@ -194,7 +194,7 @@ fn a_tiny_t5_learns_to_write_the_vokens_of_its_captions() {
     // Searched through int8 weights, the model ranks the same first image for nearly
     // every caption, with scores close to f32's.
     let int8 = g.frozen(Some(SearchWeights::Int8)).unwrap();
-    let again = beam::search(&int8, &t, &int8.encode(&texts, &[]).unwrap(), 5).unwrap();
+    let again = beam::search(&int8, (&t).into(), &int8.encode(&texts, &[]).unwrap(), 5).unwrap();
     let same = found.iter().zip(&again).filter(|(a, b)| a[0].id == b[0].id).count();
     let drift = found.iter().zip(&again).map(|(a, b)| (a[0].score - b[0].score).abs()).fold(0f32, f32::max);
     eprintln!("int8: {same}/24 first hits agree, largest score change {drift}");
@@ -214,15 +214,15 @@ fn with_a_vector_slot_examples_without_text_are_learned_from_their_vectors() {
     let t = trie(&ex);
     let cfg =
         GeneratorTrainConfig { epochs: 60, batch_size: 8, learning_rate: 5e-3, beam_size: 3, ..Default::default() };
-    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, &t, enc, 3);
+    let candidates = |g: &Generator, enc: &super::Encoded| beam::sequences(g, (&t).into(), enc, 3);
     train(&g, &ex, &cfg, 0, &candidates, &mut |_| true, &mut |_, _| Ok(())).unwrap();
     let vectors: Vec<Option<&[f32]>> = ex.iter().map(|e| e.vector.as_deref()).collect();
     let texts = vec![""; ex.len()];
-    let found = beam::search(&g, &t, &g.encode(&texts, &vectors).unwrap(), 5).unwrap();
+    let found = beam::search(&g, (&t).into(), &g.encode(&texts, &vectors).unwrap(), 5).unwrap();
     let right = found.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count();
     assert!(right >= 20, "{right}/24 vectors generate their own vokens first");
     // With the slot masked, the generator has nothing to go on.
-    let blind = beam::search(&g, &t, &g.encode(&texts, &[]).unwrap(), 5).unwrap();
+    let blind = beam::search(&g, (&t).into(), &g.encode(&texts, &[]).unwrap(), 5).unwrap();
     assert!(blind.iter().enumerate().filter(|(i, f)| f[0].id == *i as u64).count() <= 2);
 }
 

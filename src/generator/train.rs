@@ -262,6 +262,6 @@ pub(crate) fn step_loss(
     let enc = g.encode(&texts, &vectors)?;
     let targets: Vec<Vec<u32>> = batch.iter().map(|e| e.vokens.clone()).collect();
     let ctx = Context::new(g, &enc)?;
-    let beams = super::beam::sequences(&g.frozen(None)?, trie, &enc.detached()?, beam)?;
+    let beams = super::beam::sequences(&g.frozen(None)?, trie.into(), &enc.detached()?, beam)?;
     Ok((gen_loss(g, &ctx, &targets, None)? + dis_loss(g, &ctx, &targets, &beams, 0.5, None)?)?)
 }

@@ -9,7 +9,7 @@ use crate::records::{check_vector, Records};
 use crate::search::quantized;
 use crate::search::route::{Available, Route};
 use crate::search::{dense, Hit, SearchMode, SearchOptions};
-use crate::vokens::trie::Prefix;
+use crate::vokens::trie::{Allowed, Prefix, View};
 use crate::vokens::Vokens;
 use crate::{limits, Error, ImageSource, Result};
 use candle_core::Tensor;
@@ -38,17 +38,19 @@ impl Index {
         for q in queries {
             limits::check_text("query", q)?;
         }
+        // A predicate is host code: it runs before the lock is taken.
+        let allowed = opts.filter.allowed(|| self.image_ids());
         let available = {
             let st = self.state.read();
             Available {
                 vectors: query_vectors.is_some() || self.clip.is_some(),
                 tokenizer: st.tokenizer.is_some(),
                 generator: st.generator.is_some(),
-                images: st.records.len(),
+                images: allowed.as_ref().map_or(st.records.len(), Vec::len),
             }
         };
         let route = Route::plan(opts, &available)?;
-        let hits = self.answer(queries, route, opts, query_vectors)?;
+        let hits = self.answer(queries, route, opts, query_vectors, allowed.as_deref())?;
         crate::log::emit(crate::log::Level::Debug, || {
             format!(
                 "{} queries, {}, beam {}: {:.1} ms",
@@ -96,6 +98,7 @@ impl Index {
         route: Route,
         opts: &SearchOptions,
         query_vectors: Option<&[&[f32]]>,
+        allowed: Option<&[u64]>,
     ) -> Result<Vec<Vec<Hit>>> {
         let generator = if route.uses_generator() { Some(self.current_generator()?) } else { None };
         // Query vectors: the host's, else the image encoder's text tower's when the
@@ -119,11 +122,16 @@ impl Index {
         // Past the checks above, a route that needs vectors has them (or no queries).
         let vectors = query_vectors.unwrap_or_default();
         match (generator, route) {
-            (Some(g), _) => self.by_generator(g, queries, route, opts, query_vectors),
+            (Some(g), _) => self.by_generator(g, queries, route, opts, query_vectors, allowed),
             (None, Route::Quantizer { dense_weight, min_images }) => {
-                self.by_quantization(vectors, opts.beam_size, min_images, dense_weight, opts.k)
+                let ranking = Ranking { dense_weight, k: opts.k };
+                self.by_quantization(vectors, opts.beam_size, min_images, ranking, allowed)
             }
-            (None, _) => Ok(dense::top_k(&self.state.read().records, vectors, opts.k)),
+            (None, _) => {
+                let records = &self.state.read().records;
+                let rows = allowed.map(|ids| allowed_rows(records, ids));
+                Ok(dense::top_k(records, vectors, opts.k, rows.as_deref()))
+            }
         }
     }
 
@@ -142,6 +150,7 @@ impl Index {
         route: Route,
         opts: &SearchOptions,
         query_vectors: Option<&[&[f32]]>,
+        allowed: Option<&[u64]>,
     ) -> Result<Vec<Vec<Hit>>> {
         if queries.is_empty() {
             return Ok(Vec::new());
@@ -164,16 +173,18 @@ impl Index {
             }
         };
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
+        let allowed = allowed.map(|ids| allow(&st.records, vokens, ids));
+        let view = View::new(vokens.trie(), allowed.as_ref());
         let vectors = query_vectors.filter(|_| route.needs_vectors()).unwrap_or_default();
         if let Route::Fused { dense_weight, min_images, prior } = route {
             let prior = match prior > 0.0 {
                 true => Some(self.prior(&st, vectors, prior)?),
                 false => None,
             };
-            let prefixes = beam::search_codes(&g, vokens.trie(), &enc, opts.beam_size, min_images, prior.as_ref())?;
-            return Ok(fused_hits(&st.records, vokens, prefixes, dense_weight, vectors, opts.k));
+            let prefixes = beam::search_codes(&g, view, &enc, opts.beam_size, min_images, prior.as_ref())?;
+            return Ok(fused_hits(&st.records, view, prefixes, Ranking { dense_weight, k: opts.k }, vectors));
         }
-        let found = beam::search(&g, vokens.trie(), &enc, opts.beam_size)?;
+        let found = beam::search(&g, view, &enc, opts.beam_size)?;
         let hits = |(q, f): (usize, Vec<beam::Found>)| {
             let mut hits: Vec<Hit> = f.iter().map(|x| Hit { id: x.id, score: x.score }).collect();
             if route == Route::Rerank {
@@ -196,8 +207,8 @@ impl Index {
         query_vectors: &[&[f32]],
         beam: usize,
         min_images: usize,
-        dense_weight: f32,
-        k: usize,
+        ranking: Ranking,
+        allowed: Option<&[u64]>,
     ) -> Result<Vec<Vec<Hit>>> {
         let q = self.tokenizer_model().ok_or_else(not_tokenized)?;
         if query_vectors.is_empty() {
@@ -207,9 +218,10 @@ impl Index {
         let books = q.host_codebooks()?;
         let st = self.state.read();
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
-        let prefixes =
-            latents.iter().map(|z| quantized::nearest_prefixes(vokens.trie(), books, z, beam, min_images)).collect();
-        Ok(fused_hits(&st.records, vokens, prefixes, dense_weight, query_vectors, k))
+        let allowed = allowed.map(|ids| allow(&st.records, vokens, ids));
+        let view = View::new(vokens.trie(), allowed.as_ref());
+        let prefixes = latents.iter().map(|z| quantized::nearest_prefixes(view, books, z, beam, min_images)).collect();
+        Ok(fused_hits(&st.records, view, prefixes, ranking, query_vectors))
     }
 
     /// The tokenizer's latents of the query vectors.
@@ -237,15 +249,36 @@ fn reads_vector(opts: &SearchOptions) -> Result<()> {
     }
 }
 
+/// How a fused search ranks the images under its prefixes.
+#[derive(Clone, Copy)]
+struct Ranking {
+    dense_weight: f32,
+    k: usize,
+}
+
+/// The rows of the allowed images (unknown ids skipped, repeats once), in row order.
+fn allowed_rows(records: &Records, ids: &[u64]) -> Vec<usize> {
+    let mut rows: Vec<usize> = ids.iter().filter_map(|&id| records.row(id).ok()).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// The trie prefixes a filtered search may walk: those of the allowed images.
+fn allow(records: &Records, vokens: &Vokens, ids: &[u64]) -> Allowed {
+    let rows = allowed_rows(records, ids);
+    let ids: Vec<u64> = rows.iter().map(|&r| records.ids[r]).collect();
+    vokens.trie().allow(&ids, rows.iter().map(|&r| vokens.local(vokens.row(r))))
+}
+
 /// Every image under each query's code prefixes, scored `prefix score + dense_weight *
 /// (query vector . image vector)` (no vectors: the prefix score alone), best `k` first.
 fn fused_hits(
     records: &Records,
-    vokens: &Vokens,
+    view: View,
     prefixes: Vec<Vec<Prefix>>,
-    dense_weight: f32,
+    Ranking { dense_weight, k }: Ranking,
     vectors: &[&[f32]],
-    k: usize,
 ) -> Vec<Vec<Hit>> {
     prefixes
         .into_iter()
@@ -253,7 +286,7 @@ fn fused_hits(
         .map(|(q, prefixes)| {
             let mut hits: Vec<Hit> = prefixes
                 .into_iter()
-                .flat_map(|p| vokens.trie().images_under(p).into_iter().map(move |id| Hit { id, score: p.score }))
+                .flat_map(|p| view.images_under(p).into_iter().map(move |id| Hit { id, score: p.score }))
                 .collect();
             if let Some(v) = vectors.get(q).filter(|_| dense_weight > 0.0) {
                 hits.iter_mut().for_each(|h| h.score += dense_weight * similarity(records, h.id, v));

@@ -136,7 +136,7 @@ impl Index {
         };
         g.set_learned(learned);
         let candidates =
-            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, data.vokens.trie(), enc, cfg.beam_size);
+            |g: &Generator, enc: &generator::Encoded| beam::sequences(g, data.vokens.trie().into(), enc, cfg.beam_size);
         // A full training installs every epoch's model; an indexing pass or one that
         // learns waiting vokens only its end, so that a stopped one leaves the previous
         // model serving.

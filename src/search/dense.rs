@@ -12,29 +12,44 @@ const IMAGES: usize = 16_384;
 /// Queries per kernel call: the kernel's tiles are made for a few rows.
 const QUERIES: usize = 64;
 
-/// The `k` best images for each query vector, best first (ties by id).
-pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize) -> Vec<Vec<Hit>> {
+/// The `k` best images for each query vector, best first (ties by id); with `allowed`
+/// (sorted rows), among those rows only. A few allowed rows are gathered and scored
+/// alone; many are scored in place with the rest skipped, as gathering them would cost
+/// more than scoring every row.
+pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize, allowed: Option<&[usize]>) -> Vec<Vec<Hit>> {
     let (dim, n) = (records.dim, records.ids.len());
+    let gathered = allowed.filter(|rows| rows.len() * GATHER_BELOW < n);
+    let mask = allowed.filter(|_| gathered.is_none()).map(|rows| {
+        let mut mask = vec![false; n];
+        rows.iter().for_each(|&r| mask[r] = true);
+        mask
+    });
     let texts = records.has_text_vectors();
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(QUERIES) {
         let x: Vec<f32> = chunk.iter().flat_map(|q| q.iter().copied()).collect();
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); chunk.len()];
-        for start in (0..n).step_by(IMAGES) {
-            let rows = IMAGES.min(n - start);
-            let mut scores = nt_slices(&x, &records.vectors[start * dim..(start + rows) * dim], chunk.len(), rows, dim);
-            if texts {
-                for (query, row_scores) in chunk.iter().zip(scores.chunks_exact_mut(rows)) {
-                    for (r, score) in row_scores.iter_mut().enumerate() {
-                        *score = records.text_vectors(start + r).map(|t| dot(t, query)).fold(*score, f32::max);
-                    }
+        match gathered {
+            Some(rows) => {
+                for block in rows.chunks(IMAGES) {
+                    let v: Vec<f32> = block.iter().flat_map(|&r| records.vector(r).iter().copied()).collect();
+                    let scores = nt_slices(&x, &v, chunk.len(), block.len(), dim);
+                    keep(records, texts, chunk, &mut best, block.iter().copied(), scores, k);
                 }
             }
-            for (hits, row) in best.iter_mut().zip(scores.chunks_exact(rows)) {
-                hits.extend(row.iter().zip(&records.ids[start..]).map(|(&score, &id)| Hit { id, score }));
-                if hits.len() > k {
-                    hits.select_nth_unstable_by(k - 1, better);
-                    hits.truncate(k);
+            None => {
+                for start in (0..n).step_by(IMAGES) {
+                    let rows = IMAGES.min(n - start);
+                    let v = &records.vectors[start * dim..(start + rows) * dim];
+                    let mut scores = nt_slices(&x, v, chunk.len(), rows, dim);
+                    if let Some(mask) = &mask {
+                        // A skipped row scores below every real one and is dropped.
+                        for row_scores in scores.chunks_exact_mut(rows) {
+                            let skipped = row_scores.iter_mut().zip(&mask[start..]).filter(|(_, &m)| !m);
+                            skipped.for_each(|(s, _)| *s = f32::NEG_INFINITY);
+                        }
+                    }
+                    keep(records, texts, chunk, &mut best, start..start + rows, scores, k);
                 }
             }
         }
@@ -42,6 +57,39 @@ pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize) -> Vec<Vec<
         out.extend(best);
     }
     out
+}
+
+/// Below one allowed row in this many, the allowed rows are gathered.
+const GATHER_BELOW: usize = 4;
+
+/// Adds a block's scores (`best.len()` queries x the block's `rows`) to each query's
+/// best `k`: with attached text vectors (`texts`), a row scores the best of its vector's and its
+/// texts' dot products. Rows scored minus infinity (skipped) are left out.
+fn keep(
+    records: &Records,
+    texts: bool,
+    queries: &[&[f32]],
+    best: &mut [Vec<Hit>],
+    rows: impl Iterator<Item = usize> + Clone,
+    mut scores: Vec<f32>,
+    k: usize,
+) {
+    let width = scores.len() / queries.len().max(1);
+    if texts {
+        for (query, row_scores) in queries.iter().zip(scores.chunks_exact_mut(width)) {
+            for (row, score) in rows.clone().zip(row_scores.iter_mut()).filter(|(_, s)| s.is_finite()) {
+                *score = records.text_vectors(row).map(|t| dot(t, query)).fold(*score, f32::max);
+            }
+        }
+    }
+    for (hits, row_scores) in best.iter_mut().zip(scores.chunks_exact(width)) {
+        let scored = rows.clone().zip(row_scores).filter(|(_, s)| s.is_finite());
+        hits.extend(scored.map(|(row, &score)| Hit { id: records.ids[row], score }));
+        if hits.len() > k {
+            hits.select_nth_unstable_by(k - 1, better);
+            hits.truncate(k);
+        }
+    }
 }
 
 fn better(a: &Hit, b: &Hit) -> Ordering {
@@ -65,7 +113,7 @@ mod tests {
         records.add_images(&images, NewCodes::default()).unwrap();
         let queries: Vec<Vec<f32>> = (0..QUERIES + 3).map(|_| (0..dim).map(|_| rng.normal()).collect()).collect();
         let q: Vec<&[f32]> = queries.iter().map(Vec::as_slice).collect();
-        let found = top_k(&records, &q, 7);
+        let found = top_k(&records, &q, 7, None);
         for (query, hits) in queries.iter().zip(&found) {
             let mut want: Vec<Hit> = images
                 .iter()
@@ -81,6 +129,6 @@ mod tests {
         let v = [1.0, 2.0];
         let twins = [NewImage { id: 9, key: None, vector: &v }, NewImage { id: 4, key: None, vector: &v }];
         tie.add_images(&twins, NewCodes::default()).unwrap();
-        assert_eq!(top_k(&tie, &[&[1.0, 0.0]], 2).concat().iter().map(|h| h.id).collect::<Vec<_>>(), [4, 9]);
+        assert_eq!(top_k(&tie, &[&[1.0, 0.0]], 2, None).concat().iter().map(|h| h.id).collect::<Vec<_>>(), [4, 9]);
     }
 }

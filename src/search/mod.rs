@@ -2,12 +2,15 @@
 //! generator's constrained beam in `generator::beam`) and their options.
 
 pub(crate) mod dense;
+mod filter;
 pub(crate) mod quantized;
 pub(crate) mod route;
 
+pub use filter::Filter;
+
 /// How to answer a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchOptions {
+pub struct SearchOptions<'a> {
     /// Most hits to return, at least 1. The routes that rank images (`Fused`,
     /// `Quantizer`, `Dense`) take any k and weigh at least k candidates; `Beam` and
     /// `Rerank` return the beam's own hits, so there k is at most `beam_size`.
@@ -29,6 +32,8 @@ pub struct SearchOptions {
     /// query's latent (the quantiser's own score). 0: the generator alone; a large
     /// weight walks the trie as `Quantizer` does (finite, at least 0).
     pub quantizer_weight: f32,
+    /// Which images may be returned (every one by default); see [`Filter`].
+    pub filter: Filter<'a>,
 }
 
 /// Which route answers a query. Every route but `Beam` reads a query vector: given, or
@@ -64,7 +69,7 @@ pub enum SearchMode {
 /// quantiser's codes beyond, whose time hardly grows (docs/results.md, "Query speed").
 pub const AUTO_DENSE_MAX_IMAGES: usize = 50_000;
 
-impl Default for SearchOptions {
+impl Default for SearchOptions<'_> {
     fn default() -> Self {
         SearchOptions {
             k: 10,
@@ -73,6 +78,7 @@ impl Default for SearchOptions {
             dense_weight: DEFAULT_DENSE_WEIGHT,
             min_candidates: DEFAULT_MIN_CANDIDATES,
             quantizer_weight: 0.0,
+            filter: Filter::All,
         }
     }
 }
@@ -86,7 +92,7 @@ pub const DEFAULT_DENSE_WEIGHT: f32 = 100.0;
 /// index, so that widening costs the same in any index.
 pub const DEFAULT_MIN_CANDIDATES: usize = 1000;
 
-impl SearchOptions {
+impl SearchOptions<'_> {
     pub(crate) fn validate(&self) -> crate::Result<()> {
         crate::limits::cap("beam size", self.beam_size, crate::limits::MAX_BEAM)?;
         // No index holds more hits than this; a larger k would only size buffers.

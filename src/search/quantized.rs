@@ -7,18 +7,18 @@
 //! never saw, it has learned nothing the tokenizer did not already know.
 
 use crate::quantizer::{Codebooks, Residual};
-use crate::vokens::trie::{Prefix, Trie, ROOT};
+use crate::vokens::trie::{Prefix, View, ROOT};
 
 /// Up to `beam` M-code prefixes per latent `z` (the trie's depth is M + 1), best first,
 /// widened by the dropped ones until they hold `min_images` images.
 pub(crate) fn nearest_prefixes(
-    trie: &Trie,
+    trie: View,
     books: &Codebooks,
     z: &[f32],
     beam: usize,
     min_images: usize,
 ) -> Vec<Prefix> {
-    if trie.len() == 0 {
+    if trie.is_empty() {
         return Vec::new();
     }
     // Each beam keeps its residual (z minus its codebook rows so far); only the children
@@ -30,8 +30,7 @@ pub(crate) fn nearest_prefixes(
         // (beam, child node, code, score)
         let mut next: Vec<(usize, u32, u32, f32)> = Vec::new();
         for (b, (node, r, _)) in beams.iter().enumerate() {
-            let (tokens, nodes) = trie.children(*node);
-            for (&code, &child) in tokens.iter().zip(nodes) {
+            for (code, child) in trie.children(*node, level) {
                 next.push((b, child as u32, code, -books.distance(level, r, code)));
             }
         }
@@ -52,6 +51,7 @@ pub(crate) fn nearest_prefixes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vokens::trie::Trie;
 
     #[test]
     fn the_nearest_indexed_prefix_comes_first() {
@@ -61,12 +61,16 @@ mod tests {
         t.insert(&[1, 0, 0], 7);
         t.insert(&[2, 1, 0], 8);
         t.insert(&[0, 2, 0], 9);
-        let ids =
-            |z: f32| nearest_prefixes(&t, &books, &[z], 3, 0).iter().map(|&p| t.images_under(p)[0]).collect::<Vec<_>>();
+        let ids = |z: f32| {
+            nearest_prefixes((&t).into(), &books, &[z], 3, 0)
+                .iter()
+                .map(|&p| View::from(&t).images_under(p)[0])
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(11.0), [8, 9, 7]); // 10 + 1 exactly; then 0 + 10; then 1 + 0
         assert_eq!(ids(1.2)[0], 7);
         // A beam of one keeps only the best first level, as a greedy walk would.
-        assert_eq!(nearest_prefixes(&t, &books, &[9.5], 1, 0).len(), 1);
+        assert_eq!(nearest_prefixes((&t).into(), &books, &[9.5], 1, 0).len(), 1);
     }
 
     #[test]
@@ -78,8 +82,8 @@ mod tests {
         t.insert(&[2, 1, 1], 9);
         t.insert(&[0, 2, 0], 10);
         let ids = |min: usize| {
-            let p = nearest_prefixes(&t, &books, &[11.0], 1, min);
-            p.iter().flat_map(|&p| t.images_under(p)).collect::<Vec<_>>()
+            let p = nearest_prefixes((&t).into(), &books, &[11.0], 1, min);
+            p.iter().flat_map(|&p| View::from(&t).images_under(p)).collect::<Vec<_>>()
         };
         assert_eq!(ids(0), [8, 9]);
         assert_eq!(ids(2), [8, 9], "enough already");

@@ -1,5 +1,8 @@
 //! A prefix trie over the voken sequences (local numbers) of the indexed images, with
-//! image ids at the leaves: the constraint of the beam search.
+//! image ids at the leaves: the constraint of the beam search. A filtered search adds a
+//! constraint: its `View` walks only the prefixes that hold an allowed image.
+
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Default)]
 struct Node {
@@ -35,10 +38,6 @@ impl Trie {
 
     pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub(crate) fn depth(&self) -> usize {
-        self.depth
     }
 
     /// Adds `seq` for image `id`, replacing any image that had the same sequence.
@@ -130,16 +129,95 @@ impl Trie {
         out
     }
 
-    /// The images under `prefix`, in token order.
+    /// Allowed next tokens at `node` and what each leads to (a node number, or at the
+    /// last level an image id).
+    pub(crate) fn children(&self, node: u32) -> (&[u32], &[u64]) {
+        let n = &self.nodes[node as usize];
+        (&n.tokens, &n.next)
+    }
+
+    /// The prefixes of images `ids`, whose voken sequences are `seqs`: what a filtered
+    /// search may walk. Sequences not in the trie are skipped.
+    pub(crate) fn allow(&self, ids: &[u64], seqs: impl Iterator<Item = Vec<u32>>) -> Allowed {
+        let mut nodes = vec![false; self.nodes.len()];
+        let mut images = HashSet::with_capacity(ids.len());
+        let mut path = Vec::with_capacity(self.depth);
+        'images: for (&id, seq) in ids.iter().zip(seqs) {
+            // The inner nodes down to the last one, marked once the whole path is found.
+            path.clear();
+            let mut node = ROOT;
+            for &tok in &seq[..seq.len() - 1] {
+                path.push(node);
+                let n = &self.nodes[node as usize];
+                let Ok(i) = n.tokens.binary_search(&tok) else { continue 'images };
+                node = n.next[i] as u32;
+            }
+            path.push(node);
+            path.iter().for_each(|&n| nodes[n as usize] = true);
+            images.insert(id);
+        }
+        Allowed { nodes, images }
+    }
+}
+
+/// The inner nodes with an allowed image under them, and the allowed images.
+pub(crate) struct Allowed {
+    nodes: Vec<bool>,
+    images: HashSet<u64>,
+}
+
+/// The trie as a search walks it: all of it, or only the prefixes that hold an image
+/// the search's filter allows.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    trie: &'a Trie,
+    allowed: Option<&'a Allowed>,
+}
+
+impl<'a> From<&'a Trie> for View<'a> {
+    fn from(trie: &'a Trie) -> Self {
+        View { trie, allowed: None }
+    }
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(trie: &'a Trie, allowed: Option<&'a Allowed>) -> Self {
+        View { trie, allowed }
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.trie.depth
+    }
+
+    /// No image to reach.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.trie.len == 0 || self.allowed.is_some_and(|a| a.images.is_empty())
+    }
+
+    /// The tokens a search may take at `node`, a node at `level`, and what each leads to
+    /// (a node number, or at the last level an image id).
+    pub(crate) fn children(&self, node: u32, level: usize) -> impl Iterator<Item = (u32, u64)> + 'a {
+        let (tokens, next) = self.trie.children(node);
+        let (allowed, leaf) = (self.allowed, level + 1 == self.trie.depth);
+        let keep = move |n: u64| match allowed {
+            None => true,
+            Some(a) if leaf => a.images.contains(&n),
+            Some(a) => a.nodes[n as usize],
+        };
+        tokens.iter().copied().zip(next.iter().copied()).filter(move |&(_, n)| keep(n))
+    }
+
+    /// The images under `prefix` a search may return, in token order.
     pub(crate) fn images_under(&self, prefix: Prefix) -> Vec<u64> {
         let mut out = Vec::new();
         let mut stack = vec![(prefix.node, prefix.len)];
         while let Some((node, len)) = stack.pop() {
-            let n = &self.nodes[node as usize];
-            if len + 1 == self.depth {
-                out.extend(&n.next);
+            let children = self.children(node, len);
+            if len + 1 == self.trie.depth {
+                out.extend(children.map(|(_, id)| id));
             } else {
-                stack.extend(n.next.iter().rev().map(|&c| (c as u32, len + 1)));
+                let inner: Vec<(u32, usize)> = children.map(|(_, n)| (n as u32, len + 1)).collect();
+                stack.extend(inner.into_iter().rev());
             }
         }
         out
@@ -160,13 +238,6 @@ impl Trie {
             out.push(p);
         }
         out
-    }
-
-    /// Allowed next tokens at `node` and what each leads to (a node number, or at the
-    /// last level an image id).
-    pub(crate) fn children(&self, node: u32) -> (&[u32], &[u64]) {
-        let n = &self.nodes[node as usize];
-        (&n.tokens, &n.next)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::Growable;
 use crate::{Error, Hit, Result, SearchMode, SearchOptions};
+use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 
 /// How to answer queries. Options are documented on the Rust `SearchOptions`; what
@@ -44,8 +45,21 @@ pub struct AvgSearchOptions {
     /// `_FUSED`, `_QUANTIZER` or `_DENSE` (Rust `SearchMode`). Supersedes `rerank`,
     /// `fused` and `candidates`, which are then not read.
     pub mode: u64,
+    /// Filtered search (Rust `Filter`): NULL, or the ids of the only images the search
+    /// may return, `allow_count` of them (unknown ids are skipped; a non-NULL list with
+    /// a count of 0 allows none: no hits, not an error).
+    pub allow_ids: *const u64,
+    pub allow_count: usize,
+    /// NULL, or a predicate: the search may return the images whose id it accepts. It is
+    /// called with `allow_user_data` once per indexed image, on the calling thread, before
+    /// the search takes the index's lock. Set `allow_ids` or `allow_fn`, not both.
+    pub allow_fn: AvgAllowFn,
+    pub allow_user_data: *mut c_void,
 }
-growable!(AvgSearchOptions, mode: u64, first ends at min_candidates: usize);
+growable!(AvgSearchOptions, allow_user_data: *mut c_void, first ends at min_candidates: usize);
+
+/// A filtered search's predicate: true when image `id` may be returned.
+pub type AvgAllowFn = Option<unsafe extern "C" fn(user_data: *mut c_void, id: u64) -> bool>;
 
 /// `AvgSearchOptions.candidates` (headers before `mode`): the generator's codes.
 pub const AVG_CANDIDATES_GENERATOR: u64 = 0;
@@ -83,12 +97,16 @@ impl Default for AvgSearchOptions {
             min_candidates: d.min_candidates,
             candidates: AVG_CANDIDATES_GENERATOR,
             mode: AVG_SEARCH_MODE_AUTO,
+            allow_ids: std::ptr::null(),
+            allow_count: 0,
+            allow_fn: None,
+            allow_user_data: std::ptr::null_mut(),
         }
     }
 }
 
 impl AvgSearchOptions {
-    pub(crate) fn to_rust(self) -> Result<SearchOptions> {
+    pub(crate) fn to_rust(self) -> Result<SearchOptions<'static>> {
         let mode = if self.struct_size > offset_of!(Self, mode) {
             match self.mode {
                 AVG_SEARCH_MODE_AUTO => SearchMode::Auto,

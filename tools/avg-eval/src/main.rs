@@ -201,9 +201,9 @@ fn progress_printer() -> impl FnMut(&Progress) -> bool {
 /// The searches of a run without `--incremental`: plain beam and rerank (unless
 /// `--fused-only`), fused for every candidate count, prior and dense weight, with a
 /// generator; the quantiser's route always.
-fn route_runs(a: &Args) -> Vec<(String, SearchOptions)> {
+fn route_runs(a: &Args) -> Vec<(String, SearchOptions<'static>)> {
     let widen = |c: usize| if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-    let mut runs: Vec<(String, SearchOptions)> = Vec::new();
+    let mut runs: Vec<(String, SearchOptions<'static>)> = Vec::new();
     let generator = a.gen_epochs > 0 || a.reuse;
     for &beam in a.beams.iter().filter(|_| generator) {
         let plain = |mode| SearchOptions { k: beam, beam_size: beam, mode, ..Default::default() };

@@ -175,7 +175,7 @@ pub(crate) fn run_search(
     (r, ranked)
 }
 
-pub(crate) fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions {
+pub(crate) fn fused(beam: usize, w: f32, min_candidates: usize) -> SearchOptions<'static> {
     SearchOptions {
         k: beam,
         beam_size: beam,
