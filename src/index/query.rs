@@ -46,7 +46,8 @@ impl Index {
                 vectors: query_vectors.is_some() || self.clip.is_some(),
                 tokenizer: st.tokenizer.is_some(),
                 generator: st.generator.is_some(),
-                images: allowed.as_ref().map_or(st.records.len(), Vec::len),
+                images: st.records.len(),
+                filtered: allowed.is_some(),
             }
         };
         let route = Route::plan(opts, &available)?;
@@ -220,6 +221,10 @@ impl Index {
         let vokens = st.records.vokens.as_ref().ok_or_else(not_tokenized)?;
         let allowed = allowed.map(|ids| allow(&st.records, vokens, ids));
         let view = View::new(vokens.trie(), allowed.as_ref());
+        // A filter thins every prefix: the beam widens by as much (up to the most a beam
+        // may keep), so that its prefixes hold about as many images as without it.
+        let share = allowed.as_ref().map_or(1.0, |a| a.len() as f64 / st.records.len().max(1) as f64);
+        let beam = ((beam as f64 / share.max(1e-9)).ceil() as usize).min(limits::MAX_BEAM.max(beam));
         let prefixes = latents.iter().map(|z| quantized::nearest_prefixes(view, books, z, beam, min_images)).collect();
         Ok(fused_hits(&st.records, view, prefixes, ranking, query_vectors))
     }
@@ -268,7 +273,7 @@ fn allowed_rows(records: &Records, ids: &[u64]) -> Vec<usize> {
 fn allow(records: &Records, vokens: &Vokens, ids: &[u64]) -> Allowed {
     let rows = allowed_rows(records, ids);
     let ids: Vec<u64> = rows.iter().map(|&r| records.ids[r]).collect();
-    vokens.trie().allow(&ids, rows.iter().map(|&r| vokens.local(vokens.row(r))))
+    vokens.trie().allow(&ids, rows.iter().map(|&r| vokens.row(r)))
 }
 
 /// Every image under each query's code prefixes, scored `prefix score + dense_weight *

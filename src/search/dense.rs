@@ -32,7 +32,8 @@ pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize, allowed: Op
         match gathered {
             Some(rows) => {
                 for block in rows.chunks(IMAGES) {
-                    let v: Vec<f32> = block.iter().flat_map(|&r| records.vector(r).iter().copied()).collect();
+                    let mut v = Vec::with_capacity(block.len() * dim);
+                    block.iter().for_each(|&r| v.extend_from_slice(records.vector(r)));
                     let scores = nt_slices(&x, &v, chunk.len(), block.len(), dim);
                     keep(records, texts, chunk, &mut best, block.iter().copied(), scores, k);
                 }

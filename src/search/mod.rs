@@ -42,7 +42,8 @@ pub struct SearchOptions<'a> {
 pub enum SearchMode {
     /// The best route the index's state allows: with a query vector, the exact dense
     /// scan up to [`AUTO_DENSE_MAX_IMAGES`] images (and before any training), the
-    /// quantiser's codes beyond once the tokenizer is trained; without one, plain beam
+    /// quantiser's codes beyond once the tokenizer is trained (a filtered search scans its
+    /// allowed images at any size: docs/results.md, "Filtered search"); without one, plain beam
     /// search once the generator is trained. On captions the encoder never saw
     /// (nocaps), no generator route beat the dense scan (docs/benchmarks.md).
     #[default]

@@ -27,6 +27,9 @@ pub(crate) struct Available {
     pub tokenizer: bool,
     pub generator: bool,
     pub images: usize,
+    /// The search has a filter: the quantiser's route would first resolve every allowed
+    /// image's prefixes, which costs more than scanning the allowed rows.
+    pub filtered: bool,
 }
 
 impl Route {
@@ -36,7 +39,7 @@ impl Route {
         let min_images = opts.min_candidates.max(opts.k);
         let dense_weight = opts.dense_weight;
         let route = match opts.mode {
-            SearchMode::Auto if at.vectors && at.tokenizer && at.images > AUTO_DENSE_MAX_IMAGES => {
+            SearchMode::Auto if at.vectors && at.tokenizer && !at.filtered && at.images > AUTO_DENSE_MAX_IMAGES => {
                 Route::Quantizer { dense_weight, min_images }
             }
             SearchMode::Auto if at.vectors => Route::Dense,
@@ -99,7 +102,7 @@ mod tests {
     use super::*;
 
     fn at(vectors: bool, tokenizer: bool, generator: bool, images: usize) -> Available {
-        Available { vectors, tokenizer, generator, images }
+        Available { vectors, tokenizer, generator, images, filtered: false }
     }
 
     #[test]
@@ -109,6 +112,8 @@ mod tests {
         assert_eq!(Route::plan(&auto, &at(true, true, true, AUTO_DENSE_MAX_IMAGES)).unwrap(), Route::Dense);
         let big = Route::plan(&auto, &at(true, true, true, AUTO_DENSE_MAX_IMAGES + 1)).unwrap();
         assert!(matches!(big, Route::Quantizer { .. }));
+        let filtered = Available { filtered: true, ..at(true, true, true, AUTO_DENSE_MAX_IMAGES + 1) };
+        assert_eq!(Route::plan(&auto, &filtered).unwrap(), Route::Dense);
         assert_eq!(Route::plan(&auto, &at(false, true, true, 10)).unwrap(), Route::Beam);
         assert!(matches!(Route::plan(&auto, &at(false, true, false, 10)), Err(Error::InvalidArgument(_))));
     }

@@ -2,7 +2,8 @@
 //! image ids at the leaves: the constraint of the beam search. A filtered search adds a
 //! constraint: its `View` walks only the prefixes that hold an allowed image.
 
-use std::collections::HashSet;
+// A filter's ids are looked up at every leaf a search reaches: a fast hash, not SipHash.
+use foldhash::HashSet;
 
 #[derive(Debug, Clone, Default)]
 struct Node {
@@ -136,11 +137,12 @@ impl Trie {
         (&n.tokens, &n.next)
     }
 
-    /// The prefixes of images `ids`, whose voken sequences are `seqs`: what a filtered
-    /// search may walk. Sequences not in the trie are skipped.
-    pub(crate) fn allow(&self, ids: &[u64], seqs: impl Iterator<Item = Vec<u32>>) -> Allowed {
+    /// The prefixes of images `ids`, whose voken sequences are `seqs` (the M codes are
+    /// read, not the disambiguator): what a filtered search may walk. Sequences not in
+    /// the trie are skipped.
+    pub(crate) fn allow<'s>(&self, ids: &[u64], seqs: impl Iterator<Item = &'s [u32]>) -> Allowed {
         let mut nodes = vec![false; self.nodes.len()];
-        let mut images = HashSet::with_capacity(ids.len());
+        let mut images = HashSet::with_capacity_and_hasher(ids.len(), Default::default());
         let mut path = Vec::with_capacity(self.depth);
         'images: for (&id, seq) in ids.iter().zip(seqs) {
             // The inner nodes down to the last one, marked once the whole path is found.
@@ -164,6 +166,13 @@ impl Trie {
 pub(crate) struct Allowed {
     nodes: Vec<bool>,
     images: HashSet<u64>,
+}
+
+impl Allowed {
+    /// The number of allowed images in the trie.
+    pub(crate) fn len(&self) -> usize {
+        self.images.len()
+    }
 }
 
 /// The trie as a search walks it: all of it, or only the prefixes that hold an image

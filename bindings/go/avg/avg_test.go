@@ -239,6 +239,25 @@ func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 			t.Fatalf("SearchByImage found the image itself: %v", like)
 		}
 	}
+	// Filtered: only allowed images, K of them when K are allowed, none for an empty list.
+	allow := []uint64{2, 5, 7, 11, 99999}
+	for _, mode := range []Mode{ModeDense, ModeQuantizer} {
+		hits, err := ix.Search(ctx, "x", SearchOptions{K: 3, Mode: mode, QueryVector: v, Allow: allow})
+		if err != nil || len(hits) != 3 {
+			t.Fatalf("mode %v filtered: %v, %v", mode, hits, err)
+		}
+		for _, h := range hits {
+			if h.ID != 2 && h.ID != 5 && h.ID != 7 && h.ID != 11 {
+				t.Fatalf("mode %v: image %d is not allowed", mode, h.ID)
+			}
+		}
+		if none, err := ix.Search(ctx, "x", SearchOptions{Mode: mode, QueryVector: v, Allow: []uint64{}}); err != nil || len(none) != 0 {
+			t.Fatalf("mode %v, empty allow-list: %v, %v", mode, none, err)
+		}
+	}
+	if like, err := ix.SearchByImage(ctx, 5, SearchOptions{K: 10, Mode: ModeDense, Allow: allow}); err != nil || len(like) != 3 {
+		t.Fatalf("SearchByImage filtered: %v, %v", like, err)
+	}
 	if _, err := ix.SearchByPhotoBytes(ctx, []byte("not a photo"), SearchOptions{}); !errors.Is(err, ErrWrongState) {
 		t.Fatalf("SearchByPhotoBytes without an image encoder: %v", err)
 	}

@@ -32,7 +32,14 @@ type SearchOptions struct {
 	// but ModeBeam when the index has no image encoder to compute it. SearchBatch takes
 	// its vectors as an argument instead.
 	QueryVector []float32
+	// Allow, when non-nil, limits the search to the images with these ids (an album, a
+	// date range): the filter works inside the search, which returns K hits whenever K
+	// images are allowed. Unknown ids are skipped; an empty non-nil slice allows none.
+	Allow []uint64
 }
+
+// emptyAllow is the non-NULL pointer of an empty allow-list (C memory: nothing is read).
+var emptyAllow = (*C.uint64_t)(C.malloc(8))
 
 // Mode is the route that answers a query (AVG_SEARCH_MODE_* in avg.h).
 type Mode uint64
@@ -62,8 +69,9 @@ type Hit struct {
 	Score float32
 }
 
-// cOptions is opts over libavg's defaults, reading dim floats per query at vectors.
-func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOptions, error) {
+// cOptions is opts over libavg's defaults, reading dim floats per query at vectors; pin
+// keeps the Go memory the options point to in place until the call returns.
+func cOptions(opts SearchOptions, vectors []float32, dim int, pin *runtime.Pinner) (C.AvgSearchOptions, error) {
 	var o C.AvgSearchOptions
 	C.avg_search_options_default(&o, C.size_t(unsafe.Sizeof(o)), nil)
 	if opts.K < 0 || opts.BeamSize < 0 {
@@ -88,7 +96,16 @@ func cOptions(opts SearchOptions, vectors []float32, dim int) (C.AvgSearchOption
 		o.min_candidates = C.size_t(max(opts.MinCandidates, 0))
 	}
 	if len(vectors) > 0 {
+		pin.Pin(&vectors[0])
 		o.query_vectors, o.dim = floatPtr(vectors), C.size_t(dim)
+	}
+	switch {
+	case opts.Allow == nil:
+	case len(opts.Allow) == 0:
+		o.allow_ids = emptyAllow
+	default:
+		pin.Pin(&opts.Allow[0])
+		o.allow_ids, o.allow_count = (*C.uint64_t)(unsafe.Pointer(&opts.Allow[0])), C.size_t(len(opts.Allow))
 	}
 	return o, nil
 }
@@ -119,15 +136,13 @@ func (ix *Index) SearchBatch(ctx context.Context, queries []string, vectors []fl
 		}
 		dim = len(vectors) / len(queries)
 	}
-	o, err := cOptions(opts, vectors, dim)
-	if err != nil {
-		return nil, err
-	}
-	// The options C reads hold a pointer into vectors: pinned, as cgo requires.
+	// The options C reads hold pointers into vectors and opts.Allow: pinned, as cgo
+	// requires.
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	if len(vectors) > 0 {
-		pin.Pin(&vectors[0])
+	o, err := cOptions(opts, vectors, dim, &pin)
+	if err != nil {
+		return nil, err
 	}
 	room := int(o.k)
 	out := make([][]Hit, 0, len(queries))
@@ -210,7 +225,9 @@ func (ix *Index) searchOne(ctx context.Context, opts SearchOptions, call func(*C
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	o, err := cOptions(opts, nil, 0) // opts.QueryVector is not read: vectors come as an argument
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	o, err := cOptions(opts, nil, 0, &pin) // opts.QueryVector is not read: vectors come as an argument
 	if err != nil {
 		return nil, err
 	}
