@@ -190,6 +190,10 @@ typedef enum AvgStage {
 // An error: a status code and a message. Owned by the caller, freed with `avg_error_free`.
 typedef struct AvgError AvgError;
 
+// The groups `avg_index_near_duplicates` found. Freed by `avg_groups_free`; read-only,
+// so any thread may read it.
+typedef struct AvgGroups AvgGroups;
+
 // An open index. Created by `avg_index_open`, freed by `avg_index_free`.
 // Safe to share between threads: every call on it may run concurrently with any other,
 // except `avg_index_free`, which must be the last call.
@@ -519,6 +523,43 @@ void avg_set_threads(size_t threads);
 void avg_set_log_callback(AvgLogFn callback,
                           enum AvgLogLevel min_level,
                           void *user_data);
+
+// Finds groups of near-duplicate images (Rust `Index::near_duplicates`): images linked
+// by pairs whose vectors have a dot product of at least `min_similarity` (in (0, 1],
+// else `AVG_STATUS_INVALID_ARGUMENT`), found by hashing rather than by comparing every
+// pair, so that a pair at the threshold is found with probability 0.99. `*out`
+// receives the groups (none is an empty result, not an error).
+//
+// Ownership: the caller frees `*out` with `avg_groups_free`. Thread-safety: any
+// thread; searches go on meanwhile, adds wait for it.
+//
+// # Safety
+// `index` is NULL or a live handle; `out` is NULL or writable.
+enum AvgStatus avg_index_near_duplicates(const struct AvgIndex *index,
+                                         float min_similarity,
+                                         struct AvgGroups **out,
+                                         struct AvgError **err);
+
+// The number of groups; 0 for NULL.
+//
+// # Safety
+// `groups` is NULL or from `avg_index_near_duplicates`, not yet freed.
+size_t avg_groups_count(const struct AvgGroups *groups);
+
+// Group `i`'s image ids (ascending; at least two) and, in `*len`, their number; NULL
+// (and 0) for a NULL `groups` or an `i` out of range. The ids live as long as `groups`.
+//
+// # Safety
+// As `avg_groups_count`; `len` is NULL or writable.
+const uint64_t *avg_groups_get(const struct AvgGroups *groups,
+                               size_t i,
+                               size_t *len);
+
+// Frees groups from `avg_index_near_duplicates`; NULL is a no-op.
+//
+// # Safety
+// `groups` is NULL or from `avg_index_near_duplicates`, not yet freed.
+void avg_groups_free(struct AvgGroups *groups);
 
 // A status's meaning in a few words, as a static NUL-terminated string ("ok",
 // "locked", ...; "unknown status" for a value the header does not name), for logs.

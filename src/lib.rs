@@ -8,6 +8,7 @@
 
 mod checksum;
 mod device;
+mod duplicates;
 mod encoders;
 mod error;
 // The C ABI (include/avg.h): public so that the integration tests can call it from Rust,

@@ -343,6 +343,22 @@ fn every_other_entry_point_refuses_null_bad_and_early_calls() {
         let mut ro = null_mut();
         assert_eq!(refused(|e| avg_index_open_read_only(null(), null(), &mut ro, e)), NullPointer);
         assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), null_mut(), e)), NullPointer);
+
+        // Near-duplicates: NULL handle and out, a threshold outside (0, 1]; NULL groups read as none.
+        let mut groups = null_mut();
+        assert_eq!(refused(|e| avg_index_near_duplicates(null(), 0.9, &mut groups, e)), NullPointer);
+        assert_eq!(refused(|e| avg_index_near_duplicates(o.index, 0.9, null_mut(), e)), NullPointer);
+        for bad in [0.0, -0.5, 1.5, f32::NAN] {
+            assert_eq!(refused(|e| avg_index_near_duplicates(o.index, bad, &mut groups, e)), InvalidArgument);
+        }
+        assert_eq!(refused(|e| avg_index_near_duplicates(o.index, 0.9, &mut groups, e)), Ok);
+        assert_eq!(avg_groups_count(groups), 0);
+        let mut len = 7;
+        assert!(avg_groups_get(groups, 0, &mut len).is_null() && len == 0);
+        assert!(avg_groups_get(null(), 0, null_mut()).is_null());
+        assert_eq!(avg_groups_count(null()), 0);
+        avg_groups_free(groups);
+        avg_groups_free(null_mut());
         assert_eq!(refused(|e| avg_index_open_read_only(o.path.as_ptr(), null(), &mut ro, e)), Locked); // o writes it
         assert_eq!(refused(|e| avg_index_open_read_only(c"/nonexistent-index".as_ptr(), null(), &mut ro, e)), Io);
         assert!(ro.is_null());

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "optim",
     "vokens",
     "records",
+    "duplicates",
     "encoders",
     "quantizer",
     "generator",

@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -246,6 +247,22 @@ public:
 
     void save() {
         detail::call([&](AvgError** e) { return avg_index_save(handle_, e); });
+    }
+
+    // Groups of near-duplicate images, ids ascending: images linked by pairs whose
+    // vectors have a dot product of at least min_similarity, found by hashing (a pair at
+    // the threshold with probability 0.99), not by comparing every pair.
+    std::vector<std::vector<std::uint64_t>> near_duplicates(float min_similarity) const {
+        AvgGroups* found = nullptr;
+        detail::call([&](AvgError** e) { return avg_index_near_duplicates(handle_, min_similarity, &found, e); });
+        std::unique_ptr<AvgGroups, decltype(&avg_groups_free)> owned(found, avg_groups_free);
+        std::vector<std::vector<std::uint64_t>> out(avg_groups_count(found));
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            std::size_t len = 0;
+            const std::uint64_t* ids = avg_groups_get(found, i, &len);
+            out[i].assign(ids, ids + len);
+        }
+        return out;
     }
 
     std::size_t image_count() const {

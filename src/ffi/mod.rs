@@ -9,6 +9,7 @@
 //! - Strings are NUL-terminated UTF-8; strings returned into caller buffers are
 //!   NUL-terminated and their length (without the NUL) is written to `len_out`.
 
+mod duplicates;
 mod error;
 mod index;
 mod photos;
@@ -17,6 +18,7 @@ mod search;
 mod train;
 mod types;
 
+pub use duplicates::*;
 pub use error::*;
 pub use index::*;
 pub use photos::*;

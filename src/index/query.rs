@@ -82,6 +82,20 @@ impl Index {
         self.nearest(&vector, None, opts)
     }
 
+    /// Groups of near-duplicate images: images linked by pairs whose vectors have a dot
+    /// product of at least `min_similarity` (in (0, 1]; the cosine for unit vectors),
+    /// each group at least two ids, ascending, the groups by their first id. Not every
+    /// pair is compared: random-hyperplane hashing picks the candidates, so that a pair
+    /// exactly at the threshold is found with probability 0.99 (more similar ones more
+    /// surely; below a threshold of about 0.8 less so). Repeatable: the same records
+    /// give the same groups. Searches go on meanwhile; adds wait for it.
+    pub fn near_duplicates(&self, min_similarity: f32) -> Result<Vec<Vec<u64>>> {
+        if !(min_similarity > 0.0 && min_similarity <= 1.0) {
+            return Err(Error::InvalidArgument(format!("min_similarity {min_similarity} must be in (0, 1]")));
+        }
+        Ok(crate::duplicates::groups(&self.state.read().records, min_similarity, NEAR_DUPLICATES_SEED))
+    }
+
     /// A search by an image vector, leaving out `except`.
     fn nearest(&self, vector: &[f32], except: Option<u64>, opts: &SearchOptions) -> Result<Vec<Hit>> {
         // One more hit (and beam), in case the query image is among them.
@@ -243,6 +257,9 @@ impl Index {
         Ok(Prior { books: q.host_codebooks()?, latents: self.latents(q, query_vectors)?, weight })
     }
 }
+
+/// The hyperplanes of `near_duplicates`: fixed, so that its answer is repeatable.
+const NEAR_DUPLICATES_SEED: u64 = 0x6e64_7570;
 
 /// A search by image reads the query vector: every mode but `Beam`.
 fn reads_vector(opts: &SearchOptions) -> Result<()> {

@@ -1,5 +1,5 @@
 // A photo add stopped by its progress callback returns every photo's result, in C++ too;
-// the index's info reads back.
+// the index's info reads back, and the same photo's copies are near-duplicates.
 // usage: stopped_photo_add INDEX_DIR CLIP_DIR PHOTO  (the photo is added 40 times)
 #include <avg.hpp>
 #include <cstdio>
@@ -28,6 +28,9 @@ int main(int argc, char** argv) try {
     const AvgIndexInfo info = index.info();
     std::printf("info: dim %zu, %zu images, encoder %s at %s\n", info.dim, info.images, info.image_encoder_open ? "open" : "closed",
                 index.image_encoder_dir().c_str());
+    // The photo added 32 times: one group of 32 near-duplicates (the same vector).
+    const auto groups = index.near_duplicates(0.99f);
+    std::printf("near-duplicates: %zu group(s), the first of %zu\n", groups.size(), groups.empty() ? 0 : groups[0].size());
     return 0;
 } catch (const avg::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());

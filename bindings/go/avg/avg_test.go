@@ -258,6 +258,19 @@ func TestQuantizerCodesAndDenseScanSearchWithNoGenerator(t *testing.T) {
 	if like, err := ix.SearchByImage(ctx, 5, SearchOptions{K: 10, Mode: ModeDense, Allow: allow}); err != nil || len(like) != 3 {
 		t.Fatalf("SearchByImage filtered: %v, %v", like, err)
 	}
+	// No two of these vectors are the same; a copy of image 0 is.
+	if groups, err := ix.NearDuplicates(0.9999); err != nil || len(groups) != 0 {
+		t.Fatalf("NearDuplicates before the copy: %v, %v", groups, err)
+	}
+	if err := ix.AddImages([]uint64{1000}, nil, v, dim); err != nil {
+		t.Fatal(err)
+	}
+	if groups, err := ix.NearDuplicates(0.9999); err != nil || len(groups) != 1 || groups[0][0] != 0 || groups[0][1] != 1000 {
+		t.Fatalf("NearDuplicates after adding a copy of image 0: %v, %v", groups, err)
+	}
+	if _, err := ix.NearDuplicates(1.5); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("NearDuplicates(1.5): %v", err)
+	}
 	if _, err := ix.SearchByPhotoBytes(ctx, []byte("not a photo"), SearchOptions{}); !errors.Is(err, ErrWrongState) {
 		t.Fatalf("SearchByPhotoBytes without an image encoder: %v", err)
 	}

@@ -246,3 +246,26 @@ func (ix *Index) searchOne(ctx context.Context, opts SearchOptions, call func(*C
 	}
 	return out, nil
 }
+
+// NearDuplicates returns groups of near-duplicate images, each group's ids ascending:
+// images linked by pairs whose vectors have a dot product of at least minSimilarity (in
+// (0, 1]). Candidates come from hashing, not from comparing every pair: a pair exactly
+// at the threshold is found with probability 0.99, more similar pairs more surely.
+func (ix *Index) NearDuplicates(minSimilarity float32) ([][]uint64, error) {
+	var found *C.AvgGroups
+	err := ix.with(func(h *C.AvgIndex) error {
+		var cerr *C.AvgError
+		return check(C.avg_index_near_duplicates(h, C.float(minSimilarity), &found, &cerr), cerr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer C.avg_groups_free(found)
+	out := make([][]uint64, int(C.avg_groups_count(found)))
+	for i := range out {
+		var n C.size_t
+		ids := C.avg_groups_get(found, C.size_t(i), &n)
+		out[i] = append([]uint64(nil), unsafe.Slice((*uint64)(unsafe.Pointer(ids)), int(n))...)
+	}
+	return out, nil
+}
