@@ -10,9 +10,10 @@ use crate::kernels::small_matmul::nt_slices;
 use crate::records::{dot, Records};
 use crate::rng::Rng;
 
-/// Sign bits per table: 4,096 buckets, so that a bucket holds few images.
-const BITS: usize = 12;
-/// The most tables: thresholds below about 0.8 would need more for the target recall.
+/// Sign bits per table: 65,536 buckets, so that a bucket holds few images (12 bits took
+/// 3-4 times as long at the same recall: docs/results.md, "Near-duplicates").
+const BITS: usize = 16;
+/// The most tables: thresholds below about 0.89 would need more for the target recall.
 const MAX_TABLES: usize = 64;
 /// The probability of finding a pair exactly at the threshold.
 const TARGET_RECALL: f64 = 0.99;

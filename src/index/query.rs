@@ -87,7 +87,7 @@ impl Index {
     /// each group at least two ids, ascending, the groups by their first id. Not every
     /// pair is compared: random-hyperplane hashing picks the candidates, so that a pair
     /// exactly at the threshold is found with probability 0.99 (more similar ones more
-    /// surely; below a threshold of about 0.8 less so). Repeatable: the same records
+    /// surely; below a threshold of about 0.89 less so). Repeatable: the same records
     /// give the same groups. Searches go on meanwhile; adds wait for it.
     pub fn near_duplicates(&self, min_similarity: f32) -> Result<Vec<Vec<u64>>> {
         if !(min_similarity > 0.0 && min_similarity <= 1.0) {
