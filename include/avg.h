@@ -287,25 +287,21 @@ typedef struct AvgPhotoBatch {
   size_t added;
 } AvgPhotoBatch;
 
-// An index's shape, counts and state (`avg_index_info`).
+// An index's shape, counts and state (`avg_index_info`): the fields of the Rust
+// `IndexInfo`, documented there, but the encoder's directory, which
+// `avg_index_image_encoder_dir` copies out.
 typedef struct AvgIndexInfo {
   // `sizeof(AvgIndexInfo)`; set by `avg_index_info`.
   size_t struct_size;
   size_t dim;
-  // N.
   size_t codebook_size;
-  // M.
   size_t voken_len;
   size_t images;
   size_t captions;
-  // Attached texts, over all images.
   size_t texts;
   bool tokenizer_trained;
   bool generator_trained;
-  // A retrained tokenizer waits for its generator (`avg_index_has_pending_tokenizer`).
   bool pending_tokenizer;
-  // An image encoder is open: photos can be added and query vectors computed.
-  // `avg_index_image_encoder_dir` names the one the index records.
   bool image_encoder_open;
   bool read_only;
   // Padding, 0: the struct ends without tail padding, so that it can grow.

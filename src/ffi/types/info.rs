@@ -4,27 +4,23 @@ use super::Growable;
 use crate::IndexInfo;
 use std::mem::{offset_of, size_of};
 
-/// An index's shape, counts and state (`avg_index_info`).
+/// An index's shape, counts and state (`avg_index_info`): the fields of the Rust
+/// `IndexInfo`, documented there, but the encoder's directory, which
+/// `avg_index_image_encoder_dir` copies out.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AvgIndexInfo {
     /// `sizeof(AvgIndexInfo)`; set by `avg_index_info`.
     pub struct_size: usize,
     pub dim: usize,
-    /// N.
     pub codebook_size: usize,
-    /// M.
     pub voken_len: usize,
     pub images: usize,
     pub captions: usize,
-    /// Attached texts, over all images.
     pub texts: usize,
     pub tokenizer_trained: bool,
     pub generator_trained: bool,
-    /// A retrained tokenizer waits for its generator (`avg_index_has_pending_tokenizer`).
     pub pending_tokenizer: bool,
-    /// An image encoder is open: photos can be added and query vectors computed.
-    /// `avg_index_image_encoder_dir` names the one the index records.
     pub image_encoder_open: bool,
     pub read_only: bool,
     /// Padding, 0: the struct ends without tail padding, so that it can grow.
