@@ -65,8 +65,11 @@ pub(crate) struct Records {
     /// own caption): the generator learns them as pseudo-queries of that image, and the
     /// similarity of a query to an image is the best of its vector's and these texts'
     /// vectors (where they have one). Never training captions, which teach the mapping
-    /// itself.
-    pub texts: Vec<Vec<Caption>>,
+    /// itself. Private, so that `texts_with_vectors` stays its count.
+    texts: Vec<Vec<Caption>>,
+    /// The attached texts that have a vector: while 0, the dense scan reads image
+    /// vectors only, without a pass over every image's texts.
+    texts_with_vectors: usize,
     /// Present once a tokenizer is trained: then every row has its sequence. These are
     /// the vokens searches use.
     pub vokens: Option<Vokens>,
@@ -154,6 +157,7 @@ impl Records {
         if let Some(i) = texts.iter().position(|t| t.text.trim().is_empty()) {
             return Err(Error::InvalidArgument(format!("text {i} of image {id} is empty")));
         }
+        self.texts_with_vectors += texts.iter().filter(|t| t.vector.is_some()).count();
         self.texts[row].extend(texts.iter().map(Caption::from));
         Ok(())
     }
@@ -176,7 +180,12 @@ impl Records {
 
     /// Whether any attached text has a vector (else the dense scan reads image vectors only).
     pub(crate) fn has_text_vectors(&self) -> bool {
-        self.texts.iter().flatten().any(|t| t.vector.is_some())
+        self.texts_with_vectors > 0
+    }
+
+    /// The texts attached to row `row`.
+    pub(crate) fn texts(&self, row: usize) -> &[Caption] {
+        &self.texts[row]
     }
 
     /// The similarity of row `row` to query vector `v`: the best dot product of its
@@ -197,7 +206,8 @@ impl Records {
         self.ids.swap_remove(row);
         self.keys.swap_remove(row);
         self.captions.swap_remove(row);
-        self.texts.swap_remove(row);
+        let texts = self.texts.swap_remove(row);
+        self.texts_with_vectors -= texts.iter().filter(|t| t.vector.is_some()).count();
         for v in self.vokens.iter_mut().chain(&mut self.pending_vokens) {
             v.swap_remove(row);
         }
@@ -233,6 +243,7 @@ impl Records {
         self.keys.push(key);
         self.vectors.extend_from_slice(vector);
         self.captions.push(captions);
+        self.texts_with_vectors += texts.iter().filter(|t| t.vector.is_some()).count();
         self.texts.push(texts);
     }
 
@@ -292,5 +303,18 @@ mod tests {
         assert_eq!(three.captions[0].text, "three");
         assert_eq!(r.record(2).unwrap().vector, vec![2.0, 2.0]);
         assert!(matches!(r.remove(1), Err(Error::UnknownId(1))));
+    }
+
+    #[test]
+    fn the_dense_scan_reads_text_vectors_while_an_image_has_one() {
+        let mut r = Records::new(2);
+        r.add_images(&[img(1, &[1.0, 0.0]), img(2, &[0.0, 1.0])], NewCodes::default()).unwrap();
+        r.attach_texts(1, &[NewCaption { text: "tag", vector: None }]).unwrap();
+        assert!(!r.has_text_vectors());
+        r.attach_texts(2, &[NewCaption { text: "beach", vector: Some(&[0.6, 0.8]) }]).unwrap();
+        assert!(r.has_text_vectors());
+        assert_eq!(r.similarity(r.row(2).unwrap(), &[1.0, 0.0]), 0.6);
+        r.remove(2).unwrap();
+        assert!(!r.has_text_vectors());
     }
 }

@@ -222,7 +222,7 @@ impl Index {
                 vokens: vokens.clone(),
             };
             examples.extend(r.captions[row].iter().map(|c| example(&c.text, c.vector.as_deref())));
-            let texts = if cfg.index_texts { r.texts[row].as_slice() } else { &[] };
+            let texts = if cfg.index_texts { r.texts(row) } else { &[] };
             examples.extend(texts.iter().map(|t| example(&t.text, None)));
             if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
                 // An image with no text at all is learned from its own vector.

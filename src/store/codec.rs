@@ -41,13 +41,13 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
             id: r.ids[row],
             key: r.keys[row].clone(),
             captions: r.captions[row].iter().map(|c| c.text.clone()).collect(),
-            texts: r.texts[row].iter().map(|t| t.text.clone()).collect(),
+            texts: r.texts(row).iter().map(|t| t.text.clone()).collect(),
         })
         .collect();
     let json = serde_json::to_vec(&RecordsFile { images }).expect("records serialise");
 
-    let (caption_vectors, caption_flags) = flat_vectors(&r.captions, r.dim);
-    let (text_vectors, text_flags) = flat_vectors(&r.texts, r.dim);
+    let (caption_vectors, caption_flags) = flat_vectors(r.captions.iter().map(Vec::as_slice), r.dim);
+    let (text_vectors, text_flags) = flat_vectors((0..r.len()).map(|row| r.texts(row)), r.dim);
     let mut views = vec![(IMAGE_VECTORS, view(Dtype::F32, &r.vectors, vec![r.len(), r.dim]))];
     for (names, vectors, flags) in [
         ((CAPTION_VECTORS, CAPTION_HAS_VECTOR), &caption_vectors, &caption_flags),
@@ -105,8 +105,8 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
 }
 
 /// Texts' vectors as stored: one row per text (zeros where it has none) and a flag.
-fn flat_vectors(texts: &[Vec<Caption>], dim: usize) -> (Vec<f32>, Vec<u8>) {
-    let all: Vec<&Caption> = texts.iter().flatten().collect();
+fn flat_vectors<'a>(texts: impl Iterator<Item = &'a [Caption]>, dim: usize) -> (Vec<f32>, Vec<u8>) {
+    let all: Vec<&Caption> = texts.flatten().collect();
     let mut vectors = Vec::with_capacity(all.len() * dim);
     for c in &all {
         match &c.vector {
