@@ -43,9 +43,7 @@ pub unsafe extern "C" fn avg_index_image_encoder_dir(
     err: *mut *mut AvgError,
 ) -> AvgStatus {
     // SAFETY: the caller keeps the contract in # Safety above.
-    guard(err, || unsafe {
-        write_c_str(handle(index)?.info().image_encoder_dir.as_deref().unwrap_or(""), buf, cap, len_out)
-    })
+    guard(err, || unsafe { write_c_str(handle(index)?.image_encoder_dir().unwrap_or(""), buf, cap, len_out) })
 }
 
 /// Writes the number of images to `*count_out`. Thread-safety: any thread.

@@ -138,9 +138,14 @@ impl Index {
             generator_trained: st.generator.is_some(),
             pending_tokenizer: st.pending_tokenizer.is_some(),
             image_encoder_open: self.clip.is_some(),
-            image_encoder_dir: self.encoder.as_ref().map(|e| e.dir.clone()),
+            image_encoder_dir: self.image_encoder_dir().map(str::to_owned),
             read_only: self.is_read_only(),
         }
+    }
+
+    /// The image encoder directory the index records (open or not), if any.
+    pub fn image_encoder_dir(&self) -> Option<&str> {
+        self.encoder.as_ref().map(|e| e.dir.as_str())
     }
 
     pub fn image_count(&self) -> usize {
