@@ -13,21 +13,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Filter, Index, IndexConfig, NewImage, SearchMode, SearchOptions, TokenizerTrainConfig};
+use avg::{Filter, Index, IndexConfig, SearchMode, SearchOptions, TokenizerTrainConfig};
 use std::time::Instant;
 
 const DIM: usize = common::BENCH_DIM;
 const QUERIES: usize = 100;
-
-fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64) {
-    for start in (from..to).step_by(10_000) {
-        let end = (start + 10_000).min(to);
-        let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
-        let images: Vec<NewImage> =
-            (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
-        index.add_images(&images).unwrap();
-    }
-}
 
 /// The ids allowed at `share` (of 1,000,000 parts) among `n` images: a fixed hash of the id.
 fn allowed(n: u64, share: u64) -> Vec<u64> {
@@ -64,7 +54,7 @@ fn main() {
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let index = Index::open(dir.path().join("index"), Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
-    add_images(&index, &mut gen, 0, 20_000);
+    gen.add_to(&index, 0, 20_000);
     let t = Instant::now();
     let tok = TokenizerTrainConfig { epochs: 2, hidden: 256, ..Default::default() };
     index.train_tokenizer(&tok, |_| true).unwrap();
@@ -78,7 +68,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for size in [100_000u64, 1_000_000].into_iter().filter(|&s| s <= max) {
         let have = index.image_count() as u64;
-        add_images(&index, &mut gen, have, size);
+        gen.add_to(&index, have, size);
         let (exact, dense_ms) = run(&index, &queries, &dense);
         let (found, q_ms) = run(&index, &queries, &quantizer);
         let (r10, r1) = recall(&found, &exact);

@@ -16,20 +16,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use avg::{Index, IndexConfig, NewImage, SearchMode, SearchOptions, SearchWeights};
+use avg::{Index, IndexConfig, SearchMode, SearchOptions, SearchWeights};
 use std::time::Instant;
 
 const DIM: usize = common::BENCH_DIM;
-
-fn add_images(index: &Index, gen: &mut common::TopicVectors, from: u64, to: u64) {
-    for start in (from..to).step_by(10_000) {
-        let end = (start + 10_000).min(to);
-        let flat: Vec<f32> = (start..end).flat_map(|_| gen.next()).collect();
-        let images: Vec<NewImage> =
-            (start..end).zip(flat.chunks(DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
-        index.add_images(&images).unwrap();
-    }
-}
 
 fn main() {
     let max: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
@@ -40,7 +30,7 @@ fn main() {
     let config = IndexConfig { dim: DIM, codebook_size: 1024, voken_len: 4, ..Default::default() };
     let mut index = Index::open(&path, Some(&config)).unwrap();
     let mut gen = common::TopicVectors::new();
-    add_images(&index, &mut gen, 0, 20_000);
+    gen.add_to(&index, 0, 20_000);
     common::train_for_search(&index, &model, &gen.next());
 
     let queries: Vec<String> = (0..40).map(|i| format!("a photo of a dog number {i} running on the beach")).collect();
@@ -53,7 +43,7 @@ fn main() {
             index.remove_image(id).unwrap();
         }
         if have < size {
-            add_images(&index, &mut gen, have, size);
+            gen.add_to(&index, have, size);
         }
         eprintln!("measuring {size} images");
         // Each kind of search weights on a read-only handle of the same saved index.

@@ -51,7 +51,8 @@ impl Index {
             }
         };
         let route = Route::plan(opts, &available)?;
-        let hits = self.answer(queries, route, opts, query_vectors, allowed.as_deref())?;
+        let request = Request { queries, route, opts, allowed: allowed.as_deref() };
+        let hits = self.answer(&request, query_vectors)?;
         crate::log::emit(crate::log::Level::Debug, || {
             format!(
                 "{} queries, {}, beam {}: {:.1} ms",
@@ -107,14 +108,8 @@ impl Index {
         Ok(hits)
     }
 
-    fn answer(
-        &self,
-        queries: &[&str],
-        route: Route,
-        opts: &SearchOptions,
-        query_vectors: Option<&[&[f32]]>,
-        allowed: Option<&[u64]>,
-    ) -> Result<Vec<Vec<Hit>>> {
+    fn answer(&self, request: &Request, query_vectors: Option<&[&[f32]]>) -> Result<Vec<Vec<Hit>>> {
+        let Request { queries, route, opts, allowed } = *request;
         let generator = if route.uses_generator() { Some(self.current_generator()?) } else { None };
         // Query vectors: the host's, else the image encoder's text tower's when the
         // route or the generator reads them.
@@ -137,7 +132,7 @@ impl Index {
         // Past the checks above, a route that needs vectors has them (or no queries).
         let vectors = query_vectors.unwrap_or_default();
         match (generator, route) {
-            (Some(g), _) => self.by_generator(g, queries, route, opts, query_vectors, allowed),
+            (Some(g), _) => self.by_generator(g, request, query_vectors),
             (None, Route::Quantizer { dense_weight, min_images }) => {
                 let ranking = Ranking { dense_weight, k: opts.k };
                 self.by_quantization(vectors, opts.beam_size, min_images, ranking, allowed)
@@ -161,12 +156,10 @@ impl Index {
     fn by_generator(
         &self,
         mut g: Arc<Generator>,
-        queries: &[&str],
-        route: Route,
-        opts: &SearchOptions,
+        request: &Request,
         query_vectors: Option<&[&[f32]]>,
-        allowed: Option<&[u64]>,
     ) -> Result<Vec<Vec<Hit>>> {
+        let Request { queries, route, opts, allowed } = *request;
         if queries.is_empty() {
             return Ok(Vec::new());
         }
@@ -269,6 +262,15 @@ fn reads_vector(opts: &SearchOptions) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// One call's queries, its route and options, and the ids its filter allows.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    queries: &'a [&'a str],
+    route: Route,
+    opts: &'a SearchOptions<'a>,
+    allowed: Option<&'a [u64]>,
 }
 
 /// How a fused search ranks the images under its prefixes.

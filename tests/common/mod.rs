@@ -300,6 +300,17 @@ impl TopicVectors {
         TopicVectors { rng, topics }
     }
 
+    /// Adds images `from..to` with the next vectors, 10,000 at a time.
+    pub fn add_to(&mut self, index: &Index, from: u64, to: u64) {
+        for start in (from..to).step_by(10_000) {
+            let end = (start + 10_000).min(to);
+            let flat: Vec<f32> = (start..end).flat_map(|_| self.next()).collect();
+            let images: Vec<NewImage> =
+                (start..end).zip(flat.chunks(BENCH_DIM)).map(|(id, v)| NewImage { id, key: None, vector: v }).collect();
+            index.add_images(&images).unwrap();
+        }
+    }
+
     pub fn next(&mut self) -> Vec<f32> {
         let t = ((self.rng.next() + 1.0) * 0.5 * self.topics.len() as f32) as usize % self.topics.len();
         let mut v: Vec<f32> = self.topics[t].iter().map(|x| x + self.rng.next() * 0.7).collect();
