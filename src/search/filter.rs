@@ -3,6 +3,8 @@
 //! only trie prefixes that hold an allowed image (`vokens::trie::View`), so a search
 //! returns k hits whenever k allowed images exist.
 
+use std::borrow::Cow;
+
 /// Which images a search may return: every one (the default), the images of an
 /// allow-list, or those a host predicate accepts.
 #[derive(Clone, Copy, Default)]
@@ -19,14 +21,14 @@ pub enum Filter<'a> {
     Predicate(&'a (dyn Fn(u64) -> bool + Sync)),
 }
 
-impl Filter<'_> {
+impl<'a> Filter<'a> {
     /// The allowed ids, given the index's ids (read only by a predicate); `None` for
-    /// `All`.
-    pub(crate) fn allowed(&self, ids: impl FnOnce() -> Vec<u64>) -> Option<Vec<u64>> {
+    /// `All`. A list is borrowed, not copied.
+    pub(crate) fn allowed(&self, ids: impl FnOnce() -> Vec<u64>) -> Option<Cow<'a, [u64]>> {
         match *self {
             Filter::All => None,
-            Filter::Ids(ids) => Some(ids.to_vec()),
-            Filter::Predicate(accept) => Some(ids().into_iter().filter(|&id| accept(id)).collect()),
+            Filter::Ids(ids) => Some(Cow::Borrowed(ids)),
+            Filter::Predicate(accept) => Some(Cow::Owned(ids().into_iter().filter(|&id| accept(id)).collect())),
         }
     }
 }

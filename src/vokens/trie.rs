@@ -104,8 +104,15 @@ impl Trie {
 
     /// The node reached by `prefix`, if any.
     pub(crate) fn find(&self, prefix: &[u32]) -> Option<u32> {
+        self.walk(prefix, |_| ())
+    }
+
+    /// Follows `prefix` from the root, showing `visit` every node it passes before the
+    /// last; the node reached, if the whole prefix is in the trie.
+    fn walk(&self, prefix: &[u32], mut visit: impl FnMut(u32)) -> Option<u32> {
         let mut node = ROOT;
         for &tok in prefix {
+            visit(node);
             let n = &self.nodes[node as usize];
             node = n.next[n.tokens.binary_search(&tok).ok()?] as u32;
         }
@@ -144,17 +151,11 @@ impl Trie {
         let mut nodes = vec![false; self.nodes.len()];
         let mut images = HashSet::with_capacity_and_hasher(ids.len(), Default::default());
         let mut path = Vec::with_capacity(self.depth);
-        'images: for (&id, seq) in ids.iter().zip(seqs) {
+        for (&id, seq) in ids.iter().zip(seqs) {
             // The inner nodes down to the last one, marked once the whole path is found.
             path.clear();
-            let mut node = ROOT;
-            for &tok in &seq[..seq.len() - 1] {
-                path.push(node);
-                let n = &self.nodes[node as usize];
-                let Ok(i) = n.tokens.binary_search(&tok) else { continue 'images };
-                node = n.next[i] as u32;
-            }
-            path.push(node);
+            let Some(last) = self.walk(&seq[..seq.len() - 1], |n| path.push(n)) else { continue };
+            path.push(last);
             path.iter().for_each(|&n| nodes[n as usize] = true);
             images.insert(id);
         }
