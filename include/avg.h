@@ -44,6 +44,15 @@
 // `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
 #define AVG_SEARCH_WEIGHTS_INT8 2
 
+// `AvgIndexConfig.vector_storage`: image vectors as given (see `VectorStorage::F32`).
+#define AVG_VECTOR_STORAGE_F32 0
+
+// `AvgIndexConfig.vector_storage`: image vectors rounded to f16 (see `VectorStorage::F16`).
+#define AVG_VECTOR_STORAGE_F16 1
+
+// `AvgIndexConfig.vector_storage`: int8 image vectors, a scale each (see `VectorStorage::Int8`).
+#define AVG_VECTOR_STORAGE_INT8 2
+
 // `AvgSearchOptions.candidates` (headers before `mode`): the generator's codes.
 #define AVG_CANDIDATES_GENERATOR 0
 
@@ -232,6 +241,13 @@ typedef struct AvgIndexConfig {
   // bytes a search step reads; a quarter more memory for the model). Hosts built
   // against a header without this field get the default.
   uint64_t search_weights;
+  // How image vectors are kept in memory for searching, chosen at each open:
+  // `AVG_VECTOR_STORAGE_F32` (0), `AVG_VECTOR_STORAGE_F16` (half the memory and of
+  // the bytes a dense scan reads) or `AVG_VECTOR_STORAGE_INT8` (a quarter, and a
+  // scale per vector). The index stores f32 on disk either way, and `avg_index_image`
+  // and saves return and write those. Hosts built against a header without this
+  // field get f32.
+  uint64_t vector_storage;
 } AvgIndexConfig;
 
 // One progress report, after every optimiser step (or batch of photos). Losses of the
@@ -306,6 +322,7 @@ typedef struct AvgIndexInfo {
   bool read_only;
   // Padding, 0: the struct ends without tail padding, so that it can grow.
   uint8_t reserved[3];
+  size_t vector_bytes;
 } AvgIndexInfo;
 
 // A filtered search's predicate: true when image `id` may be returned.

@@ -6,7 +6,6 @@
 //! threshold so that a pair exactly at it is found with probability 0.99, and more
 //! similar pairs more surely (docs/results.md, "Near-duplicates").
 
-use crate::kernels::small_matmul::nt_slices;
 use crate::records::{dot, Records};
 use crate::rng::Rng;
 
@@ -46,7 +45,7 @@ pub(crate) fn groups(records: &Records, min_similarity: f32, seed: u64) -> Vec<V
                     // A pair already linked (through this table or an earlier one) is
                     // not compared again.
                     if sets.find(a) != sets.find(b)
-                        && dot(records.vector(a as usize), records.vector(b as usize)) >= min_similarity
+                        && dot(&records.vector(a as usize), &records.vector(b as usize)) >= min_similarity
                     {
                         sets.union(a, b);
                     }
@@ -65,9 +64,8 @@ fn bucket_keys(records: &Records, tables: usize, seed: u64) -> Vec<u16> {
     let mut keys = vec![0u16; n * tables];
     for start in (0..n).step_by(BLOCK) {
         let rows = BLOCK.min(n - start);
-        let vectors = &records.vectors[start * dim..(start + rows) * dim];
         // [tables x BITS, rows]: plane p's projection of row r at p * rows + r.
-        let proj = nt_slices(&planes, vectors, tables * BITS, rows, dim);
+        let proj = records.vectors.scores(&planes, tables * BITS, start..start + rows);
         for r in 0..rows {
             for t in 0..tables {
                 let bits = (0..BITS).filter(|b| proj[(t * BITS + b) * rows + r] > 0.0);

@@ -30,6 +30,7 @@ mod records;
 mod rng;
 mod search;
 mod store;
+mod vectors;
 mod vokens;
 
 pub use encoders::image::{decode as decode_image, Preprocess};
@@ -45,6 +46,7 @@ pub use quantizer::{TokenizerReport, TokenizerTrainConfig};
 pub use records::{Caption, ImageRecord, NewCaption, NewImage};
 pub use search::{Filter, Hit, SearchMode, SearchOptions, AUTO_DENSE_MAX_IMAGES};
 pub use store::{file_checksum, FORMAT_VERSION};
+pub use vectors::VectorStorage;
 pub use vokens::VokenStats;
 
 /// The library version, as in Cargo.toml.

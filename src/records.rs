@@ -1,8 +1,10 @@
 //! The indexed images in memory: ids, optional external keys, vectors and captions.
 //! Rows are dense; removing an image moves the last row into its place.
 
+use crate::vectors::Vectors;
 use crate::vokens::Vokens;
 use crate::{limits, Error, Result};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// An image to add: a host-chosen id, an optional key (a path, a URL) and its vector.
@@ -58,8 +60,8 @@ pub(crate) struct Records {
     pub dim: usize,
     pub ids: Vec<u64>,
     pub keys: Vec<Option<String>>,
-    /// Row-major, `ids.len() * dim`.
-    pub vectors: Vec<f32>,
+    /// One per row, in the form searches read.
+    pub vectors: Vectors,
     pub captions: Vec<Vec<Caption>>,
     /// Texts the host attached to describe each image (tags, an album or file name, its
     /// own caption): the generator learns them as pseudo-queries of that image, and the
@@ -80,8 +82,14 @@ pub(crate) struct Records {
 }
 
 impl Records {
+    #[cfg(test)]
     pub(crate) fn new(dim: usize) -> Self {
-        Records { dim, ..Default::default() }
+        Self::with_vectors(dim, Vectors::new(dim, Default::default()))
+    }
+
+    /// Records around `vectors` (empty, or one per row `push` will add).
+    pub(crate) fn with_vectors(dim: usize, vectors: Vectors) -> Self {
+        Records { dim, vectors, ..Default::default() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -96,8 +104,14 @@ impl Records {
         self.row_of.get(&id).copied().ok_or(Error::UnknownId(id))
     }
 
-    pub(crate) fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    /// Row `row`'s vector as searches see it.
+    pub(crate) fn vector(&self, row: usize) -> Cow<'_, [f32]> {
+        self.vectors.row(row)
+    }
+
+    /// Row `row`'s vector exactly as it was given.
+    pub(crate) fn original(&self, row: usize) -> Result<Vec<f32>> {
+        self.vectors.original(row)
     }
 
     pub(crate) fn record(&self, id: u64) -> Result<ImageRecord> {
@@ -105,7 +119,7 @@ impl Records {
         Ok(ImageRecord {
             id,
             key: self.keys[row].clone(),
-            vector: self.vector(row).to_vec(),
+            vector: self.original(row)?,
             captions: self.captions[row].clone(),
             texts: self.texts[row].iter().map(|t| t.text.clone()).collect(),
         })
@@ -134,7 +148,8 @@ impl Records {
         }
         self.reserve(images.len());
         for (i, img) in images.iter().enumerate() {
-            self.push(img.id, img.key.map(str::to_owned), img.vector, Vec::new(), Vec::new());
+            self.vectors.push(img.vector);
+            self.push(img.id, img.key.map(str::to_owned), Vec::new(), Vec::new());
             for (vokens, codes) in [(&mut self.vokens, codes.serving), (&mut self.pending_vokens, codes.pending)] {
                 if let (Some(vokens), Some(codes)) = (vokens, codes) {
                     vokens.push(&codes[i], img.id);
@@ -191,7 +206,7 @@ impl Records {
     /// The similarity of row `row` to query vector `v`: the best dot product of its
     /// image vector and its texts' vectors.
     pub(crate) fn similarity(&self, row: usize, v: &[f32]) -> f32 {
-        self.text_vectors(row).map(|t| dot(t, v)).fold(dot(self.vector(row), v), f32::max)
+        self.text_vectors(row).map(|t| dot(t, v)).fold(dot(&self.vector(row), v), f32::max)
     }
 
     pub(crate) fn text_count(&self) -> usize {
@@ -211,37 +226,27 @@ impl Records {
         for v in self.vokens.iter_mut().chain(&mut self.pending_vokens) {
             v.swap_remove(row);
         }
+        self.vectors.swap_remove(row);
         if row != last {
-            let (head, tail) = self.vectors.split_at_mut(last * self.dim);
-            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
             self.row_of.insert(self.ids[row], row);
         }
-        self.vectors.truncate(last * self.dim);
         Ok(())
     }
 
     pub(crate) fn reserve(&mut self, n: usize) {
         self.ids.reserve(n);
         self.keys.reserve(n);
-        self.vectors.reserve(n * self.dim);
+        self.vectors.reserve(n);
         self.captions.reserve(n);
         self.texts.reserve(n);
         self.row_of.reserve(n);
     }
 
-    /// Appends a row without checks; callers have validated it.
-    pub(crate) fn push(
-        &mut self,
-        id: u64,
-        key: Option<String>,
-        vector: &[f32],
-        captions: Vec<Caption>,
-        texts: Vec<Caption>,
-    ) {
+    /// Appends a row without checks, its vector already pushed; callers have validated it.
+    pub(crate) fn push(&mut self, id: u64, key: Option<String>, captions: Vec<Caption>, texts: Vec<Caption>) {
         self.row_of.insert(id, self.ids.len());
         self.ids.push(id);
         self.keys.push(key);
-        self.vectors.extend_from_slice(vector);
         self.captions.push(captions);
         self.texts_with_vectors += texts.iter().filter(|t| t.vector.is_some()).count();
         self.texts.push(texts);

@@ -223,6 +223,12 @@ fn a_struct_size_this_library_does_not_know_is_refused() {
         AvgStatus::InvalidArgument,
         "search_weights 3",
     );
+    let cfg = AvgIndexConfig { vector_storage: 3, ..config() };
+    expect(
+        move |e| unsafe { avg_index_open(path, &cfg, &mut null_mut(), e) },
+        AvgStatus::InvalidArgument,
+        "vector_storage 3",
+    );
     expect(bad(size_of::<AvgIndexConfig>() + 8), AvgStatus::InvalidArgument, "sizeof the struct");
     // A size that ends inside a field (no compiler's sizeof) used to be accepted, the
     // field half read.

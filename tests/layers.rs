@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "progress",
     "file",
     "kernels",
+    "vectors",
     "params",
     "optim",
     "vokens",

@@ -29,6 +29,9 @@ pub struct IndexInfo {
     /// The image encoder directory the index records (open or not), if any.
     pub image_encoder_dir: Option<String>,
     pub read_only: bool,
+    /// Bytes of memory the image vectors take in the open form
+    /// ([`crate::IndexConfig::vector_storage`]).
+    pub vector_bytes: usize,
 }
 
 /// Images' codes and the tokenizer that gave them.
@@ -140,6 +143,7 @@ impl Index {
             image_encoder_open: self.clip.is_some(),
             image_encoder_dir: self.image_encoder_dir().map(str::to_owned),
             read_only: self.is_read_only(),
+            vector_bytes: st.records.vectors.bytes(),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::records::Records;
 use crate::store::{
     EncoderRecord, Loaded, LoadedModel, ModelEntry, ModelSave, Shape, Store, GENERATOR, PENDING_TOKENIZER, TOKENIZER,
 };
+use crate::vectors::{VectorStorage, Vectors};
 use crate::{device, limits, Error, Result};
 use candle_core::{Device, Tensor};
 use parking_lot::{Mutex, RwLock};
@@ -47,6 +48,10 @@ pub struct IndexConfig {
     /// How the generator that answers searches keeps its weights. Chosen at each open;
     /// not part of the stored shape (the index stores f32 weights).
     pub search_weights: SearchWeights,
+    /// How image vectors are kept in memory for searching (f16 or int8: a half or a
+    /// quarter of the memory and of a dense scan's reading). Chosen at each open; the
+    /// index stores f32, and reads them back where exact values are needed.
+    pub vector_storage: VectorStorage,
 }
 
 impl Default for IndexConfig {
@@ -58,6 +63,7 @@ impl Default for IndexConfig {
             device: "cpu".into(),
             image_encoder: None,
             search_weights: SearchWeights::default(),
+            vector_storage: VectorStorage::default(),
         }
     }
 }
@@ -159,7 +165,7 @@ impl Index {
         let config = config
             .map(|c| IndexConfig { dim: clip.as_ref().filter(|_| c.dim == 0).map_or(c.dim, Clip::dim), ..c.clone() });
         let store = if read_only { Store::open_read_only(dir)? } else { Store::open(dir)? };
-        match store.load(&device)? {
+        match store.load(&device, config.as_ref().map_or(VectorStorage::default(), |c| c.vector_storage))? {
             Some(loaded) => Self::opened(store, loaded, config, device, clip),
             None if read_only => {
                 Err(Error::InvalidArgument(format!("no index at {} to open read-only", dir.display())))
@@ -177,7 +183,7 @@ impl Index {
     fn created(store: Store, config: IndexConfig, device: Device, clip: Option<Clip>) -> Result<Index> {
         photos::check_encoder(clip.as_ref(), config.dim)?;
         let encoder = clip.as_ref().map(|c| photos::record(c, &config));
-        let records = Records::new(config.dim);
+        let records = Records::with_vectors(config.dim, Vectors::new(config.dim, config.vector_storage));
         store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
         let state = RwLock::new(State { records, ..Default::default() });
         Ok(Index { store, config, device, state, saved: Mutex::new(1), clip, encoder })
@@ -282,9 +288,11 @@ impl Index {
         if let Some(g) = &generator {
             models.push((GENERATOR, model_save(&g.model.config, g.saved.as_ref(), || g.model.named_tensors())?));
         }
-        let entries = self.store.commit(*saved + 1, self.config.shape(), &records, models, self.encoder.as_ref())?;
+        let (entries, vectors) =
+            self.store.commit(*saved + 1, self.config.shape(), &records, models, self.encoder.as_ref())?;
         *saved += 1;
         let mut st = self.state.write();
+        st.records.vectors.saved_to(&vectors, records.vectors.edits());
         mark_saved(&mut st.tokenizer, tokenizer, entries.get(TOKENIZER));
         mark_saved(&mut st.pending_tokenizer, pending, entries.get(PENDING_TOKENIZER));
         mark_saved(&mut st.generator, generator, entries.get(GENERATOR));

@@ -70,7 +70,7 @@ impl Index {
     /// but `Beam`, which reads no vector; `opts.k` hits when the index has them.
     pub fn search_by_image(&self, id: u64, opts: &SearchOptions) -> Result<Vec<Hit>> {
         reads_vector(opts)?;
-        let vector = self.with_records(|r| r.row(id).map(|row| r.vector(row).to_vec()))?;
+        let vector = self.with_records(|r| r.row(id).and_then(|row| r.original(row)))?;
         self.nearest(&vector, Some(id), opts)
     }
 

@@ -50,7 +50,8 @@ impl Index {
         let (model, mut report) =
             quantizer::train(&data, c.codebook_size, c.voken_len, cfg, &self.device, &mut progress)?;
         let model = Arc::new(model);
-        let (ids, vectors) = self.with_records(|r| (r.ids.clone(), r.vectors.clone()));
+        let (ids, vectors) =
+            self.with_records(|r| Ok::<_, Error>((r.ids.clone(), r.vectors.originals()?.into_owned())))?;
         let mut codes: HashMap<u64, Vec<u32>> =
             ids.into_iter().zip(encode_rows(&model, &vectors, c.dim, &self.device)?).collect();
         {
@@ -61,7 +62,7 @@ impl Index {
             for row in 0..r.len() {
                 let code = match codes.remove(&r.ids[row]) {
                     Some(code) => code,
-                    None => encode_rows(&model, r.vector(row), c.dim, &self.device)?.remove(0),
+                    None => encode_rows(&model, &r.original(row)?, c.dim, &self.device)?.remove(0),
                 };
                 vokens.check_room(std::slice::from_ref(&code))?;
                 vokens.push(&code, r.ids[row]);
@@ -226,7 +227,7 @@ impl Index {
             examples.extend(texts.iter().map(|t| example(&t.text, None)));
             if with_vectors && r.captions[row].is_empty() && texts.is_empty() {
                 // An image with no text at all is learned from its own vector.
-                examples.push(example("", Some(r.vector(row))));
+                examples.push(example("", Some(&r.original(row)?)));
             }
             owners.resize(examples.len(), r.ids[row]);
         }
@@ -343,5 +344,5 @@ fn training_set(r: &Records, align: bool) -> Result<quantizer::TrainingSet> {
             pairs.push((row, c.vector.clone()));
         }
     }
-    Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.clone(), pairs })
+    Ok(quantizer::TrainingSet { dim: r.dim, images: r.vectors.originals()?.into_owned(), pairs })
 }

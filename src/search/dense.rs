@@ -3,7 +3,6 @@
 //! search kernels.
 
 use super::Hit;
-use crate::kernels::small_matmul::nt_slices;
 use crate::records::{dot, Records};
 use std::cmp::Ordering;
 
@@ -17,7 +16,7 @@ const QUERIES: usize = 64;
 /// alone; many are scored in place with the rest skipped, as gathering them would cost
 /// more than scoring every row.
 pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize, allowed: Option<&[usize]>) -> Vec<Vec<Hit>> {
-    let (dim, n) = (records.dim, records.ids.len());
+    let n = records.ids.len();
     let gathered = allowed.filter(|rows| rows.len() * GATHER_BELOW < n);
     let mask = allowed.filter(|_| gathered.is_none()).map(|rows| {
         let mut mask = vec![false; n];
@@ -32,17 +31,14 @@ pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize, allowed: Op
         match gathered {
             Some(rows) => {
                 for block in rows.chunks(IMAGES) {
-                    let mut v = Vec::with_capacity(block.len() * dim);
-                    block.iter().for_each(|&r| v.extend_from_slice(records.vector(r)));
-                    let scores = nt_slices(&x, &v, chunk.len(), block.len(), dim);
+                    let scores = records.vectors.gathered_scores(&x, chunk.len(), block);
                     keep(records, texts, chunk, &mut best, block.iter().copied(), scores, k);
                 }
             }
             None => {
                 for start in (0..n).step_by(IMAGES) {
                     let rows = IMAGES.min(n - start);
-                    let v = &records.vectors[start * dim..(start + rows) * dim];
-                    let mut scores = nt_slices(&x, v, chunk.len(), rows, dim);
+                    let mut scores = records.vectors.scores(&x, chunk.len(), start..start + rows);
                     if let Some(mask) = &mask {
                         // A skipped row scores below every real one and is dropped.
                         for row_scores in scores.chunks_exact_mut(rows) {

@@ -2,6 +2,7 @@
 
 use super::Shape;
 use crate::records::{Caption, Records};
+use crate::vectors::{SavedAt, VectorStorage, Vectors};
 use crate::vokens::Vokens;
 use crate::{Error, Result};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
@@ -35,7 +36,9 @@ const TEXT_HAS_VECTOR: &str = "text_has_vector";
 const VOKENS: &str = "vokens";
 const PENDING_VOKENS: &str = "pending_vokens";
 
-pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
+/// The records file, the vectors file, and the byte at which the vectors file's image
+/// vectors start.
+pub(super) fn encode(r: &Records) -> Result<(Vec<u8>, Vec<u8>, u64)> {
     let images = (0..r.len())
         .map(|row| ImageEntry {
             id: r.ids[row],
@@ -48,7 +51,8 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
 
     let (caption_vectors, caption_flags) = flat_vectors(r.captions.iter().map(Vec::as_slice), r.dim);
     let (text_vectors, text_flags) = flat_vectors((0..r.len()).map(|row| r.texts(row)), r.dim);
-    let mut views = vec![(IMAGE_VECTORS, view(Dtype::F32, &r.vectors, vec![r.len(), r.dim]))];
+    let image_vectors = r.vectors.originals()?;
+    let mut views = vec![(IMAGE_VECTORS, view(Dtype::F32, &image_vectors, vec![r.len(), r.dim]))];
     for (names, vectors, flags) in [
         ((CAPTION_VECTORS, CAPTION_HAS_VECTOR), &caption_vectors, &caption_flags),
         ((TEXT_VECTORS, TEXT_HAS_VECTOR), &text_vectors, &text_flags),
@@ -62,10 +66,25 @@ pub(super) fn encode(r: &Records) -> (Vec<u8>, Vec<u8>) {
         }
     }
     let tensors = safetensors::serialize(views, None).expect("safetensors serialise");
-    (json, tensors)
+    let st = SafeTensors::deserialize(&tensors).expect("just serialised");
+    let offset = data_offset(&tensors, st.tensor(IMAGE_VECTORS).expect("just serialised").data());
+    Ok((json, tensors, offset))
 }
 
-pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) -> Result<Records> {
+/// Where `data`, a slice of `file`, starts in it.
+fn data_offset(file: &[u8], data: &[u8]) -> u64 {
+    (data.as_ptr() as usize - file.as_ptr() as usize) as u64
+}
+
+/// The records of a records file and its vectors file (`path`, read as `tensors`), the
+/// image vectors kept as `storage`.
+pub(super) fn decode(
+    path: &Path,
+    shape: &Shape,
+    json: &[u8],
+    tensors: &[u8],
+    storage: VectorStorage,
+) -> Result<Records> {
     let dim = shape.dim;
     let corrupt = |reason: String| Error::corrupt(path, reason);
     let file: RecordsFile = serde_json::from_slice(json).map_err(|e| corrupt(format!("records: {e}")))?;
@@ -73,22 +92,24 @@ pub(super) fn decode(path: &Path, shape: &Shape, json: &[u8], tensors: &[u8]) ->
     let n = file.images.len();
     let c: usize = file.images.iter().map(|i| i.captions.len()).sum();
     let t: usize = file.images.iter().map(|i| i.texts.len()).sum();
-    let image_vectors = read_f32(&st, IMAGE_VECTORS, n, dim).map_err(corrupt)?;
+    let image_bytes = read_tensor(&st, IMAGE_VECTORS, Dtype::F32, &[n, dim]).map_err(corrupt)?;
+    let saved = SavedAt { path: path.to_path_buf(), offset: data_offset(tensors, image_bytes) };
+    let vectors = Vectors::from_saved(dim, storage, image_bytes, &saved).map_err(corrupt)?;
     let mut captions = StoredVectors::read(&st, (CAPTION_VECTORS, CAPTION_HAS_VECTOR), c, dim).map_err(corrupt)?;
     let mut texts = match st.names().contains(&TEXT_VECTORS) {
         true => StoredVectors::read(&st, (TEXT_VECTORS, TEXT_HAS_VECTOR), t, dim).map_err(corrupt)?,
         false => StoredVectors::none(),
     };
 
-    let mut records = Records::new(dim);
+    let mut records = Records::with_vectors(dim, vectors);
     records.reserve(n);
-    for (row, entry) in file.images.into_iter().enumerate() {
+    for entry in file.images {
         if records.contains(entry.id) {
             return Err(corrupt(format!("image id {} appears twice", entry.id)));
         }
         let caption_list = entry.captions.into_iter().map(|text| captions.next(text)).collect();
         let text_list = entry.texts.into_iter().map(|text| texts.next(text)).collect();
-        records.push(entry.id, entry.key, &image_vectors[row * dim..(row + 1) * dim], caption_list, text_list);
+        records.push(entry.id, entry.key, caption_list, text_list);
     }
     let read_vokens = |name: &str| -> Result<Option<Vokens>> {
         if !st.names().contains(&name) {

@@ -12,6 +12,7 @@ pub use manifest::{file_checksum, FORMAT_VERSION};
 pub(crate) use manifest::{EncoderRecord, ModelEntry, Shape};
 
 use crate::records::Records;
+use crate::vectors::{SavedAt, VectorStorage};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use files::DirLock;
@@ -77,9 +78,9 @@ impl Store {
         &self.dir
     }
 
-    /// Reads the committed state, model weights onto `device`; `None` for a directory
-    /// that holds no index yet.
-    pub(crate) fn load(&self, device: &Device) -> Result<Option<Loaded>> {
+    /// Reads the committed state, model weights onto `device` and image vectors kept as
+    /// `storage`; `None` for a directory that holds no index yet.
+    pub(crate) fn load(&self, device: &Device, storage: VectorStorage) -> Result<Option<Loaded>> {
         let path = self.dir.join(MANIFEST);
         let bytes = match files::read_regular(&path, None, MAX_MANIFEST_BYTES) {
             Ok(b) => b,
@@ -112,7 +113,8 @@ impl Store {
         }
         let records_json = m.records.read_verified(&self.dir, m.format_version)?;
         let vectors = m.vectors.read_verified(&self.dir, m.format_version)?;
-        let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors)?;
+        let records = codec::decode(&self.dir.join(&m.vectors.file), &m.shape, &records_json, &vectors, storage)?;
+        drop(vectors);
         let texts_agree = m.texts.is_none_or(|t| t == records.text_count());
         if records.len() != m.images || records.caption_count() != m.captions || !texts_agree {
             return Err(Error::corrupt(&path, "record counts disagree with the data files"));
@@ -142,7 +144,7 @@ impl Store {
     }
 
     /// Commits `records` and `models` as generation `generation`; returns the models'
-    /// entries as now saved.
+    /// entries as now saved, and where the image vectors are.
     pub(crate) fn commit(
         &self,
         generation: u64,
@@ -150,7 +152,7 @@ impl Store {
         records: &Records,
         models: Vec<(&str, ModelSave)>,
         image_encoder: Option<&EncoderRecord>,
-    ) -> Result<BTreeMap<String, ModelEntry>> {
+    ) -> Result<(BTreeMap<String, ModelEntry>, SavedAt)> {
         if self.read_only {
             return Err(Error::WrongState(format!("{} was opened read-only", self.dir.display())));
         }
@@ -165,7 +167,7 @@ impl Store {
             };
             entries.insert(name.to_owned(), entry);
         }
-        let (records_json, vectors) = codec::encode(records);
+        let (records_json, vectors, offset) = codec::encode(records)?;
         let m = Manifest {
             format_version: FORMAT_VERSION,
             generation,
@@ -188,7 +190,8 @@ impl Store {
                 m.captions
             )
         });
-        Ok(m.models)
+        let saved = SavedAt { path: self.dir.join(&m.vectors.file), offset };
+        Ok((m.models, saved))
     }
 
     fn write_data(&self, file: String, bytes: &[u8]) -> Result<FileRef> {

@@ -81,7 +81,23 @@ type Config struct {
 	// SearchWeights: how the generator that answers searches keeps its weights, chosen
 	// at each open (zero: the library's default).
 	SearchWeights SearchWeights
+	// VectorStorage: how image vectors are kept in memory for searching, chosen at each
+	// open (zero: f32). The index stores f32 either way.
+	VectorStorage VectorStorage
 }
+
+// VectorStorage says how an open index keeps image vectors in memory for searching.
+type VectorStorage uint64
+
+const (
+	// VectorStorageF32 keeps the vectors as given.
+	VectorStorageF32 VectorStorage = C.AVG_VECTOR_STORAGE_F32
+	// VectorStorageF16 rounds them to f16: half the memory and of a dense scan's reading.
+	VectorStorageF16 VectorStorage = C.AVG_VECTOR_STORAGE_F16
+	// VectorStorageInt8 keeps int8 with a scale per vector: a quarter. Image and saves
+	// still return and write the f32 vectors exactly.
+	VectorStorageInt8 VectorStorage = C.AVG_VECTOR_STORAGE_INT8
+)
 
 // SearchWeights says how the generator that answers searches keeps its weights.
 type SearchWeights uint64
@@ -149,6 +165,7 @@ func open(dir string, cfg *Config, readOnly bool) (*Index, error) {
 		C.avg_index_config_default(ccfg, C.size_t(unsafe.Sizeof(*ccfg)), nil) // cannot fail: pointer and size are valid
 		ccfg.dim, ccfg.device = C.size_t(cfg.Dim), cdev
 		ccfg.search_weights = C.uint64_t(cfg.SearchWeights)
+		ccfg.vector_storage = C.uint64_t(cfg.VectorStorage)
 		if cfg.CodebookSize != 0 {
 			ccfg.codebook_size = C.size_t(cfg.CodebookSize)
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -372,6 +373,9 @@ func TestZeroConfigFieldsTakeTheDefaults(t *testing.T) {
 	if _, err = Open(dir, &Config{Dim: dim, SearchWeights: 7}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
 		t.Fatalf("SearchWeights 7: %v", err)
 	}
+	if _, err = Open(dir, &Config{Dim: dim, VectorStorage: 3}); !errors.As(err, &e) || e.Code != StatusInvalidArgument {
+		t.Fatalf("VectorStorage 3: %v", err)
+	}
 	if _, err = Open(dir, smallConfig()); !errors.As(err, &e) || e.Code != StatusConfigMismatch {
 		t.Fatalf("reopen with N 32, M 3: %v", err)
 	}
@@ -430,6 +434,26 @@ func TestReadOnlyHandlesShareAnIndex(t *testing.T) {
 	defer b.Close()
 	if n, err := b.ImageCount(); err != nil || n != nImages {
 		t.Fatalf("ImageCount = %d, %v", n, err)
+	}
+	// Int8 vectors in memory: a quarter of the values' bytes (at dimension 16, with a
+	// scale and a file place per vector, under half in all); the stored f32 read back
+	// exactly.
+	cfg := smallConfig()
+	cfg.VectorStorage = VectorStorageInt8
+	c, err := OpenReadOnly(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ia, _ := a.Info()
+	ic, _ := c.Info()
+	if ic.VectorBytes*2 > ia.VectorBytes {
+		t.Fatalf("int8 vectors take %d bytes, f32 %d", ic.VectorBytes, ia.VectorBytes)
+	}
+	va, _ := a.ImageVector(5, dim)
+	vc, err := c.ImageVector(5, dim)
+	if err != nil || !slices.Equal(va, vc) {
+		t.Fatalf("image 5 from an int8 handle: %v %v vs %v", vc, err, va)
 	}
 	var e *Error
 	if err := a.Save(); !errors.As(err, &e) || e.Code != StatusWrongState {

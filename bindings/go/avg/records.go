@@ -160,6 +160,7 @@ type Info struct {
 	ImageEncoderOpen            bool // photos can be added and query vectors computed
 	ImageEncoderDir             string
 	ReadOnly                    bool
+	VectorBytes                 int // memory the image vectors take in the open form
 }
 
 // Info reads what the index holds and can do now; ImageEncoderDir is the encoder the
@@ -181,7 +182,7 @@ func (ix *Index) Info() (Info, error) {
 		Images: int(ci.images), Captions: int(ci.captions), Texts: int(ci.texts),
 		TokenizerTrained: bool(ci.tokenizer_trained), GeneratorTrained: bool(ci.generator_trained),
 		PendingTokenizer: bool(ci.pending_tokenizer), ImageEncoderOpen: bool(ci.image_encoder_open),
-		ImageEncoderDir: dir, ReadOnly: bool(ci.read_only),
+		ImageEncoderDir: dir, ReadOnly: bool(ci.read_only), VectorBytes: int(ci.vector_bytes),
 	}, err
 }
 

@@ -25,8 +25,9 @@ pub struct AvgIndexInfo {
     pub read_only: bool,
     /// Padding, 0: the struct ends without tail padding, so that it can grow.
     pub reserved: [u8; 3],
+    pub vector_bytes: usize,
 }
-growable!(AvgIndexInfo, reserved: [u8; 3]);
+growable!(AvgIndexInfo, vector_bytes: usize, first ends at reserved: [u8; 3]);
 
 impl From<&IndexInfo> for AvgIndexInfo {
     fn from(i: &IndexInfo) -> Self {
@@ -44,6 +45,7 @@ impl From<&IndexInfo> for AvgIndexInfo {
             image_encoder_open: i.image_encoder_open,
             read_only: i.read_only,
             reserved: [0; 3],
+            vector_bytes: i.vector_bytes,
         }
     }
 }

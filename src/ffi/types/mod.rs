@@ -13,7 +13,7 @@
 
 use super::c_str;
 use crate::log::{Level, Logger};
-use crate::{Error, Index, IndexConfig, Progress, Result, SearchWeights, Stage};
+use crate::{Error, Index, IndexConfig, Progress, Result, SearchWeights, Stage, VectorStorage};
 use std::ffi::{c_char, c_void};
 use std::mem::{offset_of, size_of};
 
@@ -133,8 +133,15 @@ pub struct AvgIndexConfig {
     /// bytes a search step reads; a quarter more memory for the model). Hosts built
     /// against a header without this field get the default.
     pub search_weights: u64,
+    /// How image vectors are kept in memory for searching, chosen at each open:
+    /// `AVG_VECTOR_STORAGE_F32` (0), `AVG_VECTOR_STORAGE_F16` (half the memory and of
+    /// the bytes a dense scan reads) or `AVG_VECTOR_STORAGE_INT8` (a quarter, and a
+    /// scale per vector). The index stores f32 on disk either way, and `avg_index_image`
+    /// and saves return and write those. Hosts built against a header without this
+    /// field get f32.
+    pub vector_storage: u64,
 }
-growable!(AvgIndexConfig, search_weights: u64, first ends at image_encoder_dir: *const c_char);
+growable!(AvgIndexConfig, vector_storage: u64, first ends at image_encoder_dir: *const c_char);
 
 /// `AvgIndexConfig.search_weights`: libavg's default (int8 where the CPU has AVX2 and FMA).
 pub const AVG_SEARCH_WEIGHTS_DEFAULT: u64 = 0;
@@ -142,6 +149,13 @@ pub const AVG_SEARCH_WEIGHTS_DEFAULT: u64 = 0;
 pub const AVG_SEARCH_WEIGHTS_F32: u64 = 1;
 /// `AvgIndexConfig.search_weights`: int8 weights with one f32 scale per row, f32 sums.
 pub const AVG_SEARCH_WEIGHTS_INT8: u64 = 2;
+
+/// `AvgIndexConfig.vector_storage`: image vectors as given (see `VectorStorage::F32`).
+pub const AVG_VECTOR_STORAGE_F32: u64 = 0;
+/// `AvgIndexConfig.vector_storage`: image vectors rounded to f16 (see `VectorStorage::F16`).
+pub const AVG_VECTOR_STORAGE_F16: u64 = 1;
+/// `AvgIndexConfig.vector_storage`: int8 image vectors, a scale each (see `VectorStorage::Int8`).
+pub const AVG_VECTOR_STORAGE_INT8: u64 = 2;
 
 impl Default for AvgIndexConfig {
     fn default() -> Self {
@@ -154,6 +168,7 @@ impl Default for AvgIndexConfig {
             device: c"cpu".as_ptr(),
             image_encoder_dir: std::ptr::null(),
             search_weights: AVG_SEARCH_WEIGHTS_DEFAULT,
+            vector_storage: AVG_VECTOR_STORAGE_F32,
         }
     }
 }
@@ -178,6 +193,16 @@ impl AvgIndexConfig {
                 )))
             }
         };
+        let vector_storage = match self.vector_storage {
+            AVG_VECTOR_STORAGE_F32 => VectorStorage::F32,
+            AVG_VECTOR_STORAGE_F16 => VectorStorage::F16,
+            AVG_VECTOR_STORAGE_INT8 => VectorStorage::Int8,
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "config.vector_storage {other}: expected 0 (f32), 1 (f16) or 2 (int8)"
+                )))
+            }
+        };
         Ok(IndexConfig {
             dim: self.dim,
             codebook_size: self.codebook_size,
@@ -185,6 +210,7 @@ impl AvgIndexConfig {
             device: device.to_owned(),
             image_encoder: encoder,
             search_weights,
+            vector_storage,
         })
     }
 }

@@ -13,6 +13,10 @@
 //! of the bytes to stream, widened to f32 in registers and accumulated in f32. At 20 rows
 //! on AVX2 the kernel is bound more by its arithmetic than by reading, so that saves
 //! less than the bytes suggest (docs/benchmarks.md, "Search weights").
+//!
+//! The dense scan reads stored image vectors through the same kernels, as f32, f16 or
+//! int8 rows ([`nt_rows`]): at a few queries against a million rows it is bound by
+//! reading, so there the smaller forms pay in full.
 
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
@@ -94,16 +98,70 @@ pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor, int8: Option<&Int8Rows>) -> Resu
     Ok(y.reshape(out)?)
 }
 
-/// `x [m, k] · w [n, k]ᵀ → [m, n]` on plain slices (the dense scan of stored vectors):
-/// this CPU's kernel on the search workers, eight-lane sums where it has none.
-pub(crate) fn nt_slices(x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
-    match kernels() {
-        Some(kernels) => run(kernels.f32, x, w, None, m, n, k),
-        None => x
-            .chunks_exact(k)
-            .flat_map(|x| w.chunks_exact(k).map(move |w| crate::kernels::lanes::sum_pairs(x, w, |a, b| a * b)))
-            .collect(),
+/// A weight element the kernels widen to f32 in registers.
+pub(crate) trait Element: Copy + Sync + Into<f32> {
+    fn kernel(kernels: Kernels) -> Kernel<Self>;
+}
+
+impl Element for f32 {
+    fn kernel(kernels: Kernels) -> Kernel<f32> {
+        kernels.f32
     }
+}
+
+impl Element for half::f16 {
+    fn kernel(kernels: Kernels) -> Kernel<half::f16> {
+        kernels.f16
+    }
+}
+
+impl Element for i8 {
+    fn kernel(kernels: Kernels) -> Kernel<i8> {
+        kernels.int8
+    }
+}
+
+/// `x [m, k] · w [n, k]ᵀ → [m, n]` on plain slices (the dense scan of stored vectors),
+/// `w` as f32, f16 or int8 rows, row `j` scaled by `scales[j]` where given: this CPU's
+/// kernel on the search workers (each block of weight rows owns its slice of `yᵀ`, so
+/// the hand-out needs no unsafe code), eight-lane sums where it has none.
+pub(crate) fn nt_rows<W: Element>(
+    x: &[f32],
+    w: &[W],
+    scales: Option<&[f32]>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f32> {
+    let Some(kernels) = kernels() else { return nt_plain(x, w, scales, m, n, k) };
+    let kernel = W::kernel(kernels);
+    let mut yt = vec![0f32; n * m];
+    let blocks: Vec<Mutex<&mut [f32]>> = yt.chunks_mut(BLOCK * m).map(Mutex::new).collect();
+    crate::kernels::pool::for_each_block(blocks.len(), |b| {
+        let start = b * BLOCK;
+        let rows = BLOCK.min(n - start);
+        let mut yt = blocks[b].lock();
+        kernel(x, &w[start * k..(start + rows) * k], k, &mut yt);
+        if let Some(scales) = scales {
+            for (col, s) in yt.chunks_exact_mut(m).zip(&scales[start..start + rows]) {
+                col.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+    });
+    drop(blocks);
+    transposed(&yt, m, n)
+}
+
+/// [`nt_rows`] without a kernel.
+fn nt_plain<W: Element>(x: &[f32], w: &[W], scales: Option<&[f32]>, m: usize, n: usize, k: usize) -> Vec<f32> {
+    let mut row = vec![0f32; k];
+    let mut yt = Vec::with_capacity(n * m);
+    for (j, w) in w.chunks_exact(k).enumerate() {
+        let s = scales.map_or(1.0, |s| s[j]);
+        row.iter_mut().zip(w).for_each(|(r, &v)| *r = v.into() * s);
+        yt.extend(x.chunks_exact(k).map(|x| crate::kernels::lanes::sum_pairs(x, &row, |a, b| a * b)));
+    }
+    transposed(&yt, m, n)
 }
 
 /// The contiguous f32 slice of `s` [m, k] that `l` describes.
@@ -133,8 +191,7 @@ impl CustomOp2 for NtMatmul {
         if k != k2 {
             candle_core::bail!("small-matmul-nt: inner sizes {k} and {k2} differ");
         }
-        let kernel = kernels().expect("checked by matmul_nt").f32;
-        Ok((CpuStorage::F32(run(kernel, x, w, None, m, n, k)), Shape::from((m, n))))
+        Ok((CpuStorage::F32(nt_rows(x, w, None, m, n, k)), Shape::from((m, n))))
     }
 }
 
@@ -151,38 +208,13 @@ impl CustomOp1 for NtMatmulInt8<'_> {
         if k != w.k {
             candle_core::bail!("small-matmul-nt-int8: inner sizes {k} and {} differ", w.k);
         }
-        let kernel = kernels().expect("checked by matmul_nt").int8;
         let n = w.rows();
-        Ok((CpuStorage::F32(run(kernel, x, &w.q, Some(&w.scales), m, n, k)), Shape::from((m, n))))
+        Ok((CpuStorage::F32(nt_rows(x, &w.q, Some(&w.scales), m, n, k)), Shape::from((m, n))))
     }
 }
 
-/// Computes `yᵀ` block by block on all workers (each block owns its slice of `yᵀ`, so
-/// the hand-out needs no unsafe code), scaling weight row `j` by `scales[j]` where given,
-/// then transposes it into `y [m, n]`.
-fn run<W: Sync>(
-    kernel: Kernel<W>,
-    x: &[f32],
-    w: &[W],
-    scales: Option<&[f32]>,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Vec<f32> {
-    let mut yt = vec![0f32; n * m];
-    let blocks: Vec<Mutex<&mut [f32]>> = yt.chunks_mut(BLOCK * m).map(Mutex::new).collect();
-    crate::kernels::pool::for_each_block(blocks.len(), |b| {
-        let start = b * BLOCK;
-        let rows = BLOCK.min(n - start);
-        let mut yt = blocks[b].lock();
-        kernel(x, &w[start * k..(start + rows) * k], k, &mut yt);
-        if let Some(scales) = scales {
-            for (col, s) in yt.chunks_exact_mut(m).zip(&scales[start..start + rows]) {
-                col.iter_mut().for_each(|v| *v *= s);
-            }
-        }
-    });
-    drop(blocks);
+/// `yt [n, m]` as `y [m, n]`.
+fn transposed(yt: &[f32], m: usize, n: usize) -> Vec<f32> {
     let mut y = vec![0f32; m * n];
     for (j, col) in yt.chunks_exact(m).enumerate() {
         for (i, v) in col.iter().enumerate() {
@@ -193,16 +225,17 @@ fn run<W: Sync>(
 }
 
 /// `yt [w rows, x rows] = w · xᵀ` for one block of weight rows.
-type Kernel<W> = fn(x: &[f32], w: &[W], k: usize, yt: &mut [f32]);
+pub(crate) type Kernel<W> = fn(x: &[f32], w: &[W], k: usize, yt: &mut [f32]);
 
 /// This CPU's kernels, by weight type.
 #[derive(Clone, Copy)]
-struct Kernels {
+pub(crate) struct Kernels {
     f32: Kernel<f32>,
+    f16: Kernel<half::f16>,
     int8: Kernel<i8>,
 }
 
-/// The kernels for this CPU: x86-64 with AVX-512 or AVX2+FMA. Elsewhere Candle's gemm
+/// The kernels for this CPU: x86-64 with AVX-512 or AVX2+FMA+F16C. Elsewhere Candle's gemm
 /// does the work, on the f32 weights.
 fn kernels() -> Option<Kernels> {
     #[cfg(target_arch = "x86_64")]
@@ -260,6 +293,21 @@ mod tests {
             let diff = max_diff(&matmul_nt(&x, &w, Some(&q)).unwrap(), &want);
             assert!(diff < 1e-4 * (k as f32).sqrt(), "{m}x{n}x{k}: {diff}");
         }
+    }
+
+    /// The plain sums (CPUs without a kernel) agree with the kernels for every element type.
+    #[test]
+    fn plain_sums_match_the_kernels() {
+        let (m, n, k) = (3, 40, 37);
+        let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
+        let w16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let w8: Vec<i8> = (0..n * k).map(|i| ((i * 104729) % 255) as i16 as i8).collect();
+        let scales: Vec<f32> = (0..n).map(|j| 0.01 * (j + 1) as f32).collect();
+        let close = |a: Vec<f32>, b: Vec<f32>| a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4 * (1.0 + b.abs()));
+        assert!(close(nt_rows(&x, &w, None, m, n, k), nt_plain(&x, &w, None, m, n, k)));
+        assert!(close(nt_rows(&x, &w16, None, m, n, k), nt_plain(&x, &w16, None, m, n, k)));
+        assert!(close(nt_rows(&x, &w8, Some(&scales), m, n, k), nt_plain(&x, &w8, Some(&scales), m, n, k)));
     }
 
     #[test]

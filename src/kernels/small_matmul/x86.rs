@@ -1,21 +1,26 @@
 //! The search kernels for x86-64: AVX-512 and AVX2+FMA from one macro, chosen at run time.
 
 use super::Kernels;
+use half::f16;
 use std::arch::x86_64::*;
 
+/// Every CPU with AVX2 and FMA also has F16C (it came first), so requiring it costs none
+/// of them the kernels.
 pub(super) fn kernels() -> Option<Kernels> {
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
     if avx2 && is_x86_feature_detected!("avx512f") {
         return Some(Kernels {
-            // SAFETY (both): the CPU has AVX-512F, AVX2 and FMA (checked above).
+            // SAFETY (all three): the CPU has AVX-512F, AVX2, FMA and F16C (checked above).
             f32: |x, w, k, yt| unsafe { block_avx512(x, w, k, yt) },
+            f16: |x, w, k, yt| unsafe { block_avx512_f16(x, w, k, yt) },
             int8: |x, w, k, yt| unsafe { block_avx512_int8(x, w, k, yt) },
         });
     }
     if avx2 {
         return Some(Kernels {
-            // SAFETY (both): the CPU has AVX2 and FMA (checked above).
+            // SAFETY (all three): the CPU has AVX2, FMA and F16C (checked above).
             f32: |x, w, k, yt| unsafe { block_avx2(x, w, k, yt) },
+            f16: |x, w, k, yt| unsafe { block_avx2_f16(x, w, k, yt) },
             int8: |x, w, k, yt| unsafe { block_avx2_int8(x, w, k, yt) },
         });
     }
@@ -40,6 +45,26 @@ unsafe fn load_int8_512(p: *const i8) -> __m512 {
 unsafe fn load_int8_256(p: *const i8) -> __m256 {
     // SAFETY: 8 readable bytes (the caller's contract); the features are enabled.
     unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(p.cast()))) }
+}
+
+/// 16 f16 weights at `p`, widened to f32.
+///
+/// # Safety
+/// `p` points to 16 readable f16 values.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn load_f16_512(p: *const f16) -> __m512 {
+    // SAFETY: 32 readable bytes (the caller's contract); the features are enabled.
+    unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+}
+
+/// 8 f16 weights at `p`, widened to f32.
+///
+/// # Safety
+/// `p` points to 8 readable f16 values.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn load_f16_256(p: *const f16) -> __m256 {
+    // SAFETY: 16 readable bytes (the caller's contract); the features are enabled.
+    unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
 }
 
 #[target_feature(enable = "avx2,fma")]
@@ -150,6 +175,20 @@ block!(
     4
 );
 block!(
+    block_avx512_f16,
+    "avx512f,avx2,fma,f16c",
+    f16,
+    __m512,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    load_f16_512,
+    _mm512_fmadd_ps,
+    sum512,
+    4,
+    4
+);
+block!(
     block_avx512_int8,
     "avx512f,avx2,fma",
     i8,
@@ -178,6 +217,20 @@ block!(
     2
 );
 block!(
+    block_avx2_f16,
+    "avx2,fma,f16c",
+    f16,
+    __m256,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    load_f16_256,
+    _mm256_fmadd_ps,
+    sum256,
+    4,
+    2
+);
+block!(
     block_avx2_int8,
     "avx2,fma",
     i8,
@@ -194,26 +247,30 @@ block!(
 
 #[cfg(test)]
 mod tests {
-    /// The AVX2 kernels, where this CPU would otherwise take the AVX-512 ones.
+    /// The AVX2 kernels (f32, int8, f16), where this CPU would otherwise take the AVX-512 ones.
     #[test]
     fn avx2_matches_a_plain_sum() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        if super::kernels().is_none() {
             return;
         }
         let (m, n, k) = (7, 9, 37);
         let x: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5).collect();
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 104729) % 89) as f32 / 89.0 - 0.5).collect();
         let w8: Vec<i8> = (0..n * k).map(|i| ((i * 104729) % 255) as i16 as i8).collect();
-        let (mut yt, mut yt8) = (vec![0f32; n * m], vec![0f32; n * m]);
-        // SAFETY: AVX2 and FMA checked above.
+        let w16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let (mut yt, mut yt8, mut yt16) = (vec![0f32; n * m], vec![0f32; n * m], vec![0f32; n * m]);
+        // SAFETY: AVX2, FMA and F16C checked above.
         unsafe { super::block_avx2(&x, &w, k, &mut yt) };
         unsafe { super::block_avx2_int8(&x, &w8, k, &mut yt8) };
+        unsafe { super::block_avx2_f16(&x, &w16, k, &mut yt16) };
         for c in 0..n {
             for r in 0..m {
                 let want: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum();
                 assert!((yt[c * m + r] - want).abs() < 1e-4, "{r},{c}");
                 let want: f32 = (0..k).map(|j| x[r * k + j] * f32::from(w8[c * k + j])).sum();
                 assert!((yt8[c * m + r] - want).abs() < 1e-2, "int8 {r},{c}");
+                let want: f32 = (0..k).map(|j| x[r * k + j] * f32::from(w16[c * k + j])).sum();
+                assert!((yt16[c * m + r] - want).abs() < 1e-4, "f16 {r},{c}");
             }
         }
     }

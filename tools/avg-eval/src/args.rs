@@ -120,6 +120,14 @@ pub(crate) struct Args {
     /// can be measured on one trained index)
     #[arg(long, default_value = "int8", value_parser = ["f32", "int8"])]
     pub(crate) search_weights: String,
+    /// How the index keeps image vectors in memory (`VectorStorage`), which the `libavg
+    /// dense scan` row reads
+    #[arg(long, default_value = "f32", value_parser = ["f32", "f16", "int8"])]
+    pub(crate) vector_storage: String,
+    /// Only the dense rows (the baseline and libavg's dense scan): with `--reuse`, a
+    /// quick comparison of vector storages
+    #[arg(long)]
+    pub(crate) dense_only: bool,
 }
 
 /// Captions of a test image attached as its own words on the `words` track.

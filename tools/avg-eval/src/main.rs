@@ -49,7 +49,7 @@
 
 use avg::{
     GeneratorTrainConfig, Index, IndexConfig, NewCaption, NewImage, Progress, SearchMode, SearchOptions, SearchWeights,
-    TextEncoder, TokenizerTrainConfig,
+    TextEncoder, TokenizerTrainConfig, VectorStorage,
 };
 use clap::Parser;
 use std::collections::HashMap;
@@ -113,8 +113,19 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let search_weights = if a.search_weights == "f32" { SearchWeights::F32 } else { SearchWeights::Int8 };
-    let config =
-        IndexConfig { dim: encoder.dim(), codebook_size: a.n, voken_len: a.m, search_weights, ..Default::default() };
+    let vector_storage = match a.vector_storage.as_str() {
+        "f16" => VectorStorage::F16,
+        "int8" => VectorStorage::Int8,
+        _ => VectorStorage::F32,
+    };
+    let config = IndexConfig {
+        dim: encoder.dim(),
+        codebook_size: a.n,
+        voken_len: a.m,
+        search_weights,
+        vector_storage,
+        ..Default::default()
+    };
     let index = Index::open(&dir, Some(&config)).unwrap_or_else(|e| die(&e.to_string()));
     let test_ids = test.iter().enumerate().map(|(j, (_, c))| (TEST_BASE + j as u64, c.as_slice())).collect();
     // Queries: the captions after the image's own text and its attached words.
@@ -152,11 +163,11 @@ fn main() {
         ),
     };
     let setting = format!(
-        "{}{} ({} test images, searched among {}, {} queries), track {}, seed {}, training seed {}, {} training images from {}, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, balanced images={}, {}, search weights {}, total {:.0} s",
-        a.test_set, a.test_file.as_ref().map_or(String::new(), |f| format!(" from {}", f.display())), test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, rows.first().map_or(0, |r| r.1.per_query.len()), a.track, a.seed, a.train_seed, train.len(), train_on(&a), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.balance_images, trained_as, a.search_weights, started.elapsed().as_secs_f64()
+        "{}{} ({} test images, searched among {}, {} queries), track {}, seed {}, training seed {}, {} training images from {}, N={}, M={}, align={}, codebook init={}, L_dis={}, index texts={}, index vectors={}, balanced images={}, {}, search weights {}, vector storage {}, total {:.0} s",
+        a.test_set, a.test_file.as_ref().map_or(String::new(), |f| format!(" from {}", f.display())), test.len(), if a.pool == "all" { "all indexed images" } else { "themselves" }, rows.first().map_or(0, |r| r.1.per_query.len()), a.track, a.seed, a.train_seed, train.len(), train_on(&a), a.n, a.m, a.align, a.init, a.dis, a.index_texts, a.index_vectors, a.balance_images, trained_as, a.search_weights, a.vector_storage, started.elapsed().as_secs_f64()
     );
     let head = serde_json::json!({
-        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "pool": a.pool, "search_weights": a.search_weights,
+        "label": a.label, "setting": setting, "track": a.track, "seed": a.seed, "test_set": a.test_set, "pool": a.pool, "search_weights": a.search_weights, "vector_storage": a.vector_storage,
         "training": trained,
     });
     report::write(&a.out, &a.label, &setting, head, &rows, extra);
@@ -200,10 +211,15 @@ fn progress_printer() -> impl FnMut(&Progress) -> bool {
 
 /// The searches of a run without `--incremental`: plain beam and rerank (unless
 /// `--fused-only`), fused for every candidate count, prior and dense weight, with a
-/// generator; the quantiser's route always.
+/// generator; the quantiser's route and libavg's dense scan always (only it with
+/// `--dense-only`).
 fn route_runs(a: &Args) -> Vec<(String, SearchOptions<'static>)> {
     let widen = |c: usize| if c > 0 { format!(", at least {c} candidates") } else { String::new() };
-    let mut runs: Vec<(String, SearchOptions<'static>)> = Vec::new();
+    let dense = SearchOptions { k: 20, mode: SearchMode::Dense, ..Default::default() };
+    let mut runs = vec![(format!("libavg dense scan, {} vectors", a.vector_storage), dense)];
+    if a.dense_only {
+        return runs;
+    }
     let generator = a.gen_epochs > 0 || a.reuse;
     for &beam in a.beams.iter().filter(|_| generator) {
         let plain = |mode| SearchOptions { k: beam, beam_size: beam, mode, ..Default::default() };
