@@ -333,7 +333,7 @@ fn gather<T: Copy>(v: &[T], rows: &[usize], dim: usize) -> Vec<T> {
 }
 
 /// Little-endian f32 `bytes` into `row`; the position of a non-finite value is an error.
-fn decode_row(bytes: &[u8], row: &mut [f32]) -> std::result::Result<(), usize> {
+pub(crate) fn decode_row(bytes: &[u8], row: &mut [f32]) -> std::result::Result<(), usize> {
     for (x, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
         *x = f32::from_le_bytes(b.try_into().expect("4 bytes"));
     }

@@ -6,8 +6,8 @@ use super::Hit;
 use crate::records::{dot, Records};
 use std::cmp::Ordering;
 
-/// Images per kernel call: 64 queries' scores against them take 4 MB.
-const IMAGES: usize = 16_384;
+/// Scores per kernel call (4 MB): 16,384 images for 64 queries, a million for one.
+const SCORES: usize = 1 << 20;
 /// Queries per kernel call: the kernel's tiles are made for a few rows.
 const QUERIES: usize = 64;
 
@@ -26,18 +26,19 @@ pub(crate) fn top_k(records: &Records, queries: &[&[f32]], k: usize, allowed: Op
     let texts = records.has_text_vectors();
     let mut out = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(QUERIES) {
+        let images = SCORES / chunk.len();
         let x: Vec<f32> = chunk.iter().flat_map(|q| q.iter().copied()).collect();
         let mut best: Vec<Vec<Hit>> = vec![Vec::new(); chunk.len()];
         match gathered {
             Some(rows) => {
-                for block in rows.chunks(IMAGES) {
+                for block in rows.chunks(images) {
                     let scores = records.vectors.gathered_scores(&x, chunk.len(), block);
                     keep(records, texts, chunk, &mut best, block.iter().copied(), scores, k);
                 }
             }
             None => {
-                for start in (0..n).step_by(IMAGES) {
-                    let rows = IMAGES.min(n - start);
+                for start in (0..n).step_by(images) {
+                    let rows = images.min(n - start);
                     let mut scores = records.vectors.scores(&x, chunk.len(), start..start + rows);
                     if let Some(mask) = &mask {
                         // A skipped row scores below every real one and is dropped.
@@ -80,13 +81,29 @@ fn keep(
         }
     }
     for (hits, row_scores) in best.iter_mut().zip(scores.chunks_exact(width)) {
-        let scored = rows.clone().zip(row_scores).filter(|(_, s)| s.is_finite());
-        hits.extend(scored.map(|(row, &score)| Hit { id: records.ids[row], score }));
+        // A row below the k-th best so far cannot enter (a tie may: ties go by id), so
+        // the candidates are cut back to k whenever they reach twice that.
+        let mut bar =
+            if hits.len() >= k { hits.iter().map(|h| h.score).fold(f32::INFINITY, f32::min) } else { f32::MIN };
+        for (row, &score) in rows.clone().zip(row_scores) {
+            if score >= bar && score.is_finite() {
+                hits.push(Hit { id: records.ids[row], score });
+                if hits.len() >= 2 * k {
+                    bar = cut(hits, k);
+                }
+            }
+        }
         if hits.len() > k {
-            hits.select_nth_unstable_by(k - 1, better);
-            hits.truncate(k);
+            cut(hits, k);
         }
     }
+}
+
+/// Keeps the `k` best of `hits`; returns the k-th best score.
+fn cut(hits: &mut Vec<Hit>, k: usize) -> f32 {
+    hits.select_nth_unstable_by(k - 1, better);
+    hits.truncate(k);
+    hits[k - 1].score
 }
 
 fn better(a: &Hit, b: &Hit) -> Ordering {
@@ -104,7 +121,8 @@ mod tests {
         let dim = 5;
         let mut records = Records::new(dim);
         let mut rng = crate::rng::Rng::new(3);
-        let vectors: Vec<Vec<f32>> = (0..IMAGES + 37).map(|_| (0..dim).map(|_| rng.normal()).collect()).collect();
+        let vectors: Vec<Vec<f32>> =
+            (0..SCORES / QUERIES + 37).map(|_| (0..dim).map(|_| rng.normal()).collect()).collect();
         let images: Vec<NewImage> =
             vectors.iter().enumerate().map(|(i, v)| NewImage { id: 10 * i as u64, key: None, vector: v }).collect();
         records.add_images(&images, NewCodes::default()).unwrap();

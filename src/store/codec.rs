@@ -107,8 +107,10 @@ pub(super) fn decode(
         if records.contains(entry.id) {
             return Err(corrupt(format!("image id {} appears twice", entry.id)));
         }
-        let caption_list = entry.captions.into_iter().map(|text| captions.next(text)).collect();
-        let text_list = entry.texts.into_iter().map(|text| texts.next(text)).collect();
+        let caption_list =
+            entry.captions.into_iter().map(|text| captions.next(text)).collect::<std::result::Result<_, _>>();
+        let text_list = entry.texts.into_iter().map(|text| texts.next(text)).collect::<std::result::Result<_, _>>();
+        let (caption_list, text_list) = (caption_list.map_err(corrupt)?, text_list.map_err(corrupt)?);
         records.push(entry.id, entry.key, caption_list, text_list);
     }
     let read_vokens = |name: &str| -> Result<Option<Vokens>> {
@@ -138,32 +140,38 @@ fn flat_vectors<'a>(texts: impl Iterator<Item = &'a [Caption]>, dim: usize) -> (
     (vectors, all.iter().map(|c| c.vector.is_some() as u8).collect())
 }
 
-/// Stored texts' vectors, handed out in storage order.
+/// Stored texts' vectors, handed out in storage order: decoded only for the texts
+/// flagged as having one (rows of zeros stand for the rest).
 struct StoredVectors<'a> {
-    vectors: Vec<f32>,
+    bytes: &'a [u8],
     flags: &'a [u8],
+    name: &'a str,
     dim: usize,
     next: usize,
 }
 
 impl<'a> StoredVectors<'a> {
-    fn read(st: &'a SafeTensors, names: (&str, &str), rows: usize, dim: usize) -> std::result::Result<Self, String> {
-        let vectors = read_f32(st, names.0, rows, dim)?;
+    fn read(st: &'a SafeTensors, names: (&'a str, &str), rows: usize, dim: usize) -> std::result::Result<Self, String> {
+        let bytes = read_tensor(st, names.0, Dtype::F32, &[rows, dim])?;
         let flags = read_tensor(st, names.1, Dtype::U8, &[rows])?;
-        Ok(StoredVectors { vectors, flags, dim, next: 0 })
+        Ok(StoredVectors { bytes, flags, name: names.0, dim, next: 0 })
     }
 
     /// Texts stored before they had vectors.
     fn none() -> Self {
-        StoredVectors { vectors: Vec::new(), flags: &[], dim: 0, next: 0 }
+        StoredVectors { bytes: &[], flags: &[], name: "", dim: 0, next: 0 }
     }
 
-    fn next(&mut self, text: String) -> Caption {
+    fn next(&mut self, text: String) -> std::result::Result<Caption, String> {
         let i = self.next;
         self.next += 1;
-        let vector = (self.flags.get(i).is_some_and(|&f| f != 0))
-            .then(|| self.vectors[i * self.dim..(i + 1) * self.dim].to_vec());
-        Caption { text, vector }
+        if !self.flags.get(i).is_some_and(|&f| f != 0) {
+            return Ok(Caption { text, vector: None });
+        }
+        let mut v = vec![0f32; self.dim];
+        crate::vectors::decode_row(&self.bytes[i * self.dim * 4..(i + 1) * self.dim * 4], &mut v)
+            .map_err(|at| format!("{}: non-finite value in row {i} at element {at}", self.name))?;
+        Ok(Caption { text, vector: Some(v) })
     }
 }
 
@@ -234,13 +242,4 @@ fn read_tensor<'a>(
         return Err(format!("{name}: expected {dtype:?} {shape:?}, found {:?} {:?}", t.dtype(), t.shape()));
     }
     Ok(t.data())
-}
-
-fn read_f32(st: &SafeTensors, name: &str, rows: usize, dim: usize) -> std::result::Result<Vec<f32>, String> {
-    let bytes = read_tensor(st, name, Dtype::F32, &[rows, dim])?;
-    let v: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    match v.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(format!("{name}: non-finite value at element {i}")),
-        None => Ok(v),
-    }
 }
