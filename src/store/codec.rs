@@ -165,7 +165,7 @@ impl<'a> StoredVectors<'a> {
     fn next(&mut self, text: String) -> std::result::Result<Caption, String> {
         let i = self.next;
         self.next += 1;
-        if !self.flags.get(i).is_some_and(|&f| f != 0) {
+        if self.flags.get(i).is_none_or(|&f| f == 0) {
             return Ok(Caption { text, vector: None });
         }
         let mut v = vec![0f32; self.dim];
