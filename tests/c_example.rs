@@ -144,5 +144,7 @@ fn a_stopped_cpp_photo_add_returns_every_result() {
     // The first batch of 32 went in before the callback said stop.
     assert!(stdout.contains("40 results: 32 added, 8 cancelled, 32 in the index"), "{stdout}");
     assert!(stdout.contains(&format!("info: dim 16, 32 images, encoder open at {}", clip.display())), "{stdout}");
+    // 16 int8 values, a scale, a place, and the f32 vector held until a save: 16 + 4 + 8 + 64.
+    assert!(stdout.contains("vector bytes per image: 92"), "{stdout}");
     assert!(stdout.contains("near-duplicates: 1 group(s), the first of 32"), "{stdout}");
 }

@@ -1,5 +1,6 @@
 // A photo add stopped by its progress callback returns every photo's result, in C++ too;
-// the index's info reads back, and the same photo's copies are near-duplicates.
+// the index's info reads back, and the same photo's copies are near-duplicates, found
+// among int8 vectors.
 // usage: stopped_photo_add INDEX_DIR CLIP_DIR PHOTO  (the photo is added 40 times)
 #include <avg.hpp>
 #include <cstdio>
@@ -10,6 +11,7 @@ int main(int argc, char** argv) try {
     if (argc != 4) return 2;
     avg::IndexConfig config;
     config.c.dim = 0;
+    config.c.vector_storage = AVG_VECTOR_STORAGE_INT8;
     config.image_encoder_dir = std::string(argv[2]);  // a temporary: the config owns it
     avg::Index index(argv[1], config);
     std::vector<std::uint64_t> ids;
@@ -28,6 +30,7 @@ int main(int argc, char** argv) try {
     const AvgIndexInfo info = index.info();
     std::printf("info: dim %zu, %zu images, encoder %s at %s\n", info.dim, info.images, info.image_encoder_open ? "open" : "closed",
                 index.image_encoder_dir().c_str());
+    std::printf("vector bytes per image: %zu\n", info.vector_bytes / info.images);
     // The photo added 32 times: one group of 32 near-duplicates (the same vector).
     const auto groups = index.near_duplicates(0.99f);
     std::printf("near-duplicates: %zu group(s), the first of %zu\n", groups.size(), groups.empty() ? 0 : groups[0].size());
