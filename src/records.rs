@@ -84,12 +84,12 @@ pub(crate) struct Records {
 impl Records {
     #[cfg(test)]
     pub(crate) fn new(dim: usize) -> Self {
-        Self::with_vectors(dim, Vectors::new(dim, Default::default()))
+        Self::with_vectors(Vectors::new(dim, Default::default()))
     }
 
-    /// Records around `vectors` (empty, or one per row `push` will add).
-    pub(crate) fn with_vectors(dim: usize, vectors: Vectors) -> Self {
-        Records { dim, vectors, ..Default::default() }
+    /// Records around `vectors` (empty, or one per row `push` will add), of their dimension.
+    pub(crate) fn with_vectors(vectors: Vectors) -> Self {
+        Records { dim: vectors.dim(), vectors, ..Default::default() }
     }
 
     pub(crate) fn len(&self) -> usize {

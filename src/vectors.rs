@@ -8,7 +8,7 @@
 //! next save writes it there. The open file stays valid while this handle holds it,
 //! even once a later save has replaced it in the directory.
 
-use crate::kernels::small_matmul::nt_rows;
+use crate::kernels::small_matmul::{nt_rows, push_int8};
 use crate::{Error, Result};
 use half::f16;
 use std::borrow::Cow;
@@ -121,6 +121,10 @@ impl Vectors {
             o.rows = (0..rows as u32).map(Origin::Saved).collect();
         }
         Ok(v)
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -295,12 +299,7 @@ impl Kept {
         match self {
             Kept::F32(kept) => kept.extend_from_slice(v),
             Kept::F16(kept) => kept.extend(v.iter().map(|&x| f16::from_f32(x))),
-            Kept::Int8 { q, scales } => {
-                let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-                q.extend(v.iter().map(|x| (x / scale).round() as i8));
-                scales.push(scale);
-            }
+            Kept::Int8 { q, scales } => scales.push(push_int8(v, q)),
         }
     }
 }

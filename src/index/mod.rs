@@ -183,7 +183,7 @@ impl Index {
     fn created(store: Store, config: IndexConfig, device: Device, clip: Option<Clip>) -> Result<Index> {
         photos::check_encoder(clip.as_ref(), config.dim)?;
         let encoder = clip.as_ref().map(|c| photos::record(c, &config));
-        let records = Records::with_vectors(config.dim, Vectors::new(config.dim, config.vector_storage));
+        let records = Records::with_vectors(Vectors::new(config.dim, config.vector_storage));
         store.commit(1, config.shape(), &records, Vec::new(), encoder.as_ref())?;
         let state = RwLock::new(State { records, ..Default::default() });
         Ok(Index { store, config, device, state, saved: Mutex::new(1), clip, encoder })

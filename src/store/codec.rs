@@ -101,7 +101,7 @@ pub(super) fn decode(
         false => StoredVectors::none(),
     };
 
-    let mut records = Records::with_vectors(dim, vectors);
+    let mut records = Records::with_vectors(vectors);
     records.reserve(n);
     for entry in file.images {
         if records.contains(entry.id) {

@@ -47,10 +47,7 @@ impl Int8Rows {
         let mut q = Vec::with_capacity(n * k);
         let mut scales = Vec::with_capacity(n);
         for row in &rows {
-            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
-            q.extend(row.iter().map(|v| (v / scale).round() as i8));
-            scales.push(scale);
+            scales.push(push_int8(row, &mut q));
         }
         Ok(Some(Int8Rows { q, scales, k }))
     }
@@ -68,6 +65,15 @@ impl Int8Rows {
             .flat_map(|(row, s)| row.iter().map(move |&v| f32::from(v) * s));
         Ok(Tensor::from_vec(values.collect(), (self.rows(), self.k), &Device::Cpu)?)
     }
+}
+
+/// Appends `row` to `q` as int8, scaled so that its largest magnitude is 127; returns the
+/// scale (1 for a row of zeros).
+pub(crate) fn push_int8(row: &[f32], q: &mut Vec<i8>) -> f32 {
+    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    q.extend(row.iter().map(|v| (v / scale).round() as i8));
+    scale
 }
 
 /// `x [.., k] · w [n, k]ᵀ → [.., n]`, through this kernel where it applies; through the
